@@ -1,0 +1,80 @@
+/* vcrun plugins: what the configuration loads, with kinds, versions, settings. */
+#include "config.h"
+
+#include <stdio.h>
+
+#include <vcrun/plugin.h>
+#include "cli.h"
+#include "../core/config.h"
+#include "../core/registry.h"
+
+char *
+vc_cli_kinds_string (guint32 kinds)
+{
+  g_autoptr(GPtrArray) names = g_ptr_array_new ();
+  if (kinds & VC_PLUGIN_KIND_HYPERVISOR) g_ptr_array_add (names, "hypervisor");
+  if (kinds & VC_PLUGIN_KIND_AGENT) g_ptr_array_add (names, "agent");
+  if (kinds & VC_PLUGIN_KIND_FS) g_ptr_array_add (names, "fs");
+  if (kinds & VC_PLUGIN_KIND_DEVICE) g_ptr_array_add (names, "device");
+  g_ptr_array_add (names, NULL);
+  return g_strjoinv (",", (char **) names->pdata);
+}
+
+static const char *
+setting_type_name (VcSettingType type)
+{
+  switch (type)
+    {
+    case VC_SETTING_BOOL: return "bool";
+    case VC_SETTING_INT: return "int";
+    case VC_SETTING_STRING: return "string";
+    case VC_SETTING_ENUM: return "enum";
+    }
+  return "?";
+}
+
+VcConfig *
+vc_cli_load_config (VcCli *cli, GError **error)
+{
+  const char *path = vc_config_default_path (cli->config_file);
+  VcConfig *config = vc_config_load (path, error);
+  if (config && cli->root)
+    {
+      g_free (config->state_dir);
+      config->state_dir = g_strdup (cli->root);
+    }
+  return config;
+}
+
+int
+vc_cmd_plugins (VcCli *cli, int argc, char **argv)
+{
+  g_autoptr(GError) error = NULL;
+  int status;
+  if (!vc_cli_parse (vc_cli_command ("plugins"), NULL, &argc, &argv, &status))
+    return status;
+  if (argc > 1)
+    return vc_cli_fail_msg ("plugins: unexpected argument '%s'", argv[1]);
+
+  g_autoptr(VcConfig) config = vc_cli_load_config (cli, &error);
+  if (config == NULL)
+    return vc_cli_fail (error);
+  g_autoptr(VcRegistry) registry = vc_registry_load (config, &error);
+  if (registry == NULL)
+    return vc_cli_fail (error);
+
+  GPtrArray *plugins = vc_registry_list (registry);
+  printf ("%-18s %-10s %-16s %s\n", "NAME", "VERSION", "KINDS", "PATH");
+  for (guint i = 0; i < plugins->len; i++)
+    {
+      VcPlugin *plugin = g_ptr_array_index (plugins, i);
+      g_autofree char *kinds = vc_cli_kinds_string (plugin->desc->kinds);
+      printf ("%-18s %-10s %-16s %s\n", plugin->name, plugin->desc->version, kinds, plugin->path);
+      for (const VcSettingSpec *s = plugin->desc->settings; s && s->name; s++)
+        printf ("    %-20s %-7s %s%s%s%s\n", s->name, setting_type_name (s->type),
+                s->description ? s->description : "",
+                s->default_value ? " (default: " : "", s->default_value ? s->default_value : "",
+                s->default_value ? ")" : "");
+    }
+  return 0;
+}
