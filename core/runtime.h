@@ -1,0 +1,58 @@
+/* libvcrun: the runtime — configuration, loaded plugins and the state dir.
+ *
+ * A VcRuntime is what the CLI (embedded mode) and vcrund hold for their whole
+ * life. It loads the configuration file (core/config.h), loads and creates the
+ * configured plugins (core/registry.h) and knows where sandbox state lives:
+ *   <state_dir>/<sandbox-id>/sandbox.json   the sandbox's state (JSON)
+ *   <state_dir>/<sandbox-id>/lock           the per-sandbox lock (flock)
+ * Sandboxes (core/sandbox.h) and containers (core/container.h) are made from
+ * a runtime and keep a reference to it.
+ *
+ * Thread safety: a VcRuntime is immutable after creation apart from the lock
+ * timeout; it may be used from several threads.
+ */
+#pragma once
+
+#include <glib.h>
+#include <vcrun/types.h>
+
+#include "config.h"
+#include "registry.h"
+
+G_BEGIN_DECLS
+
+typedef struct VcRuntime VcRuntime;
+
+/* How long an operation waits for another process (or thread) holding a
+ * sandbox's lock before failing with VC_ERROR_BUSY. */
+#define VC_RUNTIME_DEFAULT_LOCK_TIMEOUT_MS 30000
+
+/* Loads the configuration file (config_file if set, else $VCRUN_CONFIG, else
+ * the default, see vc_config_default_path), then the plugins it lists.
+ * state_dir, when not NULL, overrides runtime.state_dir (vcrun --root); the
+ * plugins see the override too. */
+VcRuntime  *vc_runtime_new             (const char *config_file, const char *state_dir,
+                                        GError **error);
+/* Same, from an already loaded configuration; takes ownership of config, also
+ * on failure. */
+VcRuntime  *vc_runtime_new_from_config (VcConfig *config, const char *state_dir,
+                                        GError **error);
+VcRuntime  *vc_runtime_ref             (VcRuntime *runtime);
+void        vc_runtime_unref           (VcRuntime *runtime);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (VcRuntime, vc_runtime_unref)
+
+/* Borrowed; valid as long as the runtime. */
+const char     *vc_runtime_get_state_dir (VcRuntime *runtime);
+const VcConfig *vc_runtime_get_config    (VcRuntime *runtime);
+VcRegistry     *vc_runtime_get_registry  (VcRuntime *runtime);
+
+/* 0: fail at once with VC_ERROR_BUSY when a sandbox is locked. */
+void        vc_runtime_set_lock_timeout (VcRuntime *runtime, guint timeout_ms);
+guint       vc_runtime_get_lock_timeout (VcRuntime *runtime);
+
+/* Checks a sandbox, container or exec ID against
+ * ^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$. what ("sandbox", "container", "exec")
+ * names the kind in the VC_ERROR_INVALID_ARGUMENT message. */
+gboolean    vc_id_validate (const char *id, const char *what, GError **error);
+
+G_END_DECLS
