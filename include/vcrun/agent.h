@@ -15,7 +15,7 @@
  *   guest_details    -> GetGuestDetails         set_guest_time -> SetGuestDateTime
  *   online_cpu_mem   -> OnlineCPUMem            copy_file      -> CopyFile
  *   get_oom_event    -> GetOOMEvent
- *   check            -> grpc.Health/Check       version        -> grpc.Health/Version
+ *   check            -> grpc.Health/Check       agent_version  -> grpc.Health/Version
  *
  * The guest is untrusted: a plugin bounds what it reads, checks every reply
  * and turns a bad or missing one into an error for that call.
@@ -90,7 +90,7 @@ struct VcAgentOps {
                                   guint timeout_ms, GError **error);
   void         (*disconnect)     (VcAgentConn *conn);
   gboolean     (*check)          (VcAgentConn *conn, GError **error);
-  char        *(*version)        (VcAgentConn *conn, GError **error);
+  char        *(*agent_version)  (VcAgentConn *conn, GError **error);
 
   gboolean (*create_sandbox)   (VcAgentConn *conn, const VcAgentSandboxConfig *config, GError **error);
   gboolean (*destroy_sandbox)  (VcAgentConn *conn, GError **error);
