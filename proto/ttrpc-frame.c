@@ -110,8 +110,21 @@ wait_fd (int fd, short events, int64_t deadline)
             continue;
           return VC_TTRPC_E_IO;
         }
-      if (n > 0)
-        return VC_TTRPC_OK; /* readable, writable, or HUP/ERR that the next call reports */
+      if (n == 0)
+        continue;
+      if (pfd.revents & POLLNVAL)
+        {
+          errno = EBADF;
+          return VC_TTRPC_E_IO;
+        }
+      /* A hung-up peer cannot take more data; a virtio-serial port whose host
+       * went away keeps answering EAGAIN, so waiting again would spin. */
+      if ((events & POLLOUT) && !(pfd.revents & POLLOUT) && (pfd.revents & (POLLHUP | POLLERR)))
+        {
+          errno = EPIPE;
+          return VC_TTRPC_E_IO;
+        }
+      return VC_TTRPC_OK; /* ready, or a HUP/ERR that the next read reports */
     }
 }
 

@@ -1,0 +1,252 @@
+/* Requests about one process: signal, wait, stdin, stdout/stderr, tty. */
+#include "config.h"
+
+#include "agent.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <termios.h>
+#include <unistd.h>
+
+/* Largest ReadStdout/ReadStderr answer, and the default when len is 0. */
+#define READ_MAX (1024 * 1024)
+#define READ_DEFAULT (64 * 1024)
+/* How often blocked requests look whether their connection is still there. */
+#define ALIVE_CHECK_MS 1000
+
+Process *
+process_new (Container *c, const char *exec_id, bool is_init)
+{
+  Process *p = xcalloc (1, sizeof *p);
+  p->container = c;
+  p->exec_id = xstrdup (exec_id);
+  p->is_init = is_init;
+  p->stdin_fd = -1;
+  p->pty_master = -1;
+  p->start_fd = -1;
+  p->sync_fd = -1;
+  p->refs = 1;
+  pthread_mutex_init (&p->stdin_lock, NULL);
+  return p;
+}
+
+Process *
+process_ref (Process *p)
+{
+  p->refs++;
+  return p;
+}
+
+void
+process_unref (Process *p)
+{
+  if (!p || --p->refs > 0)
+    return;
+  if (p->stdin_fd >= 0)
+    close (p->stdin_fd);
+  if (p->start_fd >= 0)
+    close (p->start_fd);
+  if (p->sync_fd >= 0)
+    close (p->sync_fd);
+  out_stream_close (p->out);
+  out_stream_close (p->err);
+  child_release (p->child);
+  pthread_mutex_destroy (&p->stdin_lock);
+  free (p->exec_id);
+  free (p);
+}
+
+/* Looks the process up and takes a reference, under agent_lock. */
+static Process *
+lookup (const char *cid, const char *exec_id, AgentError *err)
+{
+  pthread_mutex_lock (&agent_lock);
+  Container *c = container_find (cid, err);
+  Process *p = c ? process_find (c, exec_id, err) : NULL;
+  if (p)
+    process_ref (p);
+  pthread_mutex_unlock (&agent_lock);
+  return p;
+}
+
+static void
+release (Process *p)
+{
+  pthread_mutex_lock (&agent_lock);
+  process_unref (p);
+  pthread_mutex_unlock (&agent_lock);
+}
+
+bool
+process_signal (const char *cid, const char *exec_id, uint32_t signal, AgentError *err)
+{
+  if (signal == 0 || signal >= NSIG)
+    return agent_error (err, VC_TTRPC_CODE_INVALID_ARGUMENT, "invalid signal %u", signal);
+
+  if (!exec_id || !*exec_id)
+    {
+      /* every process of the container */
+      pthread_mutex_lock (&agent_lock);
+      Container *c = container_find (cid, err);
+      char *cgroup = c ? xstrdup (c->cgroup) : NULL;
+      pid_t init_pid = c && c->processes ? c->processes->pid : 0;
+      pthread_mutex_unlock (&agent_lock);
+      if (!c)
+        return false;
+      bool ok = cgroup_kill_all (cgroup, (int) signal);
+      free (cgroup);
+      if (!ok && init_pid > 0 && kill (init_pid, (int) signal) < 0 && errno != ESRCH)
+        return agent_error_errno (err, VC_TTRPC_CODE_INTERNAL, errno, "cannot signal container %s", cid);
+      return true;
+    }
+
+  Process *p = lookup (cid, exec_id, err);
+  if (!p)
+    return false;
+  bool ok = true;
+  if (p->pid <= 0 || child_exited (p->child))
+    ok = agent_error (err, VC_TTRPC_CODE_NOT_FOUND, "process %s of container %s is not running", exec_id, cid);
+  else if (kill (p->pid, (int) signal) < 0 && errno != ESRCH)
+    ok = agent_error_errno (err, VC_TTRPC_CODE_INTERNAL, errno, "cannot signal process %s", exec_id);
+  release (p);
+  return ok;
+}
+
+bool
+process_wait (RpcCall *call, const char *cid, const char *exec_id, int32_t *status, AgentError *err)
+{
+  Process *p = lookup (cid, exec_id, err);
+  if (!p)
+    return false;
+  if (!p->child)
+    {
+      release (p);
+      return agent_error (err, VC_TTRPC_CODE_FAILED_PRECONDITION, "process %s of container %s was never started",
+                          exec_id, cid);
+    }
+  int raw = 0;
+  while (!child_wait (p->child, ALIVE_CHECK_MS, &raw))
+    if (!rpc_call_alive (call))
+      {
+        release (p);
+        return agent_error (err, VC_TTRPC_CODE_CANCELLED, "connection closed");
+      }
+  *status = wait_status_to_exit_code (raw);
+
+  pthread_mutex_lock (&agent_lock);
+  Container *c = p->container;
+  if (!c)
+    ; /* removed meanwhile */
+  else if (p->is_init)
+    c->state = CONTAINER_STOPPED;
+  else if (!p->waited)
+    {
+      /* An exec process is forgotten once its exit status is collected. */
+      p->waited = true;
+      for (Process **pp = &c->processes; *pp; pp = &(*pp)->next)
+        if (*pp == p)
+          {
+            *pp = p->next;
+            p->next = NULL;
+            process_unref (p);
+            break;
+          }
+    }
+  process_unref (p);
+  pthread_mutex_unlock (&agent_lock);
+  return true;
+}
+
+bool
+process_write_stdin (const char *cid, const char *exec_id, const uint8_t *data, size_t len, AgentError *err)
+{
+  if (len == 0)
+    return process_close_stdin (cid, exec_id, err);
+  Process *p = lookup (cid, exec_id, err);
+  if (!p)
+    return false;
+  bool ok = true;
+  pthread_mutex_lock (&p->stdin_lock);
+  if (p->stdin_fd < 0)
+    ok = agent_error (err, VC_TTRPC_CODE_FAILED_PRECONDITION, "stdin of process %s is closed", p->exec_id);
+  else if (!write_full (p->stdin_fd, data, len))
+    ok = agent_error_errno (err, VC_TTRPC_CODE_INTERNAL, errno, "cannot write stdin of process %s", p->exec_id);
+  pthread_mutex_unlock (&p->stdin_lock);
+  release (p);
+  return ok;
+}
+
+bool
+process_close_stdin (const char *cid, const char *exec_id, AgentError *err)
+{
+  Process *p = lookup (cid, exec_id, err);
+  if (!p)
+    return false;
+  pthread_mutex_lock (&p->stdin_lock);
+  if (p->stdin_fd >= 0)
+    {
+      if (p->terminal)
+        {
+          /* A terminal has no end of file to pass on: send the EOF character. */
+          static const char eot = 4;
+          (void) !write (p->stdin_fd, &eot, 1);
+        }
+      else
+        {
+          close (p->stdin_fd);
+          p->stdin_fd = -1;
+        }
+    }
+  pthread_mutex_unlock (&p->stdin_lock);
+  release (p);
+  return true;
+}
+
+bool
+process_read_output (RpcCall *call, const char *cid, const char *exec_id, bool stderr_stream,
+                     uint32_t max, uint8_t **data, size_t *len, AgentError *err)
+{
+  Process *p = lookup (cid, exec_id, err);
+  if (!p)
+    return false;
+  OutStream *s = stderr_stream ? p->err : p->out;
+  if (s)
+    out_stream_ref (s);
+  release (p);
+  *data = NULL;
+  *len = 0;
+  if (!s)
+    return true; /* a terminal has no separate stderr: end of file at once */
+
+  size_t want = max == 0 ? READ_DEFAULT : max > READ_MAX ? READ_MAX : max;
+  bool ok = true;
+  while (!out_stream_read (s, want, data, len, ALIVE_CHECK_MS))
+    if (!rpc_call_alive (call))
+      {
+        ok = agent_error (err, VC_TTRPC_CODE_CANCELLED, "connection closed");
+        break;
+      }
+  out_stream_unref (s);
+  return ok;
+}
+
+bool
+process_resize (const char *cid, const char *exec_id, uint32_t rows, uint32_t cols, AgentError *err)
+{
+  Process *p = lookup (cid, exec_id, err);
+  if (!p)
+    return false;
+  bool ok = true;
+  pthread_mutex_lock (&p->stdin_lock);
+  struct winsize ws = { .ws_row = (unsigned short) rows, .ws_col = (unsigned short) cols };
+  if (!p->terminal || p->stdin_fd < 0)
+    ok = agent_error (err, VC_TTRPC_CODE_FAILED_PRECONDITION, "process %s has no terminal", p->exec_id);
+  else if (ioctl (p->stdin_fd, TIOCSWINSZ, &ws) < 0)
+    ok = agent_error_errno (err, VC_TTRPC_CODE_INTERNAL, errno, "cannot resize the terminal of %s", p->exec_id);
+  pthread_mutex_unlock (&p->stdin_lock);
+  release (p);
+  return ok;
+}
