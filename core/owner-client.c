@@ -1,0 +1,141 @@
+/* libvcrun: talking to a sandbox's owner (see owner-client.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <vcrun/types.h>
+
+#include "owner.h"
+#include "owner-client.h"
+
+/* Longest reply line a client reads. */
+#define MAX_REPLY (1024 * 1024)
+
+struct VcOwnerClient {
+  int   fd;
+  char *sandbox_id;
+};
+
+gboolean
+vc_owner_pid_alive (gint pid)
+{
+  return pid > 0 && (kill (pid, 0) == 0 || errno == EPERM);
+}
+
+VcOwnerClient *
+vc_owner_client_connect (VcSandbox *sandbox, GError **error)
+{
+  g_autofree char *path = vc_sandbox_get_owner_socket (sandbox);
+  g_autoptr(GError) local = NULL;
+  gint pid = vc_sandbox_get_owner_pid (sandbox);
+
+  int fd = vc_owner_socket_connect (path, &local);
+  if (fd < 0)
+    {
+      if (!vc_owner_pid_alive (pid))
+        g_set_error (error, VC_ERROR, VC_ERROR_STOPPED,
+                     "sandbox %s has no owner (process %d is gone); only 'vcrun delete --force %s' works now",
+                     vc_sandbox_get_id (sandbox), pid, vc_sandbox_get_id (sandbox));
+      else if (g_error_matches (local, VC_ERROR, VC_ERROR_STOPPED))
+        g_set_error (error, VC_ERROR, VC_ERROR_STOPPED,
+                     "sandbox %s: its owner (process %d) does not serve %s",
+                     vc_sandbox_get_id (sandbox), pid, path);
+      else
+        g_set_error (error, VC_ERROR, VC_ERROR_FAILED, "sandbox %s: %s",
+                     vc_sandbox_get_id (sandbox), local->message);
+      return NULL;
+    }
+  VcOwnerClient *client = g_new0 (VcOwnerClient, 1);
+  client->fd = fd;
+  client->sandbox_id = g_strdup (vc_sandbox_get_id (sandbox));
+  return client;
+}
+
+void
+vc_owner_client_free (VcOwnerClient *client)
+{
+  if (client == NULL)
+    return;
+  close (client->fd);
+  g_free (client->sandbox_id);
+  g_free (client);
+}
+
+gboolean
+vc_owner_client_send (VcOwnerClient *client, JsonNode *request, const int *fds, guint n_fds,
+                      GError **error)
+{
+  g_autofree char *text = json_to_string (request, FALSE);
+  g_autofree char *line = g_strconcat (text, "\n", NULL);
+  return vc_owner_send_with_fds (client->fd, line, strlen (line), fds, n_fds, error);
+}
+
+JsonObject *
+vc_owner_client_receive (VcOwnerClient *client, int timeout_ms, GError **error)
+{
+  g_autoptr(GError) local = NULL;
+  g_autofree char *line = vc_owner_read_line (client->fd, MAX_REPLY, timeout_ms, NULL, &local);
+  if (line == NULL)
+    {
+      if (g_error_matches (local, VC_ERROR, VC_ERROR_STOPPED))
+        g_set_error (error, VC_ERROR, VC_ERROR_STOPPED,
+                     "the owner of sandbox %s went away before answering", client->sandbox_id);
+      else
+        g_set_error (error, local->domain, local->code, "sandbox %s: %s", client->sandbox_id,
+                     local->message);
+      return NULL;
+    }
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  if (!json_parser_load_from_data (parser, line, -1, NULL)
+      || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    {
+      g_set_error (error, VC_ERROR, VC_ERROR_PROTOCOL,
+                   "the owner of sandbox %s sent something that is not a JSON object",
+                   client->sandbox_id);
+      return NULL;
+    }
+  JsonObject *reply = json_node_get_object (json_parser_get_root (parser));
+  JsonNode *ok = json_object_get_member (reply, "ok");
+  if (ok && JSON_NODE_HOLDS_VALUE (ok) && json_node_get_value_type (ok) == G_TYPE_BOOLEAN
+      && json_node_get_boolean (ok))
+    return json_object_ref (reply);
+
+  gint64 code = VC_ERROR_FAILED;
+  const char *message = "the owner reported a failure without a message";
+  JsonNode *node = json_object_get_member (reply, "code");
+  if (node && JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_INT64)
+    code = json_node_get_int (node);
+  node = json_object_get_member (reply, "error");
+  if (node && JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING)
+    message = json_node_get_string (node);
+  g_set_error_literal (error, VC_ERROR, code >= 0 && code <= VC_ERROR_STOPPED ? (int) code : VC_ERROR_FAILED,
+                       message);
+  return NULL;
+}
+
+JsonObject *
+vc_owner_call (VcSandbox *sandbox, const char *op, JsonObject *args, GError **error)
+{
+  g_autoptr(VcOwnerClient) client = vc_owner_client_connect (sandbox, error);
+  if (client == NULL)
+    return NULL;
+
+  g_autoptr(JsonObject) request = json_object_new ();
+  json_object_set_string_member (request, "op", op);
+  if (args)
+    {
+      JsonObjectIter iter;
+      const char *name;
+      JsonNode *value;
+      json_object_iter_init (&iter, args);
+      while (json_object_iter_next (&iter, &name, &value))
+        json_object_set_member (request, name, json_node_copy (value));
+    }
+  g_autoptr(JsonNode) node = json_node_init_object (json_node_alloc (), request);
+  if (!vc_owner_client_send (client, node, NULL, 0, error))
+    return NULL;
+  return vc_owner_client_receive (client, VC_OWNER_CLIENT_TIMEOUT_MS, error);
+}

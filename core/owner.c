@@ -1,0 +1,1091 @@
+/* libvcrun: the owner service of a running sandbox (see owner.h). */
+#define _GNU_SOURCE 1  /* O_PATH, accept4 */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <glib-unix.h>
+#include <json-glib/json-glib.h>
+#include <vcrun/types.h>
+
+#include "oci.h"
+#include "owner.h"
+
+/* How long forwarding may go on after a process exited: output still in
+ * flight is forwarded, a background process holding the pipe open is not
+ * waited for. */
+#define DRAIN_TIMEOUT_MS 10000
+#define PUMP_CHUNK 32768
+
+/* ---- sockets and lines --------------------------------------------------- */
+
+static int
+socket_at (const char *path, gboolean bind_it, GError **error)
+{
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  g_autofree char *short_path = NULL;
+  int dir_fd = -1;
+  int saved_errno;
+
+  if (strlen (path) >= sizeof addr.sun_path)
+    {
+      /* Too long for sun_path: go through the directory's fd. */
+      g_autofree char *dir = g_path_get_dirname (path);
+      g_autofree char *base = g_path_get_basename (path);
+      dir_fd = open (dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+      if (dir_fd < 0)
+        {
+          int e = errno;
+          g_set_error (error, VC_ERROR, e == ENOENT ? VC_ERROR_NOT_FOUND : VC_ERROR_FAILED,
+                       "cannot open %s: %s", dir, g_strerror (e));
+          return -1;
+        }
+      short_path = g_strdup_printf ("/proc/self/fd/%d/%s", dir_fd, base);
+      if (strlen (short_path) >= sizeof addr.sun_path)
+        {
+          close (dir_fd);
+          g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT,
+                       "socket name %s is too long", base);
+          return -1;
+        }
+    }
+  strcpy (addr.sun_path, short_path ? short_path : path);
+
+  int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    {
+      saved_errno = errno;
+      if (dir_fd >= 0)
+        close (dir_fd);
+      g_set_error (error, VC_ERROR, VC_ERROR_FAILED, "socket: %s", g_strerror (saved_errno));
+      return -1;
+    }
+  int r;
+  if (bind_it)
+    {
+      unlink (addr.sun_path);
+      r = bind (fd, (struct sockaddr *) &addr, sizeof addr);
+      if (r == 0)
+        r = chmod (addr.sun_path, 0600);
+      if (r == 0)
+        r = listen (fd, 16);
+    }
+  else
+    {
+      do
+        r = connect (fd, (struct sockaddr *) &addr, sizeof addr);
+      while (r < 0 && errno == EINTR);
+    }
+  saved_errno = errno;
+  if (dir_fd >= 0)
+    close (dir_fd);
+  if (r < 0)
+    {
+      close (fd);
+      g_set_error (error, VC_ERROR,
+                   saved_errno == ENOENT || saved_errno == ECONNREFUSED ? VC_ERROR_STOPPED : VC_ERROR_FAILED,
+                   "%s %s: %s", bind_it ? "cannot listen on" : "cannot connect to", path,
+                   g_strerror (saved_errno));
+      return -1;
+    }
+  return fd;
+}
+
+int
+vc_owner_socket_bind (const char *path, GError **error)
+{
+  return socket_at (path, TRUE, error);
+}
+
+int
+vc_owner_socket_connect (const char *path, GError **error)
+{
+  return socket_at (path, FALSE, error);
+}
+
+gboolean
+vc_owner_send_with_fds (int fd, const char *data, gsize len, const int *fds, guint n_fds,
+                        GError **error)
+{
+  union {
+    char buf[CMSG_SPACE (sizeof (int) * 3)];
+    struct cmsghdr align;
+  } control;
+  gsize sent = 0;
+
+  g_return_val_if_fail (n_fds <= 3, FALSE);
+  while (sent < len)
+    {
+      struct iovec iov = { .iov_base = (char *) data + sent, .iov_len = len - sent };
+      struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+      if (sent == 0 && n_fds > 0)
+        {
+          memset (&control, 0, sizeof control);
+          msg.msg_control = control.buf;
+          msg.msg_controllen = CMSG_SPACE (sizeof (int) * n_fds);
+          struct cmsghdr *cmsg = CMSG_FIRSTHDR (&msg);
+          cmsg->cmsg_level = SOL_SOCKET;
+          cmsg->cmsg_type = SCM_RIGHTS;
+          cmsg->cmsg_len = CMSG_LEN (sizeof (int) * n_fds);
+          memcpy (CMSG_DATA (cmsg), fds, sizeof (int) * n_fds);
+        }
+      ssize_t n = sendmsg (fd, &msg, MSG_NOSIGNAL);
+      if (n < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          int e = errno;
+          g_set_error (error, VC_ERROR, e == EPIPE ? VC_ERROR_STOPPED : VC_ERROR_FAILED,
+                       "cannot send to the sandbox owner: %s", g_strerror (e));
+          return FALSE;
+        }
+      sent += n;
+    }
+  return TRUE;
+}
+
+static void
+collect_fds (struct msghdr *msg, GArray *fds)
+{
+  for (struct cmsghdr *cmsg = CMSG_FIRSTHDR (msg); cmsg; cmsg = CMSG_NXTHDR (msg, cmsg))
+    {
+      if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS)
+        continue;
+      gsize n = (cmsg->cmsg_len - CMSG_LEN (0)) / sizeof (int);
+      for (gsize i = 0; i < n; i++)
+        {
+          int passed;
+          memcpy (&passed, CMSG_DATA (cmsg) + i * sizeof (int), sizeof (int));
+          if (fds)
+            g_array_append_val (fds, passed);
+          else
+            close (passed);
+        }
+    }
+}
+
+char *
+vc_owner_read_line (int fd, gsize max_len, int timeout_ms, GArray *fds, GError **error)
+{
+  g_autoptr(GString) line = g_string_new (NULL);
+  gint64 deadline = timeout_ms < 0 ? -1 : g_get_monotonic_time () + (gint64) timeout_ms * 1000;
+  union {
+    char buf[CMSG_SPACE (sizeof (int) * 8)];
+    struct cmsghdr align;
+  } control;
+
+  /* Byte by byte: a reply line may be followed by another one, which belongs
+   * to the next call. Lines are short. */
+  for (;;)
+    {
+      if (deadline >= 0)
+        {
+          gint64 left = (deadline - g_get_monotonic_time ()) / 1000;
+          struct pollfd pfd = { .fd = fd, .events = POLLIN };
+          int r = left > 0 ? poll (&pfd, 1, (int) MIN (left, G_MAXINT)) : 0;
+          if (r < 0 && errno == EINTR)
+            continue;
+          if (r == 0)
+            {
+              g_set_error (error, VC_ERROR, VC_ERROR_TIMEOUT,
+                           "the sandbox owner did not answer within %d s", timeout_ms / 1000);
+              return NULL;
+            }
+        }
+      char c;
+      struct iovec iov = { .iov_base = &c, .iov_len = 1 };
+      struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+                            .msg_control = control.buf, .msg_controllen = sizeof control.buf };
+      ssize_t n = recvmsg (fd, &msg, MSG_CMSG_CLOEXEC);
+      if (n < 0)
+        {
+          if (errno == EINTR || errno == EAGAIN)
+            continue;
+          int e = errno;
+          g_set_error (error, VC_ERROR, VC_ERROR_STOPPED, "cannot read from the peer: %s",
+                       g_strerror (e));
+          return NULL;
+        }
+      collect_fds (&msg, fds);
+      if (n == 0)
+        {
+          g_set_error (error, VC_ERROR, VC_ERROR_STOPPED, "the peer closed the connection");
+          return NULL;
+        }
+      if (c == '\n')
+        return g_string_free (g_steal_pointer (&line), FALSE);
+      if (line->len >= max_len)
+        {
+          g_set_error (error, VC_ERROR, VC_ERROR_PROTOCOL, "line longer than %" G_GSIZE_FORMAT " bytes",
+                       max_len);
+          return NULL;
+        }
+      g_string_append_c (line, c);
+    }
+}
+
+/* ---- stdio forwarding ---------------------------------------------------- */
+
+static gboolean
+write_all (int fd, const guint8 *data, gsize len)
+{
+  while (len > 0)
+    {
+      ssize_t n = write (fd, data, len);
+      if (n < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          if (errno == EAGAIN)
+            {
+              struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+              poll (&pfd, 1, 1000);
+              continue;
+            }
+          return FALSE;
+        }
+      data += n;
+      len -= n;
+    }
+  return TRUE;
+}
+
+/* The forwarding threads of one process. Each thread holds a reference. */
+typedef struct {
+  gint         refcount;
+  VcContainer *container;
+  char        *exec_id;       /* NULL: init */
+  int          in_fd, out_fd, err_fd;
+  int          cancel[2];     /* a pipe: written to stop the stdin thread */
+  GMutex       lock;
+  GCond        cond;
+  guint        outputs_running;
+} ProcessIo;
+
+static ProcessIo *
+process_io_ref (ProcessIo *io)
+{
+  g_atomic_int_inc (&io->refcount);
+  return io;
+}
+
+static void
+process_io_unref (ProcessIo *io)
+{
+  if (!g_atomic_int_dec_and_test (&io->refcount))
+    return;
+  for (int *fd = &io->in_fd; fd <= &io->err_fd; fd++)
+    if (*fd >= 0)
+      close (*fd);
+  close (io->cancel[0]);
+  close (io->cancel[1]);
+  g_mutex_clear (&io->lock);
+  g_cond_clear (&io->cond);
+  vc_container_unref (io->container);
+  g_free (io->exec_id);
+  g_free (io);
+}
+
+typedef struct {
+  ProcessIo *io;
+  gboolean   is_stderr;
+} OutputJob;
+
+static gpointer
+output_thread (gpointer data)
+{
+  OutputJob *job = data;
+  ProcessIo *io = job->io;
+  int fd = job->is_stderr ? io->err_fd : io->out_fd;
+  gboolean writable = TRUE;
+
+  for (;;)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GBytes) bytes = job->is_stderr
+        ? vc_container_read_stderr (io->container, io->exec_id, PUMP_CHUNK, &error)
+        : vc_container_read_stdout (io->container, io->exec_id, PUMP_CHUNK, &error);
+      if (bytes == NULL)
+        {
+          g_debug ("%s of %s: %s", job->is_stderr ? "stderr" : "stdout",
+                   io->exec_id ? io->exec_id : "init", error->message);
+          break;
+        }
+      gsize len;
+      const guint8 *p = g_bytes_get_data (bytes, &len);
+      if (len == 0)
+        break;
+      /* A reader that went away does not stop the draining: the guest must
+       * not block on a full pipe. */
+      if (writable && !write_all (fd, p, len))
+        writable = FALSE;
+    }
+  g_mutex_lock (&io->lock);
+  io->outputs_running--;
+  g_cond_broadcast (&io->cond);
+  g_mutex_unlock (&io->lock);
+  process_io_unref (io);
+  g_free (job);
+  return NULL;
+}
+
+static gpointer
+input_thread (gpointer data)
+{
+  ProcessIo *io = data;
+  guint8 buf[PUMP_CHUNK];
+
+  for (;;)
+    {
+      struct pollfd pfd[2] = { { .fd = io->in_fd, .events = POLLIN },
+                               { .fd = io->cancel[0], .events = POLLIN } };
+      if (poll (pfd, 2, -1) < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          break;
+        }
+      if (pfd[1].revents)
+        break;
+      ssize_t n = read (io->in_fd, buf, sizeof buf);
+      if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        continue;
+      g_autoptr(GError) error = NULL;
+      if (n <= 0)
+        {
+          if (!vc_container_close_stdin (io->container, io->exec_id, &error))
+            g_debug ("closing stdin: %s", error->message);
+          break;
+        }
+      gsize done = 0;
+      while (done < (gsize) n)
+        {
+          gsize written = 0;
+          if (!vc_container_write_stdin (io->container, io->exec_id, buf + done, n - done,
+                                         &written, &error))
+            break;
+          done += written;
+        }
+      if (error)
+        {
+          g_debug ("stdin: %s", error->message);
+          break;
+        }
+    }
+  process_io_unref (io);
+  return NULL;
+}
+
+static ProcessIo *
+process_io_start (VcContainer *container, const char *exec_id, int in_fd, int out_fd, int err_fd,
+                  gboolean terminal)
+{
+  ProcessIo *io = g_new0 (ProcessIo, 1);
+  io->refcount = 1;
+  io->container = vc_container_ref (container);
+  io->exec_id = g_strdup (exec_id);
+  io->in_fd = in_fd >= 0 ? fcntl (in_fd, F_DUPFD_CLOEXEC, 3) : -1;
+  io->out_fd = out_fd >= 0 ? fcntl (out_fd, F_DUPFD_CLOEXEC, 3) : -1;
+  io->err_fd = err_fd >= 0 && !terminal ? fcntl (err_fd, F_DUPFD_CLOEXEC, 3) : -1;
+  if (!g_unix_open_pipe (io->cancel, FD_CLOEXEC, NULL))
+    io->cancel[0] = io->cancel[1] = -1;
+  g_mutex_init (&io->lock);
+  g_cond_init (&io->cond);
+
+  for (int i = 0; i < 2; i++)
+    {
+      int fd = i ? io->err_fd : io->out_fd;
+      if (fd < 0)
+        continue;
+      OutputJob *job = g_new0 (OutputJob, 1);
+      job->io = process_io_ref (io);
+      job->is_stderr = i == 1;
+      io->outputs_running++;
+      g_thread_unref (g_thread_new ("vc-owner-output", output_thread, job));
+    }
+  if (io->in_fd >= 0 && io->cancel[0] >= 0)
+    g_thread_unref (g_thread_new ("vc-owner-input", input_thread, process_io_ref (io)));
+  return io;
+}
+
+/* After the process exited: waits (bounded) for its output to be forwarded,
+ * stops reading its stdin, drops the caller's reference. */
+static void
+process_io_finish (ProcessIo *io)
+{
+  gint64 deadline = g_get_monotonic_time () + DRAIN_TIMEOUT_MS * G_TIME_SPAN_MILLISECOND;
+  g_mutex_lock (&io->lock);
+  while (io->outputs_running > 0)
+    if (!g_cond_wait_until (&io->cond, &io->lock, deadline))
+      break;
+  g_mutex_unlock (&io->lock);
+  if (io->cancel[1] >= 0 && write (io->cancel[1], "x", 1) < 0)
+    g_debug ("cannot stop the stdin thread: %s", g_strerror (errno));
+  process_io_unref (io);
+}
+
+/* ---- the owner ----------------------------------------------------------- */
+
+typedef struct {
+  gboolean running;
+  int      exit_status;
+} ExecRecord;
+
+struct VcOwner {
+  gint          refcount;
+  VcSandbox    *sandbox;
+  VcContainer  *container;
+  char         *socket_path;
+  int           listen_fd;
+  GThread      *accept_thread;
+  gint          stopping;
+
+  GMutex        lock;
+  GCond         cond;
+  int           init_fds[3];
+  gboolean      started;
+  gboolean      init_exited;
+  int           exit_status;
+  gboolean      deleted;
+  GHashTable   *execs;          /* exec_id -> ExecRecord */
+
+  GMainContext *notify_context;
+  VcOwnerNotifyFunc notify_func;
+  gpointer      notify_data;
+};
+
+static VcOwner *
+owner_ref (VcOwner *owner)
+{
+  g_atomic_int_inc (&owner->refcount);
+  return owner;
+}
+
+static void
+owner_unref (VcOwner *owner)
+{
+  if (!g_atomic_int_dec_and_test (&owner->refcount))
+    return;
+  for (int i = 0; i < 3; i++)
+    if (owner->init_fds[i] >= 0)
+      close (owner->init_fds[i]);
+  g_hash_table_unref (owner->execs);
+  g_mutex_clear (&owner->lock);
+  g_cond_clear (&owner->cond);
+  if (owner->notify_context)
+    g_main_context_unref (owner->notify_context);
+  vc_container_unref (owner->container);
+  vc_sandbox_unref (owner->sandbox);
+  g_free (owner->socket_path);
+  g_free (owner);
+}
+
+typedef struct {
+  VcOwner  *owner;
+  gboolean  deleted;
+  int       exit_status;
+} Notification;
+
+static gboolean
+deliver_notification (gpointer data)
+{
+  Notification *n = data;
+  n->owner->notify_func (n->owner, n->deleted, n->exit_status, n->owner->notify_data);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+free_notification (gpointer data)
+{
+  Notification *n = data;
+  owner_unref (n->owner);
+  g_free (n);
+}
+
+static void
+notify (VcOwner *owner, gboolean deleted, int exit_status)
+{
+  if (owner->notify_func == NULL)
+    return;
+  Notification *n = g_new0 (Notification, 1);
+  n->owner = owner_ref (owner);
+  n->deleted = deleted;
+  n->exit_status = exit_status;
+  g_main_context_invoke_full (owner->notify_context, G_PRIORITY_DEFAULT, deliver_notification,
+                              n, free_notification);
+}
+
+typedef struct {
+  VcOwner   *owner;
+  ProcessIo *io;
+} InitWait;
+
+static gpointer
+wait_init (gpointer data)
+{
+  InitWait *w = data;
+  VcOwner *owner = w->owner;
+  g_autoptr(GError) error = NULL;
+  int status = -1;
+
+  if (!vc_container_wait (owner->container, NULL, &status, &error))
+    {
+      g_warning ("waiting for container %s: %s", vc_container_get_id (owner->container),
+                 error->message);
+      status = -1;
+    }
+  process_io_finish (w->io);
+
+  g_mutex_lock (&owner->lock);
+  owner->init_exited = TRUE;
+  owner->exit_status = status;
+  g_cond_broadcast (&owner->cond);
+  g_mutex_unlock (&owner->lock);
+  notify (owner, FALSE, status);
+  owner_unref (owner);
+  g_free (w);
+  return NULL;
+}
+
+gboolean
+vc_owner_start (VcOwner *owner, GError **error)
+{
+  g_mutex_lock (&owner->lock);
+  gboolean started = owner->started;
+  owner->started = TRUE;
+  g_mutex_unlock (&owner->lock);
+  if (started)
+    {
+      g_set_error (error, VC_ERROR, VC_ERROR_INVALID_STATE, "container %s was started already",
+                   vc_container_get_id (owner->container));
+      return FALSE;
+    }
+  if (!vc_container_start (owner->container, error))
+    {
+      g_mutex_lock (&owner->lock);
+      owner->started = FALSE;
+      g_mutex_unlock (&owner->lock);
+      return FALSE;
+    }
+  InitWait *w = g_new0 (InitWait, 1);
+  w->owner = owner_ref (owner);
+  w->io = process_io_start (owner->container, NULL, owner->init_fds[0], owner->init_fds[1],
+                            owner->init_fds[2], vc_container_get_terminal (owner->container));
+  g_thread_unref (g_thread_new ("vc-owner-wait", wait_init, w));
+  return TRUE;
+}
+
+/* ---- requests ------------------------------------------------------------ */
+
+typedef struct {
+  VcOwner *owner;
+  int      fd;
+} Connection;
+
+static void
+send_reply (int fd, JsonObject *reply)
+{
+  g_autoptr(JsonNode) node = json_node_init_object (json_node_alloc (), reply);
+  g_autofree char *text = json_to_string (node, FALSE);
+  g_autofree char *line = g_strconcat (text, "\n", NULL);
+  g_autoptr(GError) error = NULL;
+  if (!vc_owner_send_with_fds (fd, line, strlen (line), NULL, 0, &error))
+    g_debug ("owner reply: %s", error->message);
+}
+
+static JsonObject *
+ok_reply (void)
+{
+  JsonObject *reply = json_object_new ();
+  json_object_set_boolean_member (reply, "ok", TRUE);
+  return reply;
+}
+
+static void
+send_error (int fd, const GError *error)
+{
+  g_autoptr(JsonObject) reply = json_object_new ();
+  json_object_set_boolean_member (reply, "ok", FALSE);
+  json_object_set_int_member (reply, "code", error->domain == VC_ERROR ? error->code : VC_ERROR_FAILED);
+  json_object_set_string_member (reply, "error", error->message);
+  send_reply (fd, reply);
+}
+
+static gboolean
+get_optional_string (JsonObject *request, const char *name, const char **value, GError **error)
+{
+  *value = NULL;
+  JsonNode *node = json_object_get_member (request, name);
+  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
+    return TRUE;
+  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
+    {
+      g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT, "request: %s must be a string", name);
+      return FALSE;
+    }
+  *value = json_node_get_string (node);
+  return TRUE;
+}
+
+static gboolean
+get_int (JsonObject *request, const char *name, gint64 min, gint64 max, gint64 def, gint64 *value,
+         GError **error)
+{
+  JsonNode *node = json_object_get_member (request, name);
+  if (node == NULL)
+    {
+      *value = def;
+      return TRUE;
+    }
+  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_INT64
+      || json_node_get_int (node) < min || json_node_get_int (node) > max)
+    {
+      g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT,
+                   "request: %s must be an integer from %" G_GINT64_FORMAT " to %" G_GINT64_FORMAT,
+                   name, min, max);
+      return FALSE;
+    }
+  *value = json_node_get_int (node);
+  return TRUE;
+}
+
+static gboolean
+get_bool (JsonObject *request, const char *name)
+{
+  JsonNode *node = json_object_get_member (request, name);
+  return node && JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_BOOLEAN
+         && json_node_get_boolean (node);
+}
+
+static JsonObject *
+handle_state (VcOwner *owner)
+{
+  JsonObject *reply = ok_reply ();
+  json_object_set_string_member (reply, "sandbox",
+                                 vc_sandbox_state_to_string (vc_sandbox_get_state (owner->sandbox)));
+  json_object_set_string_member (reply, "container",
+                                 vc_container_state_to_string (vc_container_get_state (owner->container)));
+  json_object_set_int_member (reply, "pid", vc_container_get_pid (owner->container));
+  json_object_set_int_member (reply, "exit_status", vc_owner_get_exit_status (owner));
+  json_object_set_int_member (reply, "owner_pid", getpid ());
+  return reply;
+}
+
+static JsonObject *
+handle_ps (VcOwner *owner)
+{
+  JsonObject *reply = ok_reply ();
+  JsonArray *list = json_array_new ();
+  JsonObject *init = json_object_new ();
+  json_object_set_string_member (init, "exec_id", vc_container_get_id (owner->container));
+  json_object_set_boolean_member (init, "init", TRUE);
+  g_mutex_lock (&owner->lock);
+  json_object_set_string_member (init, "status", !owner->started ? "created"
+                                 : owner->init_exited ? "exited" : "running");
+  json_object_set_int_member (init, "exit_status", owner->init_exited ? owner->exit_status : -1);
+  json_array_add_object_element (list, init);
+
+  g_autoptr(GList) ids = g_hash_table_get_keys (owner->execs);
+  ids = g_list_sort (ids, (GCompareFunc) strcmp);
+  for (GList *l = ids; l; l = l->next)
+    {
+      ExecRecord *record = g_hash_table_lookup (owner->execs, l->data);
+      JsonObject *p = json_object_new ();
+      json_object_set_string_member (p, "exec_id", l->data);
+      json_object_set_boolean_member (p, "init", FALSE);
+      json_object_set_string_member (p, "status", record->running ? "running" : "exited");
+      json_object_set_int_member (p, "exit_status", record->running ? -1 : record->exit_status);
+      json_array_add_object_element (list, p);
+    }
+  g_mutex_unlock (&owner->lock);
+  json_object_set_array_member (reply, "processes", list);
+  return reply;
+}
+
+static gboolean
+handle_pause (VcOwner *owner, gboolean pause, GError **error)
+{
+  g_autoptr(GError) local = NULL;
+  if (!pause && vc_sandbox_get_state (owner->sandbox) == VC_SANDBOX_PAUSED)
+    return vc_sandbox_resume (owner->sandbox, error);
+  if (pause ? vc_container_pause (owner->container, &local)
+            : vc_container_resume (owner->container, &local))
+    return TRUE;
+  /* A guest that cannot freeze one container: pause the whole VM, which
+   * holds only this container. */
+  if (pause && g_error_matches (local, VC_ERROR, VC_ERROR_NOT_SUPPORTED))
+    return vc_sandbox_pause (owner->sandbox, error);
+  g_propagate_error (error, g_steal_pointer (&local));
+  return FALSE;
+}
+
+static gboolean
+handle_delete (VcOwner *owner, gboolean force, GError **error)
+{
+  VcContainerState state = vc_container_get_state (owner->container);
+  g_autoptr(GError) local = NULL;
+
+  if (!force && (state == VC_CONTAINER_RUNNING || state == VC_CONTAINER_PAUSED))
+    {
+      g_set_error (error, VC_ERROR, VC_ERROR_INVALID_STATE,
+                   "container %s is %s: stop it first (vcrun kill) or use delete --force",
+                   vc_container_get_id (owner->container), vc_container_state_to_string (state));
+      return FALSE;
+    }
+  if (vc_sandbox_get_state (owner->sandbox) != VC_SANDBOX_STOPPED
+      && !vc_container_delete (owner->container, force, &local))
+    {
+      if (!force)
+        {
+          g_propagate_error (error, g_steal_pointer (&local));
+          return FALSE;
+        }
+      /* The VM goes away next anyway. */
+      g_debug ("deleting container %s: %s", vc_container_get_id (owner->container), local->message);
+    }
+  if (!vc_sandbox_delete (owner->sandbox, TRUE, error))
+    return FALSE;
+  g_mutex_lock (&owner->lock);
+  owner->deleted = TRUE;
+  g_cond_broadcast (&owner->cond);
+  g_mutex_unlock (&owner->lock);
+  return TRUE;
+}
+
+/* exec, first part: checks the request and starts the process. */
+static ProcessIo *
+start_exec (VcOwner *owner, JsonObject *request, GArray *fds, const char **exec_id_out,
+            GError **error)
+{
+  const char *exec_id = NULL;
+  int io_fds[3] = { -1, -1, -1 };
+  guint next = 0;
+  static const char *const names[] = { "stdin", "stdout", "stderr" };
+
+  if (!get_optional_string (request, "exec_id", &exec_id, error))
+    return NULL;
+  if (exec_id == NULL)
+    {
+      g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT, "request: exec_id is missing");
+      return NULL;
+    }
+  if (!vc_id_validate (exec_id, "exec", error))
+    return NULL;
+  JsonNode *process = json_object_get_member (request, "process");
+  if (process == NULL || !JSON_NODE_HOLDS_OBJECT (process))
+    {
+      g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT, "request: process must be an object");
+      return NULL;
+    }
+  for (int i = 0; i < 3; i++)
+    if (get_bool (request, names[i]))
+      {
+        if (next >= fds->len)
+          {
+            g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT,
+                         "request: %s announced but no file descriptor came with it", names[i]);
+            return NULL;
+          }
+        io_fds[i] = g_array_index (fds, int, next++);
+      }
+  gboolean terminal = get_bool (json_node_get_object (process), "terminal");
+  g_autofree char *process_json = json_to_string (process, FALSE);
+
+  g_mutex_lock (&owner->lock);
+  gboolean taken = g_hash_table_contains (owner->execs, exec_id)
+                   || g_str_equal (exec_id, vc_container_get_id (owner->container));
+  if (!taken)
+    {
+      ExecRecord *record = g_new0 (ExecRecord, 1);
+      record->running = TRUE;
+      g_hash_table_insert (owner->execs, g_strdup (exec_id), record);
+    }
+  g_mutex_unlock (&owner->lock);
+  if (taken)
+    {
+      g_set_error (error, VC_ERROR, VC_ERROR_EXISTS, "exec ID %s is in use in container %s",
+                   exec_id, vc_container_get_id (owner->container));
+      return NULL;
+    }
+  if (!vc_oci_process_check (process_json, "exec process", error)
+      || !vc_container_exec (owner->container, exec_id, process_json, error))
+    {
+      g_mutex_lock (&owner->lock);
+      g_hash_table_remove (owner->execs, exec_id);
+      g_mutex_unlock (&owner->lock);
+      return NULL;
+    }
+  *exec_id_out = exec_id;
+  return process_io_start (owner->container, exec_id, io_fds[0], io_fds[1], io_fds[2], terminal);
+}
+
+/* exec: runs until the process has exited; two replies. */
+static void
+handle_exec (VcOwner *owner, int fd, JsonObject *request, GArray *fds)
+{
+  g_autoptr(GError) error = NULL;
+  const char *exec_id = NULL;
+
+  ProcessIo *io = start_exec (owner, request, fds, &exec_id, &error);
+  if (io == NULL)
+    {
+      send_error (fd, error);
+      return;
+    }
+  g_autoptr(JsonObject) started = ok_reply ();
+  json_object_set_boolean_member (started, "started", TRUE);
+  send_reply (fd, started);
+
+  int status = -1;
+  gboolean waited = vc_container_wait (owner->container, exec_id, &status, &error);
+  process_io_finish (io);
+  g_mutex_lock (&owner->lock);
+  ExecRecord *record = g_hash_table_lookup (owner->execs, exec_id);
+  if (record)
+    {
+      record->running = FALSE;
+      record->exit_status = status;
+    }
+  g_mutex_unlock (&owner->lock);
+  if (!waited)
+    {
+      send_error (fd, error);
+      return;
+    }
+  g_autoptr(JsonObject) done = ok_reply ();
+  json_object_set_int_member (done, "exit_status", status);
+  send_reply (fd, done);
+}
+
+static void
+handle_request (VcOwner *owner, int fd, JsonObject *request, GArray *fds)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonObject) reply = NULL;
+  const char *op = NULL;
+  const char *exec_id = NULL;
+  gint64 n, rows, columns;
+
+  if (!get_optional_string (request, "op", &op, &error))
+    goto done;
+  if (op == NULL)
+    {
+      g_set_error (&error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT, "request: op is missing");
+      goto done;
+    }
+  if (!get_optional_string (request, "exec_id", &exec_id, &error))
+    goto done;
+  g_debug ("owner of %s: %s", vc_sandbox_get_id (owner->sandbox), op);
+
+  if (g_str_equal (op, "exec"))
+    {
+      handle_exec (owner, fd, request, fds);
+      return;
+    }
+  if (g_str_equal (op, "state"))
+    reply = handle_state (owner);
+  else if (g_str_equal (op, "ps"))
+    reply = handle_ps (owner);
+  else if (g_str_equal (op, "start"))
+    {
+      if (vc_owner_start (owner, &error))
+        reply = ok_reply ();
+    }
+  else if (g_str_equal (op, "kill"))
+    {
+      if (get_int (request, "signal", 1, 64, SIGTERM, &n, &error)
+          && vc_container_signal (owner->container, exec_id, (int) n, get_bool (request, "all"),
+                                  &error))
+        reply = ok_reply ();
+    }
+  else if (g_str_equal (op, "pause") || g_str_equal (op, "resume"))
+    {
+      if (handle_pause (owner, g_str_equal (op, "pause"), &error))
+        reply = ok_reply ();
+    }
+  else if (g_str_equal (op, "resize"))
+    {
+      if (get_int (request, "rows", 0, G_MAXUINT16, 0, &rows, &error)
+          && get_int (request, "columns", 0, G_MAXUINT16, 0, &columns, &error)
+          && vc_container_resize_tty (owner->container, exec_id, (guint) rows, (guint) columns,
+                                      &error))
+        reply = ok_reply ();
+    }
+  else if (g_str_equal (op, "wait"))
+    {
+      g_mutex_lock (&owner->lock);
+      while (!owner->init_exited && !owner->deleted)
+        g_cond_wait (&owner->cond, &owner->lock);
+      gboolean exited = owner->init_exited;
+      int status = owner->exit_status;
+      g_mutex_unlock (&owner->lock);
+      if (exited)
+        {
+          reply = ok_reply ();
+          json_object_set_int_member (reply, "exit_status", status);
+        }
+      else
+        g_set_error (&error, VC_ERROR, VC_ERROR_STOPPED, "sandbox %s was deleted",
+                     vc_sandbox_get_id (owner->sandbox));
+    }
+  else if (g_str_equal (op, "delete"))
+    {
+      if (handle_delete (owner, get_bool (request, "force"), &error))
+        {
+          reply = ok_reply ();
+          send_reply (fd, reply);
+          notify (owner, TRUE, vc_owner_get_exit_status (owner));
+          return;
+        }
+    }
+  else
+    g_set_error (&error, VC_ERROR, VC_ERROR_NOT_SUPPORTED, "unknown request '%s'", op);
+
+done:
+  if (reply)
+    send_reply (fd, reply);
+  else
+    send_error (fd, error);
+}
+
+static gpointer
+connection_thread (gpointer data)
+{
+  Connection *conn = data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GArray) fds = g_array_new (FALSE, FALSE, sizeof (int));
+  g_autoptr(JsonParser) parser = json_parser_new ();
+
+  /* A client that connects and says nothing must not hold a thread forever. */
+  g_autofree char *line = vc_owner_read_line (conn->fd, VC_OWNER_MAX_REQUEST, 30000, fds, &error);
+  if (line == NULL)
+    g_debug ("owner request: %s", error->message);
+  else if (!json_parser_load_from_data (parser, line, -1, &error)
+           || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    {
+      g_autoptr(GError) bad = g_error_new (VC_ERROR, VC_ERROR_PROTOCOL,
+                                           "request is not a JSON object%s%s",
+                                           error ? ": " : "", error ? error->message : "");
+      send_error (conn->fd, bad);
+    }
+  else
+    handle_request (conn->owner, conn->fd, json_node_get_object (json_parser_get_root (parser)), fds);
+
+  for (guint i = 0; i < fds->len; i++)
+    close (g_array_index (fds, int, i));
+  close (conn->fd);
+  owner_unref (conn->owner);
+  g_free (conn);
+  return NULL;
+}
+
+static gpointer
+accept_thread (gpointer data)
+{
+  VcOwner *owner = data;
+  while (!g_atomic_int_get (&owner->stopping))
+    {
+      int fd = accept4 (owner->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+      if (fd < 0)
+        {
+          if (errno == EINTR || errno == ECONNABORTED)
+            continue;
+          if (!g_atomic_int_get (&owner->stopping))
+            g_warning ("owner socket of %s: %s", vc_sandbox_get_id (owner->sandbox),
+                       g_strerror (errno));
+          break;
+        }
+      Connection *conn = g_new0 (Connection, 1);
+      conn->owner = owner_ref (owner);
+      conn->fd = fd;
+      g_thread_unref (g_thread_new ("vc-owner-conn", connection_thread, conn));
+    }
+  return NULL;
+}
+
+VcOwner *
+vc_owner_new (VcSandbox *sandbox, VcContainer *container, GError **error)
+{
+  g_autofree char *path = vc_sandbox_get_owner_socket (sandbox);
+  int fd = vc_owner_socket_bind (path, error);
+  if (fd < 0)
+    return NULL;
+
+  VcOwner *owner = g_new0 (VcOwner, 1);
+  owner->refcount = 1;
+  owner->sandbox = vc_sandbox_ref (sandbox);
+  owner->container = vc_container_ref (container);
+  owner->socket_path = g_steal_pointer (&path);
+  owner->listen_fd = fd;
+  owner->init_fds[0] = owner->init_fds[1] = owner->init_fds[2] = -1;
+  owner->exit_status = -1;
+  owner->execs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  g_mutex_init (&owner->lock);
+  g_cond_init (&owner->cond);
+  owner->accept_thread = g_thread_new ("vc-owner", accept_thread, owner_ref (owner));
+  return owner;
+}
+
+void
+vc_owner_set_init_stdio (VcOwner *owner, int in_fd, int out_fd, int err_fd)
+{
+  int given[3] = { in_fd, out_fd, err_fd };
+  for (int i = 0; i < 3; i++)
+    {
+      if (owner->init_fds[i] >= 0)
+        close (owner->init_fds[i]);
+      owner->init_fds[i] = given[i] >= 0 ? fcntl (given[i], F_DUPFD_CLOEXEC, 3) : -1;
+    }
+}
+
+void
+vc_owner_set_notify (VcOwner *owner, GMainContext *context, VcOwnerNotifyFunc func,
+                     gpointer user_data)
+{
+  if (owner->notify_context)
+    g_main_context_unref (owner->notify_context);
+  owner->notify_context = context ? g_main_context_ref (context) : NULL;
+  owner->notify_func = func;
+  owner->notify_data = user_data;
+}
+
+void
+vc_owner_wait_deleted (VcOwner *owner)
+{
+  g_mutex_lock (&owner->lock);
+  while (!owner->deleted)
+    g_cond_wait (&owner->cond, &owner->lock);
+  g_mutex_unlock (&owner->lock);
+}
+
+int
+vc_owner_get_exit_status (VcOwner *owner)
+{
+  g_mutex_lock (&owner->lock);
+  int status = owner->init_exited ? owner->exit_status : -1;
+  g_mutex_unlock (&owner->lock);
+  return status;
+}
+
+void
+vc_owner_free (VcOwner *owner)
+{
+  if (owner == NULL)
+    return;
+  g_atomic_int_set (&owner->stopping, 1);
+  /* Wakes accept() up; the socket file goes so nobody connects to a dead owner. */
+  shutdown (owner->listen_fd, SHUT_RDWR);
+  g_thread_join (owner->accept_thread);
+  close (owner->listen_fd);
+  if (g_file_test (owner->socket_path, G_FILE_TEST_EXISTS) && unlink (owner->socket_path) < 0)
+    g_debug ("cannot remove %s: %s", owner->socket_path, g_strerror (errno));
+  owner_unref (owner);
+}
