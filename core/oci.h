@@ -1,0 +1,46 @@
+/* libvcrun internal: what the core needs from an OCI bundle's config.json.
+ *
+ * The whole file goes to the agent plugin (VcContainerConfig.oci_spec_json),
+ * which turns it into the guest's spec; the core checks the fields it and the
+ * agent depend on and extracts the ones the host acts on (rootfs, bind
+ * mounts). Errors are VC_ERROR_INVALID_ARGUMENT naming the file and the
+ * field: "/b/config.json: process.args: must be a non-empty array of strings".
+ */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct {
+  char     *destination;  /* absolute path in the container */
+  char     *source;       /* host path, absolute (bind mounts), else as written */
+  char     *type;         /* may be NULL */
+  gboolean  bind;         /* type "bind", or options holding "bind"/"rbind" */
+  gboolean  readonly;     /* options holding "ro" */
+} VcOciMount;
+
+typedef struct {
+  char      *json;          /* the file's text */
+  char      *oci_version;
+  char      *root_path;     /* absolute host path of the rootfs */
+  gboolean   root_readonly;
+  char     **args;          /* process.args */
+  char      *cwd;           /* process.cwd */
+  gboolean   terminal;      /* process.terminal */
+  char      *hostname;      /* may be NULL */
+  GPtrArray *mounts;        /* VcOciMount*, in file order */
+} VcOciSpec;
+
+/* Reads and checks <bundle>/config.json; bundle must be an absolute path. */
+VcOciSpec *vc_oci_spec_load  (const char *bundle, GError **error);
+/* Checks json as a config.json of bundle; origin names it in errors. */
+VcOciSpec *vc_oci_spec_parse (const char *json, gssize length, const char *bundle,
+                              const char *origin, GError **error);
+void       vc_oci_spec_free  (VcOciSpec *spec);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (VcOciSpec, vc_oci_spec_free)
+
+/* Checks an OCI Process object (exec): args, cwd, env, terminal, user. */
+gboolean   vc_oci_process_check (const char *process_json, const char *origin, GError **error);
+
+G_END_DECLS

@@ -1,0 +1,124 @@
+/* libvcrun: the runtime (configuration, plugins, state dir) and ID checks. */
+#include "runtime.h"
+
+#include <string.h>
+
+struct VcRuntime {
+  gint        ref_count;
+  VcConfig   *config;
+  VcRegistry *registry;
+  gint        lock_timeout_ms;   /* atomic */
+};
+
+gboolean
+vc_id_validate (const char *id, const char *what, GError **error)
+{
+  gsize len = id ? strlen (id) : 0;
+  const char *problem = NULL;
+
+  if (len == 0)
+    problem = "is empty";
+  else if (len > 128)
+    problem = "is longer than 128 characters";
+  else if (!g_ascii_isalnum (id[0]))
+    problem = "must start with a letter or a digit";
+  else
+    for (gsize i = 1; i < len; i++)
+      if (!g_ascii_isalnum (id[i]) && strchr ("_.+-", id[i]) == NULL)
+        {
+          problem = "may hold only letters, digits and _ . + -";
+          break;
+        }
+
+  if (problem == NULL)
+    return TRUE;
+  /* Show the ID escaped: it may hold control characters. */
+  g_autofree char *shown = id ? g_strescape (len > 140 ? "(too long)" : id, NULL) : NULL;
+  g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT, "invalid %s ID \"%s\": %s",
+               what, shown ? shown : "", problem);
+  return FALSE;
+}
+
+VcRuntime *
+vc_runtime_new_from_config (VcConfig *config, const char *state_dir, GError **error)
+{
+  g_autoptr(VcConfig) owned = config;
+
+  if (state_dir)
+    {
+      g_free (owned->state_dir);
+      owned->state_dir = g_canonicalize_filename (state_dir, NULL);
+    }
+  if (owned->state_dir == NULL || !g_path_is_absolute (owned->state_dir))
+    {
+      g_set_error (error, VC_ERROR, VC_ERROR_CONFIG, "the state directory must be an absolute path");
+      return NULL;
+    }
+
+  g_autoptr(VcRegistry) registry = vc_registry_load (owned, error);
+  if (registry == NULL)
+    return NULL;
+
+  VcRuntime *runtime = g_new0 (VcRuntime, 1);
+  runtime->ref_count = 1;
+  runtime->config = g_steal_pointer (&owned);
+  runtime->registry = g_steal_pointer (&registry);
+  runtime->lock_timeout_ms = VC_RUNTIME_DEFAULT_LOCK_TIMEOUT_MS;
+  return runtime;
+}
+
+VcRuntime *
+vc_runtime_new (const char *config_file, const char *state_dir, GError **error)
+{
+  VcConfig *config = vc_config_load (vc_config_default_path (config_file), error);
+  if (config == NULL)
+    return NULL;
+  return vc_runtime_new_from_config (config, state_dir, error);
+}
+
+VcRuntime *
+vc_runtime_ref (VcRuntime *runtime)
+{
+  g_atomic_int_inc (&runtime->ref_count);
+  return runtime;
+}
+
+void
+vc_runtime_unref (VcRuntime *runtime)
+{
+  if (runtime == NULL || !g_atomic_int_dec_and_test (&runtime->ref_count))
+    return;
+  vc_registry_free (runtime->registry);
+  vc_config_free (runtime->config);
+  g_free (runtime);
+}
+
+const char *
+vc_runtime_get_state_dir (VcRuntime *runtime)
+{
+  return runtime->config->state_dir;
+}
+
+const VcConfig *
+vc_runtime_get_config (VcRuntime *runtime)
+{
+  return runtime->config;
+}
+
+VcRegistry *
+vc_runtime_get_registry (VcRuntime *runtime)
+{
+  return runtime->registry;
+}
+
+void
+vc_runtime_set_lock_timeout (VcRuntime *runtime, guint timeout_ms)
+{
+  g_atomic_int_set (&runtime->lock_timeout_ms, (gint) MIN (timeout_ms, (guint) G_MAXINT));
+}
+
+guint
+vc_runtime_get_lock_timeout (VcRuntime *runtime)
+{
+  return (guint) g_atomic_int_get (&runtime->lock_timeout_ms);
+}
