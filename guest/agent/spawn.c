@@ -62,6 +62,7 @@ typedef struct {
   int sync_w;
   int start_r;             /* init: blocks here until StartContainer */
   void *seccomp;
+  char **argv;             /* NULL-terminated (protobuf arrays are not) */
   char **envp;
 } SpawnPlan;
 
@@ -164,7 +165,7 @@ child_run (const SpawnPlan *plan)
     goto fail;
   /* Nothing of the agent's may survive exec (all of it is O_CLOEXEC already). */
   syscall (SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
-  exec_in_path (proc->args[0], proc->args, plan->envp);
+  exec_in_path (plan->argv[0], plan->argv, plan->envp);
   msg_fail (msg, sizeof msg, errno, "cannot execute %s", proc->args[0]);
 
 fail:
@@ -352,6 +353,9 @@ process_spawn (Container *c, Process *p, const Grpc__Process *proc, AgentError *
   if (!seccomp_build (c->spec && c->spec->linux ? c->spec->linux->seccomp : NULL, &plan.seccomp, err))
     return false;
   plan.envp = build_env (proc);
+  plan.argv = xcalloc (proc->n_args + 1, sizeof *plan.argv);
+  for (size_t i = 0; i < proc->n_args; i++)
+    plan.argv[i] = proc->args[i];
 
   if (!p->is_init)
     {
@@ -498,6 +502,7 @@ out:
   close_fd (&sync_r);
   close_fd (&start_w);
   seccomp_free (plan.seccomp);
+  free (plan.argv);
   free (plan.envp);
   return ok;
 }

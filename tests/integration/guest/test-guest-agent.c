@@ -1,0 +1,706 @@
+/* Integration test of vcrun-agent: boots guest/vmlinuz + guest/initrd.img
+ * under QEMU (TCG) once, with the agent's virtio-serial port on a Unix socket
+ * and a busybox rootfs shared over virtio-9p, and drives the agent as the
+ * host would. Skips when the image, QEMU or busybox is missing.
+ *
+ * VCRUN_TEST_KERNEL / VCRUN_TEST_INITRD override the image paths,
+ * VCRUN_TEST_DEBUG=1 boots with vcrun.debug and keeps the work directory. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "agent-client.h"
+
+#define GUEST_SHARE "/run/kata-containers/shared/containers/"
+#define GUEST_ROOTFS GUEST_SHARE "bb/rootfs"
+#define BOOT_TIMEOUT_S 180
+
+typedef struct {
+  char *skip_reason;
+  char *workdir;
+  char *console_log;
+  GPid qemu;
+  int fd;
+  AgentClient client;
+  double boot_seconds;
+} Fixture;
+
+static Fixture fx = { .fd = -1 };
+
+/* ---- the VM -------------------------------------------------------------------- */
+
+static gboolean
+make_busybox_rootfs (const char *rootfs, GError **error)
+{
+  static const char *const dirs[] = { "bin", "proc", "sys", "dev", "tmp", "etc", "root" };
+  static const char *const applets[] = { "sh", "echo", "cat", "mkdir", "ls", "sleep", "true", "false",
+                                         "id", "env", "test", "[", "head", "rmdir", "wc" };
+  for (size_t i = 0; i < G_N_ELEMENTS (dirs); i++)
+    {
+      g_autofree char *d = g_build_filename (rootfs, dirs[i], NULL);
+      if (g_mkdir_with_parents (d, 0755) < 0)
+        {
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno), "mkdir %s: %s", d, g_strerror (errno));
+          return FALSE;
+        }
+    }
+  g_autofree char *busybox = g_build_filename (rootfs, "bin", "busybox", NULL);
+  g_autoptr (GFile) src = g_file_new_for_path ("/bin/busybox");
+  g_autoptr (GFile) dst = g_file_new_for_path (busybox);
+  if (!g_file_copy (src, dst, G_FILE_COPY_OVERWRITE, NULL, NULL, NULL, error))
+    return FALSE;
+  g_chmod (busybox, 0755);
+  for (size_t i = 0; i < G_N_ELEMENTS (applets); i++)
+    {
+      g_autofree char *link = g_build_filename (rootfs, "bin", applets[i], NULL);
+      if (symlink ("busybox", link) < 0 && errno != EEXIST)
+        {
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno), "symlink %s: %s", link, g_strerror (errno));
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+static void
+qemu_child_setup (gpointer data)
+{
+  /* never outlive the test */
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+}
+
+static gboolean
+qemu_alive (void)
+{
+  int status;
+  if (fx.qemu <= 0)
+    return FALSE;
+  if (waitpid (fx.qemu, &status, WNOHANG) == fx.qemu)
+    {
+      fx.qemu = 0;
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static int
+connect_unix (const char *path, int timeout_ms)
+{
+  gint64 deadline = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  g_strlcpy (addr.sun_path, path, sizeof addr.sun_path);
+  while (g_get_monotonic_time () < deadline && qemu_alive ())
+    {
+      int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (connect (fd, (struct sockaddr *) &addr, sizeof addr) == 0)
+        return fd;
+      close (fd);
+      g_usleep (20000);
+    }
+  return -1;
+}
+
+static gboolean
+console_has (const char *needle)
+{
+  g_autofree char *text = NULL;
+  return g_file_get_contents (fx.console_log, &text, NULL, NULL) && strstr (text, needle);
+}
+
+static void
+boot_vm (void)
+{
+  g_autoptr (GError) error = NULL;
+  const char *top = g_getenv ("VCRUN_TOP_BUILDDIR");
+  g_autofree char *kernel = g_strdup (g_getenv ("VCRUN_TEST_KERNEL"));
+  g_autofree char *initrd = g_strdup (g_getenv ("VCRUN_TEST_INITRD"));
+  const char *qemu = g_getenv ("QEMU_SYSTEM");
+  if (!qemu || !*qemu)
+    qemu = QEMU_SYSTEM;
+  if (!kernel)
+    kernel = g_build_filename (top ? top : "../../..", "guest", "vmlinuz", NULL);
+  if (!initrd)
+    initrd = g_build_filename (top ? top : "../../..", "guest", "initrd.img", NULL);
+
+  if (!g_file_test (kernel, G_FILE_TEST_EXISTS) || !g_file_test (initrd, G_FILE_TEST_EXISTS))
+    {
+      fx.skip_reason = g_strdup_printf ("no guest image (%s, %s): run `make guest` first", kernel, initrd);
+      return;
+    }
+  if (!g_file_test (qemu, G_FILE_TEST_IS_EXECUTABLE))
+    {
+      fx.skip_reason = g_strdup_printf ("QEMU (%s) is not installed", qemu);
+      return;
+    }
+  if (!g_file_test ("/bin/busybox", G_FILE_TEST_IS_EXECUTABLE))
+    {
+      fx.skip_reason = g_strdup ("no /bin/busybox (busybox-static) for the container rootfs");
+      return;
+    }
+
+  fx.workdir = g_dir_make_tmp ("vcrun-guest-test-XXXXXX", &error);
+  g_assert_no_error (error);
+  g_autofree char *share = g_build_filename (fx.workdir, "share", NULL);
+  g_autofree char *rootfs = g_build_filename (share, "bb", "rootfs", NULL);
+  if (!make_busybox_rootfs (rootfs, &error))
+    g_error ("cannot build the busybox rootfs: %s", error->message);
+
+  fx.console_log = g_build_filename (fx.workdir, "console.log", NULL);
+  g_autofree char *socket_path = g_build_filename (fx.workdir, "agent.sock", NULL);
+  g_autofree char *qemu_log = g_build_filename (fx.workdir, "qemu.log", NULL);
+  gboolean debug = g_getenv ("VCRUN_TEST_DEBUG") != NULL;
+  g_autofree char *append = g_strdup_printf ("console=ttyS0 quiet panic=-1%s", debug ? " vcrun.debug" : "");
+  g_autofree char *serial = g_strdup_printf ("file:%s", fx.console_log);
+  g_autofree char *chardev = g_strdup_printf ("socket,id=agent,path=%s,server=on,wait=off", socket_path);
+  g_autofree char *fsdev = g_strdup_printf ("local,id=shared,path=%s,security_model=none", share);
+  const char *argv[] = {
+    qemu, "-accel", "tcg", "-nodefaults", "-no-user-config", "-machine", "q35", "-m", "256", "-smp", "1",
+    "-display", "none", "-no-reboot",
+    "-kernel", kernel, "-initrd", initrd, "-append", append,
+    "-serial", serial,
+    "-device", "virtio-serial-pci,id=vser0",
+    "-chardev", chardev,
+    "-device", "virtserialport,bus=vser0.0,chardev=agent,name=agent.channel.0",
+    "-fsdev", fsdev,
+    "-device", "virtio-9p-pci,fsdev=shared,mount_tag=kataShared",
+    NULL,
+  };
+  int log_fd = open (qemu_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  gint64 start = g_get_monotonic_time ();
+  if (!g_spawn_async_with_fds (NULL, (char **) argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, qemu_child_setup, NULL,
+                               &fx.qemu, -1, log_fd, log_fd, &error))
+    g_error ("cannot start %s: %s", qemu, error->message);
+  close (log_fd);
+
+  /* Connect first: the agent serves once the host is there, and its opening
+   * the port (it prints "ready" then) is what says the host may send. */
+  fx.fd = connect_unix (socket_path, 10000);
+  if (fx.fd < 0)
+    g_error ("cannot connect to the agent socket %s (see %s)", socket_path, qemu_log);
+  while (!console_has ("vcrun-agent: ready"))
+    {
+      if (!qemu_alive ())
+        g_error ("QEMU exited before the agent was ready (see %s)", fx.console_log);
+      if (g_get_monotonic_time () - start > (gint64) BOOT_TIMEOUT_S * G_USEC_PER_SEC)
+        g_error ("the agent was not ready after %d s (see %s)", BOOT_TIMEOUT_S, fx.console_log);
+      g_usleep (20000);
+    }
+  fx.boot_seconds = (g_get_monotonic_time () - start) / (double) G_USEC_PER_SEC;
+  agent_client_init (&fx.client, fx.fd, 60000);
+}
+
+static void
+shutdown_vm (void)
+{
+  if (fx.fd >= 0)
+    close (fx.fd);
+  if (fx.qemu > 0)
+    {
+      kill (fx.qemu, SIGTERM);
+      for (int i = 0; i < 100 && qemu_alive (); i++)
+        g_usleep (50000);
+      if (qemu_alive ())
+        {
+          kill (fx.qemu, SIGKILL);
+          waitpid (fx.qemu, NULL, 0);
+        }
+    }
+  if (fx.workdir && !g_getenv ("VCRUN_TEST_DEBUG"))
+    {
+      g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", fx.workdir);
+      (void) !system (cmd);
+    }
+}
+
+#define SKIP_IF_NO_VM()                    \
+  do {                                     \
+    if (fx.skip_reason)                    \
+      {                                    \
+        g_test_skip (fx.skip_reason);      \
+        return;                            \
+      }                                    \
+  } while (0)
+
+/* ---- calls ----------------------------------------------------------------------------- */
+
+/* Calls a method and asserts the status code; returns the reply. */
+static ProtobufCMessage *
+call (const char *service, const char *method, const ProtobufCMessage *req,
+      const ProtobufCMessageDescriptor *reply_desc, int expected_code)
+{
+  g_autoptr (GError) error = NULL;
+  AgentResult res;
+  if (!agent_client_call (&fx.client, service, method, req, reply_desc, &res, &error))
+    g_error ("%s: %s", method, error->message);
+  if (res.code != expected_code)
+    g_error ("%s: expected status %s, got %s: %s", method, vc_ttrpc_code_to_string (expected_code),
+             vc_ttrpc_code_to_string (res.code), res.message);
+  ProtobufCMessage *reply = res.reply;
+  res.reply = NULL;
+  agent_result_clear (&res);
+  return reply;
+}
+
+static void
+call_ok (const char *method, const ProtobufCMessage *req)
+{
+  call (VC_KATA_AGENT_SERVICE, method, req, NULL, VC_TTRPC_CODE_OK);
+}
+
+/* An OCI spec for a container on the shared busybox rootfs. */
+typedef struct {
+  Grpc__Spec spec;
+  Grpc__Process process;
+  Grpc__Root root;
+  Grpc__User user;
+  Grpc__Linux linux_;
+  Grpc__Mount mounts[3];
+  Grpc__Mount *mount_list[3];
+  char *env[2];
+  char *tmp_options[2];
+} Spec;
+
+static void
+spec_init (Spec *s, char **args)
+{
+  memset (s, 0, sizeof *s);
+  grpc__spec__init (&s->spec);
+  grpc__process__init (&s->process);
+  grpc__root__init (&s->root);
+  grpc__user__init (&s->user);
+  grpc__linux__init (&s->linux_);
+  s->env[0] = "PATH=/bin";
+  s->env[1] = "HOME=/root";
+  s->process.args = args;
+  s->process.n_args = g_strv_length (args);
+  s->process.env = s->env;
+  s->process.n_env = 2;
+  s->process.cwd = "/";
+  s->process.user = &s->user;
+  s->root.path = GUEST_ROOTFS;
+  s->spec.process = &s->process;
+  s->spec.root = &s->root;
+  s->spec.hostname = "vcrun-test";
+  s->spec.linux = &s->linux_;
+  const struct { const char *dest, *type, *source; } m[] = {
+    { "/proc", "proc", "proc" }, { "/dev", "tmpfs", "tmpfs" }, { "/tmp", "tmpfs", "tmpfs" },
+  };
+  s->tmp_options[0] = "nosuid";
+  s->tmp_options[1] = "mode=1777";
+  for (size_t i = 0; i < 3; i++)
+    {
+      grpc__mount__init (&s->mounts[i]);
+      s->mounts[i].destination = (char *) m[i].dest;
+      s->mounts[i].type = (char *) m[i].type;
+      s->mounts[i].source = (char *) m[i].source;
+      if (i > 0)
+        {
+          s->mounts[i].options = s->tmp_options;
+          s->mounts[i].n_options = 2;
+        }
+      s->mount_list[i] = &s->mounts[i];
+    }
+  s->spec.mounts = s->mount_list;
+  s->spec.n_mounts = 3;
+}
+
+static void
+create_container (const char *id, Spec *s, int expected_code)
+{
+  Grpc__CreateContainerRequest req = GRPC__CREATE_CONTAINER_REQUEST__INIT;
+  req.container_id = (char *) id;
+  req.exec_id = (char *) id;
+  req.oci = &s->spec;
+  call (VC_KATA_AGENT_SERVICE, "CreateContainer", &req.base, NULL, expected_code);
+}
+
+static void
+start_container (const char *id)
+{
+  Grpc__StartContainerRequest req = GRPC__START_CONTAINER_REQUEST__INIT;
+  req.container_id = (char *) id;
+  call_ok ("StartContainer", &req.base);
+}
+
+static void
+run_container (const char *id, Spec *s)
+{
+  create_container (id, s, VC_TTRPC_CODE_OK);
+  start_container (id);
+}
+
+/* Reads stdout or stderr to end of file. */
+static char *
+read_all (const char *id, const char *exec_id, gboolean err_stream)
+{
+  GString *out = g_string_new (NULL);
+  for (;;)
+    {
+      Grpc__ReadStreamRequest req = GRPC__READ_STREAM_REQUEST__INIT;
+      req.container_id = (char *) id;
+      req.exec_id = (char *) exec_id;
+      req.len = 65536;
+      Grpc__ReadStreamResponse *resp = (Grpc__ReadStreamResponse *)
+        call (VC_KATA_AGENT_SERVICE, err_stream ? "ReadStderr" : "ReadStdout", &req.base,
+              &grpc__read_stream_response__descriptor, VC_TTRPC_CODE_OK);
+      size_t n = resp->data.len;
+      g_string_append_len (out, (const char *) resp->data.data, (gssize) n);
+      protobuf_c_message_free_unpacked (&resp->base, NULL);
+      if (n == 0)
+        break;
+    }
+  return g_string_free (out, FALSE);
+}
+
+static int
+wait_process (const char *id, const char *exec_id)
+{
+  Grpc__WaitProcessRequest req = GRPC__WAIT_PROCESS_REQUEST__INIT;
+  req.container_id = (char *) id;
+  req.exec_id = (char *) exec_id;
+  Grpc__WaitProcessResponse *resp = (Grpc__WaitProcessResponse *)
+    call (VC_KATA_AGENT_SERVICE, "WaitProcess", &req.base, &grpc__wait_process_response__descriptor,
+          VC_TTRPC_CODE_OK);
+  int status = resp->status;
+  protobuf_c_message_free_unpacked (&resp->base, NULL);
+  return status;
+}
+
+static void
+remove_container (const char *id)
+{
+  Grpc__RemoveContainerRequest req = GRPC__REMOVE_CONTAINER_REQUEST__INIT;
+  req.container_id = (char *) id;
+  req.timeout = 10;
+  call_ok ("RemoveContainer", &req.base);
+}
+
+/* ---- tests ------------------------------------------------------------------------------ */
+
+static void
+test_health (void)
+{
+  SKIP_IF_NO_VM ();
+  g_test_message ("boot to agent ready: %.2f s", fx.boot_seconds);
+  Grpc__CheckRequest req = GRPC__CHECK_REQUEST__INIT;
+  Grpc__HealthCheckResponse *h = (Grpc__HealthCheckResponse *)
+    call (VC_KATA_HEALTH_SERVICE, "Check", &req.base, &grpc__health_check_response__descriptor, VC_TTRPC_CODE_OK);
+  g_assert_cmpint (h->status, ==, GRPC__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING);
+  protobuf_c_message_free_unpacked (&h->base, NULL);
+  Grpc__VersionCheckResponse *v = (Grpc__VersionCheckResponse *)
+    call (VC_KATA_HEALTH_SERVICE, "Version", &req.base, &grpc__version_check_response__descriptor,
+          VC_TTRPC_CODE_OK);
+  g_assert_cmpstr (v->agent_version, ==, PACKAGE_VERSION);
+  protobuf_c_message_free_unpacked (&v->base, NULL);
+}
+
+static void
+test_sandbox (void)
+{
+  SKIP_IF_NO_VM ();
+  Grpc__CreateSandboxRequest req = GRPC__CREATE_SANDBOX_REQUEST__INIT;
+  Grpc__Storage st = GRPC__STORAGE__INIT;
+  Grpc__Storage *storages[] = { &st };
+  char *options[] = { "trans=virtio", "version=9p2000.L", "nodev" };
+  st.driver = "9p";
+  st.source = "kataShared";
+  st.fstype = "9p";
+  st.options = options;
+  st.n_options = G_N_ELEMENTS (options);
+  st.mount_point = GUEST_SHARE;
+  req.storages = storages;
+  req.n_storages = 1;
+  req.sandbox_id = "test-sandbox";
+  req.hostname = "vcrun-guest";
+  call_ok ("CreateSandbox", &req.base);
+  /* a second sandbox is refused */
+  call (VC_KATA_AGENT_SERVICE, "CreateSandbox", &req.base, NULL, VC_TTRPC_CODE_ALREADY_EXISTS);
+
+  Grpc__GuestDetailsRequest dreq = GRPC__GUEST_DETAILS_REQUEST__INIT;
+  dreq.mem_block_size = TRUE;
+  Grpc__GuestDetailsResponse *d = (Grpc__GuestDetailsResponse *)
+    call (VC_KATA_AGENT_SERVICE, "GetGuestDetails", &dreq.base, &grpc__guest_details_response__descriptor,
+          VC_TTRPC_CODE_OK);
+  g_assert_nonnull (d->agent_details);
+  g_assert_true (d->agent_details->init_daemon);
+  g_assert_true (d->agent_details->supports_seccomp);
+  protobuf_c_message_free_unpacked (&d->base, NULL);
+}
+
+static void
+test_echo (void)
+{
+  SKIP_IF_NO_VM ();
+  char *args[] = { "echo", "hello from the guest", NULL };
+  Spec s;
+  spec_init (&s, args);
+  run_container ("echo", &s);
+  g_autofree char *out = read_all ("echo", "echo", FALSE);
+  g_autofree char *err = read_all ("echo", "echo", TRUE);
+  g_assert_cmpstr (out, ==, "hello from the guest\n");
+  g_assert_cmpstr (err, ==, "");
+  g_assert_cmpint (wait_process ("echo", "echo"), ==, 0);
+  remove_container ("echo");
+}
+
+static void
+test_exit_code (void)
+{
+  SKIP_IF_NO_VM ();
+  char *args[] = { "sh", "-c", "echo to-stdout; echo to-stderr >&2; exit 3", NULL };
+  Spec s;
+  spec_init (&s, args);
+  run_container ("fail", &s);
+  g_autofree char *out = read_all ("fail", "fail", FALSE);
+  g_autofree char *err = read_all ("fail", "fail", TRUE);
+  g_assert_cmpstr (out, ==, "to-stdout\n");
+  g_assert_cmpstr (err, ==, "to-stderr\n");
+  g_assert_cmpint (wait_process ("fail", "fail"), ==, 3);
+  remove_container ("fail");
+}
+
+static void
+test_stdin_cat (void)
+{
+  SKIP_IF_NO_VM ();
+  char *args[] = { "cat", NULL };
+  Spec s;
+  spec_init (&s, args);
+  run_container ("cat", &s);
+  Grpc__WriteStreamRequest w = GRPC__WRITE_STREAM_REQUEST__INIT;
+  w.container_id = "cat";
+  w.exec_id = "cat";
+  w.data.data = (guint8 *) "ping through stdin\n";
+  w.data.len = strlen ((char *) w.data.data);
+  Grpc__WriteStreamResponse *wr = (Grpc__WriteStreamResponse *)
+    call (VC_KATA_AGENT_SERVICE, "WriteStdin", &w.base, &grpc__write_stream_response__descriptor,
+          VC_TTRPC_CODE_OK);
+  g_assert_cmpuint (wr->len, ==, w.data.len);
+  protobuf_c_message_free_unpacked (&wr->base, NULL);
+  Grpc__CloseStdinRequest c = GRPC__CLOSE_STDIN_REQUEST__INIT;
+  c.container_id = "cat";
+  c.exec_id = "cat";
+  call_ok ("CloseStdin", &c.base);
+  g_autofree char *out = read_all ("cat", "cat", FALSE);
+  g_assert_cmpstr (out, ==, "ping through stdin\n");
+  g_assert_cmpint (wait_process ("cat", "cat"), ==, 0);
+  remove_container ("cat");
+}
+
+static void
+run_mkdir (const char *id, gboolean with_seccomp, char **out, char **err)
+{
+  char *args[] = { "sh", "-c", "mkdir /tmp/made; echo mkdir-rc=$?", NULL };
+  Spec s;
+  spec_init (&s, args);
+  Grpc__LinuxSeccomp sc = GRPC__LINUX_SECCOMP__INIT;
+  Grpc__LinuxSyscall deny = GRPC__LINUX_SYSCALL__INIT;
+  Grpc__LinuxSyscall *syscalls[] = { &deny };
+  char *names[] = { "mkdir", "mkdirat" };
+  char *arches[] = { "SCMP_ARCH_X86_64" };
+  sc.defaultaction = "SCMP_ACT_ALLOW";
+  sc.architectures = arches;
+  sc.n_architectures = 1;
+  deny.names = names;
+  deny.n_names = 2;
+  deny.action = "SCMP_ACT_ERRNO";
+  deny.errno_ret_case = GRPC__LINUX_SYSCALL__ERRNO_RET_ERRNORET;
+  deny.errnoret = EPERM;
+  sc.syscalls = syscalls;
+  sc.n_syscalls = 1;
+  if (with_seccomp)
+    s.linux_.seccomp = &sc;
+  s.process.nonewprivileges = TRUE;
+  run_container (id, &s);
+  *out = read_all (id, id, FALSE);
+  *err = read_all (id, id, TRUE);
+  g_assert_cmpint (wait_process (id, id), ==, 0);
+  remove_container (id);
+}
+
+static void
+test_seccomp (void)
+{
+  SKIP_IF_NO_VM ();
+  g_autofree char *out = NULL, *err = NULL, *out2 = NULL, *err2 = NULL;
+  run_mkdir ("mkdir-allowed", FALSE, &out, &err);
+  g_assert_cmpstr (out, ==, "mkdir-rc=0\n");
+  run_mkdir ("mkdir-denied", TRUE, &out2, &err2);
+  g_assert_cmpstr (out2, ==, "mkdir-rc=1\n");
+  g_assert_nonnull (strstr (err2, "Operation not permitted"));
+}
+
+static void
+test_exec_signal_pause (void)
+{
+  SKIP_IF_NO_VM ();
+  char *args[] = { "sleep", "600", NULL };
+  Spec s;
+  spec_init (&s, args);
+  run_container ("sleeper", &s);
+
+  char *exec_args[] = { "sh", "-c", "echo exec sees pid1=$(cat /proc/1/comm); exit 5", NULL };
+  Spec es;
+  spec_init (&es, exec_args);
+  Grpc__ExecProcessRequest ex = GRPC__EXEC_PROCESS_REQUEST__INIT;
+  ex.container_id = "sleeper";
+  ex.exec_id = "e1";
+  ex.process = &es.process;
+  call_ok ("ExecProcess", &ex.base);
+  g_autofree char *out = read_all ("sleeper", "e1", FALSE);
+  g_assert_cmpstr (out, ==, "exec sees pid1=sleep\n");
+  g_assert_cmpint (wait_process ("sleeper", "e1"), ==, 5);
+
+  Grpc__PauseContainerRequest p = GRPC__PAUSE_CONTAINER_REQUEST__INIT;
+  p.container_id = "sleeper";
+  call_ok ("PauseContainer", &p.base);
+  Grpc__StatsContainerRequest st = GRPC__STATS_CONTAINER_REQUEST__INIT;
+  st.container_id = "sleeper";
+  Grpc__StatsContainerResponse *stats = (Grpc__StatsContainerResponse *)
+    call (VC_KATA_AGENT_SERVICE, "StatsContainer", &st.base, &grpc__stats_container_response__descriptor,
+          VC_TTRPC_CODE_OK);
+  g_assert_nonnull (stats->cgroup_stats);
+  g_assert_cmpuint (stats->cgroup_stats->pids_stats->current, >=, 1);
+  g_assert_cmpuint (stats->cgroup_stats->memory_stats->usage->usage, >, 0);
+  protobuf_c_message_free_unpacked (&stats->base, NULL);
+  Grpc__ResumeContainerRequest r = GRPC__RESUME_CONTAINER_REQUEST__INIT;
+  r.container_id = "sleeper";
+  call_ok ("ResumeContainer", &r.base);
+
+  Grpc__SignalProcessRequest sig = GRPC__SIGNAL_PROCESS_REQUEST__INIT;
+  sig.container_id = "sleeper";
+  sig.exec_id = "sleeper";
+  sig.signal = SIGKILL;
+  call_ok ("SignalProcess", &sig.base);
+  g_assert_cmpint (wait_process ("sleeper", "sleeper"), ==, 128 + SIGKILL);
+  remove_container ("sleeper");
+}
+
+static void
+test_terminal (void)
+{
+  SKIP_IF_NO_VM ();
+  char *args[] = { "sh", "-c", "[ -t 0 ] && [ -t 1 ] && echo on-a-tty", NULL };
+  Spec s;
+  spec_init (&s, args);
+  s.process.terminal = TRUE;
+  run_container ("tty", &s);
+  g_autofree char *out = read_all ("tty", "tty", FALSE);
+  g_assert_cmpstr (out, ==, "on-a-tty\r\n");
+  g_assert_cmpint (wait_process ("tty", "tty"), ==, 0);
+  remove_container ("tty");
+}
+
+static void
+test_bad_requests (void)
+{
+  SKIP_IF_NO_VM ();
+  g_autoptr (GError) error = NULL;
+  AgentResult res;
+
+  /* not a ttrpc.Request at all */
+  const guint8 garbage[] = { 0x0f, 0x00, 0xff };
+  g_assert_true (agent_client_call_raw (&fx.client, garbage, sizeof garbage, &res, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (res.code, ==, VC_TTRPC_CODE_INVALID_ARGUMENT);
+  agent_result_clear (&res);
+
+  /* a ttrpc.Request whose payload is not a CreateContainerRequest */
+  guint8 *req = NULL;
+  size_t req_len = 0;
+  g_assert_cmpint (vc_ttrpc_request_pack (VC_KATA_AGENT_SERVICE, "CreateContainer", NULL, 0, &req, &req_len), ==,
+                   VC_TTRPC_OK);
+  g_autofree guint8 *with_payload = g_malloc (req_len + 4);
+  memcpy (with_payload, req, req_len);
+  /* field 3 (payload), 2 bytes: an invalid wire type inside */
+  const guint8 bad_payload[] = { 0x1a, 0x02, 0x0f, 0x01 };
+  memcpy (with_payload + req_len, bad_payload, sizeof bad_payload);
+  g_assert_true (agent_client_call_raw (&fx.client, with_payload, req_len + 4, &res, &error));
+  g_assert_cmpint (res.code, ==, VC_TTRPC_CODE_INVALID_ARGUMENT);
+  agent_result_clear (&res);
+  free (req);
+
+  /* a frame over 4 MiB: refused, its body skipped */
+  gsize big_len = VC_TTRPC_MAX_DATA + 1;
+  g_autofree guint8 *big = g_malloc0 (big_len);
+  guint32 stream_id = fx.client.next_stream;
+  fx.client.next_stream += 2;
+  guint8 header[VC_TTRPC_HEADER_SIZE];
+  vc_ttrpc_header_encode (&(VcTtrpcHeader) { .length = (guint32) big_len, .stream_id = stream_id, .type = 1 }, header);
+  g_assert_true (write (fx.fd, header, sizeof header) == sizeof header);
+  for (gsize done = 0; done < big_len; )
+    {
+      ssize_t n = write (fx.fd, big + done, big_len - done);
+      g_assert_cmpint (n, >, 0);
+      done += (gsize) n;
+    }
+  g_assert_true (agent_client_wait (&fx.client, stream_id, NULL, &res, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (res.code, ==, VC_TTRPC_CODE_RESOURCE_EXHAUSTED);
+  agent_result_clear (&res);
+
+  /* unknown method, unknown container, unknown process */
+  Grpc__StartContainerRequest start = GRPC__START_CONTAINER_REQUEST__INIT;
+  start.container_id = "no-such-container";
+  call (VC_KATA_AGENT_SERVICE, "ListInterfaces", &start.base, NULL, VC_TTRPC_CODE_UNIMPLEMENTED);
+  call (VC_KATA_AGENT_SERVICE, "StartContainer", &start.base, NULL, VC_TTRPC_CODE_NOT_FOUND);
+  Grpc__WaitProcessRequest wait = GRPC__WAIT_PROCESS_REQUEST__INIT;
+  wait.container_id = "no-such-container";
+  wait.exec_id = "x";
+  call (VC_KATA_AGENT_SERVICE, "WaitProcess", &wait.base, NULL, VC_TTRPC_CODE_NOT_FOUND);
+  /* a rootfs that does not exist */
+  char *args[] = { "true", NULL };
+  Spec s;
+  spec_init (&s, args);
+  s.root.path = GUEST_SHARE "missing/rootfs";
+  create_container ("no-rootfs", &s, VC_TTRPC_CODE_NOT_FOUND);
+
+  /* and the agent still serves */
+  Grpc__CheckRequest check = GRPC__CHECK_REQUEST__INIT;
+  Grpc__HealthCheckResponse *h = (Grpc__HealthCheckResponse *)
+    call (VC_KATA_HEALTH_SERVICE, "Check", &check.base, &grpc__health_check_response__descriptor,
+          VC_TTRPC_CODE_OK);
+  g_assert_cmpint (h->status, ==, GRPC__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING);
+  protobuf_c_message_free_unpacked (&h->base, NULL);
+}
+
+static void
+test_destroy_sandbox (void)
+{
+  SKIP_IF_NO_VM ();
+  Grpc__DestroySandboxRequest req = GRPC__DESTROY_SANDBOX_REQUEST__INIT;
+  call_ok ("DestroySandbox", &req.base);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  signal (SIGPIPE, SIG_IGN);
+  boot_vm ();
+
+  /* order matters: one VM, one sandbox */
+  g_test_add_func ("/guest-agent/1-health", test_health);
+  g_test_add_func ("/guest-agent/2-create-sandbox", test_sandbox);
+  g_test_add_func ("/guest-agent/3-echo", test_echo);
+  g_test_add_func ("/guest-agent/4-exit-code", test_exit_code);
+  g_test_add_func ("/guest-agent/5-stdin-cat", test_stdin_cat);
+  g_test_add_func ("/guest-agent/6-seccomp-mkdir", test_seccomp);
+  g_test_add_func ("/guest-agent/7-exec-signal-pause", test_exec_signal_pause);
+  g_test_add_func ("/guest-agent/8-terminal", test_terminal);
+  g_test_add_func ("/guest-agent/9-bad-requests", test_bad_requests);
+  g_test_add_func ("/guest-agent/99-destroy-sandbox", test_destroy_sandbox);
+  int ret = g_test_run ();
+  shutdown_vm ();
+  return ret;
+}
