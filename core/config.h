@@ -17,24 +17,29 @@ typedef struct {
   char     *key;
   GVariant *value;   /* "b", "x" or "s" (libconfig float is refused) */
   int       line;
+  char     *file;    /* the file it is in, NULL: the entry's file */
 } VcRawSetting;
 
 typedef struct {
   char      *name;
   int        line;       /* line of the plugin's entry */
   GPtrArray *settings;   /* VcRawSetting* */
+  char      *file;       /* the file it is in, NULL: VcConfig.file */
 } VcPluginEntry;
 
+/* Unset strings are NULL. hypervisor, agent and fs name entries of the
+ * plugins list when set (checked at load); vc_registry_lookup turns a NULL
+ * name into an error saying which key is missing. */
 typedef struct {
   char   *hypervisor;
   char   *agent;
   char   *fs;
-  guint   vcpus;
-  guint   max_vcpus;
-  guint64 memory_mib;
-  guint64 max_memory_mib;
-  char   *kernel;
-  char   *initrd;
+  guint   vcpus;          /* 1..256, default 1 */
+  guint   max_vcpus;      /* 0 when unset, else vcpus..256 */
+  guint64 memory_mib;     /* 64..1048576, default 256 */
+  guint64 max_memory_mib; /* 0 when unset, else memory_mib..1048576 */
+  char   *kernel;         /* absolute; default $(guestdir)/vmlinuz */
+  char   *initrd;         /* absolute; default $(guestdir)/initrd.img */
   char   *kernel_params;
 } VcSandboxDefaults;
 
@@ -53,6 +58,13 @@ VcConfig   *vc_config_load (const char *path, GError **error);
  * compiled-in default (/etc/vcrun/vcrun.conf under the configured sysconfdir). */
 const char *vc_config_default_path (const char *explicit_path);
 void        vc_config_free (VcConfig *config);
+/* The built-in defaults, as if read from a file holding no keys. */
+VcConfig   *vc_config_new_default (void);
+
+#define VC_PLUGIN_NAME_MAX 64
+/* Whether name is a valid plugin name: ^[a-z0-9][a-z0-9_.-]*$ without "..",
+ * at most VC_PLUGIN_NAME_MAX characters (it becomes a file name). */
+gboolean    vc_plugin_name_check (const char *name, GError **error);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VcConfig, vc_config_free)
 
 G_END_DECLS

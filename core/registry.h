@@ -18,8 +18,10 @@ G_BEGIN_DECLS
 typedef struct {
   char                     *name;
   char                     *path;      /* the .so it came from */
-  const VcPluginDescriptor *desc;
+  const VcPluginDescriptor *desc;      /* a zero-padded copy: every field is readable */
   VcPluginInstance         *instance;
+  int                       line;      /* line of its entry in the config file (0: none) */
+  GVariant                 *settings;  /* the validated a{sv} given to create() */
 } VcPlugin;
 
 typedef struct VcRegistry VcRegistry;
