@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 #include <signal.h>
@@ -29,13 +30,18 @@ typedef struct {
   char *skip_reason;
   char *workdir;
   char *console_log;
+  char *socket_path;
   GPid qemu;
   int fd;
+  int qmp_fd;
+  GString *qmp_in;      /* everything QMP sent */
+  gsize qmp_seen;       /* how far qmp_wait_port has looked */
   AgentClient client;
-  double boot_seconds;
+  double boot_seconds;  /* QEMU start to the agent's ready line, seen by the test */
+  double guest_ready;   /* the ready line's own figure: seconds after kernel start */
 } Fixture;
 
-static Fixture fx = { .fd = -1 };
+static Fixture fx = { .fd = -1, .qmp_fd = -1 };
 
 /* ---- the VM -------------------------------------------------------------------- */
 
@@ -110,6 +116,60 @@ connect_unix (const char *path, int timeout_ms)
   return -1;
 }
 
+/* Reads what QMP has sent, waiting up to timeout_ms for something. */
+static void
+qmp_read (int timeout_ms)
+{
+  struct pollfd pfd = { .fd = fx.qmp_fd, .events = POLLIN };
+  if (poll (&pfd, 1, timeout_ms) <= 0)
+    return;
+  char buf[4096];
+  ssize_t n = read (fx.qmp_fd, buf, sizeof buf);
+  if (n > 0)
+    g_string_append_len (fx.qmp_in, buf, n);
+}
+
+static void
+qmp_connect (const char *path)
+{
+  fx.qmp_fd = connect_unix (path, 10000);
+  if (fx.qmp_fd < 0)
+    g_error ("cannot connect to QMP at %s", path);
+  fx.qmp_in = g_string_new (NULL);
+  while (!strstr (fx.qmp_in->str, "\"QMP\""))
+    qmp_read (1000);
+  const char *caps = "{\"execute\": \"qmp_capabilities\"}\n";
+  g_assert_true (write (fx.qmp_fd, caps, strlen (caps)) == (ssize_t) strlen (caps));
+  while (!strstr (fx.qmp_in->str, "\"return\""))
+    qmp_read (1000);
+}
+
+/* Waits for QEMU to report the guest opening (or closing) the agent port:
+ * the host may send only once the guest has the port open. */
+static gboolean
+qmp_wait_port (gboolean open, int timeout_ms)
+{
+  gint64 deadline = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
+  const char *want = open ? "\"open\": true" : "\"open\": false";
+  for (;;)
+    {
+      for (;;)
+        {
+          const char *start = fx.qmp_in->str + fx.qmp_seen;
+          const char *end = strstr (start, "\r\n");
+          if (!end)
+            break;
+          g_autofree char *line = g_strndup (start, (gsize) (end - start));
+          fx.qmp_seen += (gsize) (end - start) + 2;
+          if (strstr (line, "VSERPORT_CHANGE") && strstr (line, "agentport") && strstr (line, want))
+            return TRUE;
+        }
+      if (g_get_monotonic_time () > deadline || !qemu_alive ())
+        return FALSE;
+      qmp_read (100);
+    }
+}
+
 static gboolean
 console_has (const char *needle)
 {
@@ -156,7 +216,10 @@ boot_vm (void)
     g_error ("cannot build the busybox rootfs: %s", error->message);
 
   fx.console_log = g_build_filename (fx.workdir, "console.log", NULL);
-  g_autofree char *socket_path = g_build_filename (fx.workdir, "agent.sock", NULL);
+  fx.socket_path = g_build_filename (fx.workdir, "agent.sock", NULL);
+  const char *socket_path = fx.socket_path;
+  g_autofree char *qmp_path = g_build_filename (fx.workdir, "qmp.sock", NULL);
+  g_autofree char *qmp = g_strdup_printf ("unix:%s,server=on,wait=off", qmp_path);
   g_autofree char *qemu_log = g_build_filename (fx.workdir, "qemu.log", NULL);
   gboolean debug = g_getenv ("VCRUN_TEST_DEBUG") != NULL;
   g_autofree char *append = g_strdup_printf ("console=ttyS0 quiet panic=-1%s", debug ? " vcrun.debug" : "");
@@ -168,9 +231,10 @@ boot_vm (void)
     "-display", "none", "-no-reboot",
     "-kernel", kernel, "-initrd", initrd, "-append", append,
     "-serial", serial,
+    "-qmp", qmp,
     "-device", "virtio-serial-pci,id=vser0",
     "-chardev", chardev,
-    "-device", "virtserialport,bus=vser0.0,chardev=agent,name=agent.channel.0",
+    "-device", "virtserialport,bus=vser0.0,chardev=agent,name=agent.channel.0,id=agentport",
     "-fsdev", fsdev,
     "-device", "virtio-9p-pci,fsdev=shared,mount_tag=kataShared",
     NULL,
@@ -182,11 +246,14 @@ boot_vm (void)
     g_error ("cannot start %s: %s", qemu, error->message);
   close (log_fd);
 
-  /* Connect first: the agent serves once the host is there, and its opening
-   * the port (it prints "ready" then) is what says the host may send. */
+  /* Connect first, then wait for the guest to open its port (QMP
+   * VSERPORT_CHANGE): only then may the host send. */
+  qmp_connect (qmp_path);
   fx.fd = connect_unix (socket_path, 10000);
   if (fx.fd < 0)
     g_error ("cannot connect to the agent socket %s (see %s)", socket_path, qemu_log);
+  if (!qmp_wait_port (TRUE, BOOT_TIMEOUT_S * 1000))
+    g_error ("the guest did not open the agent port in %d s (see %s)", BOOT_TIMEOUT_S, fx.console_log);
   while (!console_has ("vcrun-agent: ready"))
     {
       if (!qemu_alive ())
@@ -196,6 +263,13 @@ boot_vm (void)
       g_usleep (20000);
     }
   fx.boot_seconds = (g_get_monotonic_time () - start) / (double) G_USEC_PER_SEC;
+  g_autofree char *console = NULL;
+  if (g_file_get_contents (fx.console_log, &console, NULL, NULL))
+    {
+      const char *line = strstr (console, "vcrun-agent: ready (");
+      if (line)
+        fx.guest_ready = g_ascii_strtod (line + strlen ("vcrun-agent: ready ("), NULL);
+    }
   agent_client_init (&fx.client, fx.fd, 60000);
 }
 
@@ -204,6 +278,8 @@ shutdown_vm (void)
 {
   if (fx.fd >= 0)
     close (fx.fd);
+  if (fx.qmp_fd >= 0)
+    close (fx.qmp_fd);
   if (fx.qemu > 0)
     {
       kill (fx.qemu, SIGTERM);
@@ -391,7 +467,8 @@ static void
 test_health (void)
 {
   SKIP_IF_NO_VM ();
-  g_test_message ("boot to agent ready: %.2f s", fx.boot_seconds);
+  g_test_message ("boot to agent ready: %.2f s from QEMU start, %.2f s after kernel start (guest clock)",
+                  fx.boot_seconds, fx.guest_ready);
   Grpc__CheckRequest req = GRPC__CHECK_REQUEST__INIT;
   Grpc__HealthCheckResponse *h = (Grpc__HealthCheckResponse *)
     call (VC_KATA_HEALTH_SERVICE, "Check", &req.base, &grpc__health_check_response__descriptor, VC_TTRPC_CODE_OK);
@@ -674,6 +751,27 @@ test_bad_requests (void)
   protobuf_c_message_free_unpacked (&h->base, NULL);
 }
 
+/* The host goes away and comes back: the agent reopens its port and serves
+ * the new connection. */
+static void
+test_reconnect (void)
+{
+  SKIP_IF_NO_VM ();
+  close (fx.fd);
+  fx.fd = -1;
+  g_assert_true (qmp_wait_port (FALSE, 30000));
+  g_assert_true (qmp_wait_port (TRUE, 30000));
+  fx.fd = connect_unix (fx.socket_path, 10000);
+  g_assert_cmpint (fx.fd, >=, 0);
+  agent_client_init (&fx.client, fx.fd, 60000);
+  Grpc__CheckRequest check = GRPC__CHECK_REQUEST__INIT;
+  Grpc__HealthCheckResponse *h = (Grpc__HealthCheckResponse *)
+    call (VC_KATA_HEALTH_SERVICE, "Check", &check.base, &grpc__health_check_response__descriptor,
+          VC_TTRPC_CODE_OK);
+  g_assert_cmpint (h->status, ==, GRPC__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING);
+  protobuf_c_message_free_unpacked (&h->base, NULL);
+}
+
 static void
 test_destroy_sandbox (void)
 {
@@ -699,6 +797,7 @@ main (int argc, char **argv)
   g_test_add_func ("/guest-agent/7-exec-signal-pause", test_exec_signal_pause);
   g_test_add_func ("/guest-agent/8-terminal", test_terminal);
   g_test_add_func ("/guest-agent/9-bad-requests", test_bad_requests);
+  g_test_add_func ("/guest-agent/91-reconnect", test_reconnect);
   g_test_add_func ("/guest-agent/99-destroy-sandbox", test_destroy_sandbox);
   int ret = g_test_run ();
   shutdown_vm ();
