@@ -9,6 +9,7 @@ typedef struct {
   int fd;
   guint32 next_stream;
   int timeout_ms;
+  GHashTable *early;   /* stream id -> VcTtrpcFrame* that arrived before it was waited for */
 } AgentClient;
 
 typedef struct {
@@ -25,6 +26,10 @@ gboolean agent_client_call (AgentClient *client, const char *service, const char
                             const ProtobufCMessage *request,
                             const ProtobufCMessageDescriptor *reply_descriptor,
                             AgentResult *result, GError **error);
+
+/* Sends a request without waiting; returns its stream id (0 on failure). */
+guint32 agent_client_send (AgentClient *client, const char *service, const char *method,
+                           const ProtobufCMessage *request, GError **error);
 
 /* Sends raw frame data as a request frame and waits for the response. */
 gboolean agent_client_call_raw (AgentClient *client, const guint8 *data, gsize len,

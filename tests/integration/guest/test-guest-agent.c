@@ -50,7 +50,8 @@ make_busybox_rootfs (const char *rootfs, GError **error)
 {
   static const char *const dirs[] = { "bin", "proc", "sys", "dev", "tmp", "etc", "root" };
   static const char *const applets[] = { "sh", "echo", "cat", "mkdir", "ls", "sleep", "true", "false",
-                                         "id", "env", "test", "[", "head", "rmdir", "wc" };
+                                         "id", "env", "test", "[", "head", "rmdir", "wc", "yes", "pwd",
+                                         "hostname", "grep" };
   for (size_t i = 0; i < G_N_ELEMENTS (dirs); i++)
     {
       g_autofree char *d = g_build_filename (rootfs, dirs[i], NULL);
@@ -425,7 +426,7 @@ read_all (const char *id, const char *exec_id, gboolean err_stream)
       Grpc__ReadStreamRequest req = GRPC__READ_STREAM_REQUEST__INIT;
       req.container_id = (char *) id;
       req.exec_id = (char *) exec_id;
-      req.len = 65536;
+      req.len = 1024 * 1024;
       Grpc__ReadStreamResponse *resp = (Grpc__ReadStreamResponse *)
         call (VC_KATA_AGENT_SERVICE, err_stream ? "ReadStderr" : "ReadStdout", &req.base,
               &grpc__read_stream_response__descriptor, VC_TTRPC_CODE_OK);
@@ -678,6 +679,119 @@ test_terminal (void)
   remove_container ("tty");
 }
 
+/* Requests in flight at once: a ReadStdout that blocks until the process
+ * writes, and the WriteStdin that makes it write. */
+static void
+test_concurrent (void)
+{
+  SKIP_IF_NO_VM ();
+  g_autoptr (GError) error = NULL;
+  char *args[] = { "sh", "-c", "read line; echo got $line", NULL };
+  Spec s;
+  spec_init (&s, args);
+  run_container ("reader", &s);
+
+  Grpc__ReadStreamRequest rd = GRPC__READ_STREAM_REQUEST__INIT;
+  rd.container_id = "reader";
+  rd.exec_id = "reader";
+  rd.len = 4096;
+  guint32 read_stream = agent_client_send (&fx.client, VC_KATA_AGENT_SERVICE, "ReadStdout", &rd.base, &error);
+  g_assert_no_error (error);
+
+  Grpc__WriteStreamRequest w = GRPC__WRITE_STREAM_REQUEST__INIT;
+  w.container_id = "reader";
+  w.exec_id = "reader";
+  w.data.data = (guint8 *) "concurrently\n";
+  w.data.len = strlen ((char *) w.data.data);
+  call (VC_KATA_AGENT_SERVICE, "WriteStdin", &w.base, &grpc__write_stream_response__descriptor, VC_TTRPC_CODE_OK);
+
+  AgentResult res;
+  g_assert_true (agent_client_wait (&fx.client, read_stream, &grpc__read_stream_response__descriptor, &res, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (res.code, ==, VC_TTRPC_CODE_OK);
+  Grpc__ReadStreamResponse *r = (Grpc__ReadStreamResponse *) res.reply;
+  g_autofree char *first = g_strndup ((const char *) r->data.data, r->data.len);
+  agent_result_clear (&res);
+  g_autofree char *rest = read_all ("reader", "reader", FALSE);
+  g_autofree char *all = g_strconcat (first, rest, NULL);
+  g_assert_cmpstr (all, ==, "got concurrently\n");
+  g_assert_cmpint (wait_process ("reader", "reader"), ==, 0);
+  remove_container ("reader");
+}
+
+/* A few MiB of output arrive intact (the agent's buffer is bounded, so the
+ * writer is paced by the reads). */
+static void
+test_big_output (void)
+{
+  SKIP_IF_NO_VM ();
+  const gsize size = 4 * 1024 * 1024;
+  g_autofree char *script = g_strdup_printf ("yes 0123456789abcdef | head -c %" G_GSIZE_FORMAT, size);
+  char *args[] = { "sh", "-c", script, NULL };
+  Spec s;
+  spec_init (&s, args);
+  gint64 start = g_get_monotonic_time ();
+  run_container ("big", &s);
+  g_autofree char *out = read_all ("big", "big", FALSE);
+  double secs = (g_get_monotonic_time () - start) / (double) G_USEC_PER_SEC;
+  g_assert_cmpuint (strlen (out), ==, size);
+  for (gsize i = 0; i < size; i++)
+    if (out[i] != "0123456789abcdef\n"[i % 17])
+      g_error ("output differs at byte %" G_GSIZE_FORMAT, i);
+  g_assert_cmpint (wait_process ("big", "big"), ==, 0);
+  remove_container ("big");
+  g_test_message ("stdout throughput: %.1f MiB in %.2f s = %.2f MiB/s", size / 1048576.0, secs,
+                  size / 1048576.0 / secs);
+}
+
+/* env, cwd, uid/gid/additional gids, hostname, rlimits, capabilities and
+ * no_new_privileges reach the process. */
+static void
+test_process_settings (void)
+{
+  SKIP_IF_NO_VM ();
+  char *args[] = { "sh", "-c",
+                   "echo foo=$FOO; echo cwd=$(pwd); echo uid=$(id -u) gid=$(id -g) groups=\"$(id -G)\"; "
+                   "echo host=$(hostname); echo nofile=$(ulimit -n); "
+                   "grep -E '^(CapEff|CapBnd|NoNewPrivs)' /proc/self/status", NULL };
+  Spec s;
+  spec_init (&s, args);
+  char *env[] = { "PATH=/bin", "FOO=bar" };
+  s.process.env = env;
+  s.process.n_env = 2;
+  s.process.cwd = "/tmp";
+  s.user.uid = 1000;
+  s.user.gid = 1000;
+  uint32_t gids[] = { 1001, 1002 };
+  s.user.additionalgids = gids;
+  s.user.n_additionalgids = 2;
+  Grpc__POSIXRlimit nofile = GRPC__POSIXRLIMIT__INIT;
+  Grpc__POSIXRlimit *rlimits[] = { &nofile };
+  nofile.type = "RLIMIT_NOFILE";
+  nofile.hard = 512;
+  nofile.soft = 256;
+  s.process.rlimits = rlimits;
+  s.process.n_rlimits = 1;
+  Grpc__LinuxCapabilities caps = GRPC__LINUX_CAPABILITIES__INIT;
+  char *kill_cap[] = { "CAP_KILL" };
+  char *bounding[] = { "CAP_KILL", "CAP_CHOWN" };
+  caps.bounding = bounding;
+  caps.n_bounding = 2;
+  caps.effective = caps.permitted = caps.inheritable = caps.ambient = kill_cap;
+  caps.n_effective = caps.n_permitted = caps.n_inheritable = caps.n_ambient = 1;
+  s.process.capabilities = &caps;
+  s.process.nonewprivileges = TRUE;
+  run_container ("settings", &s);
+  g_autofree char *out = read_all ("settings", "settings", FALSE);
+  g_autofree char *err = read_all ("settings", "settings", TRUE);
+  g_assert_cmpstr (err, ==, "");
+  g_assert_cmpstr (out, ==,
+                   "foo=bar\ncwd=/tmp\nuid=1000 gid=1000 groups=1000 1001 1002\nhost=vcrun-test\nnofile=256\n"
+                   "CapEff:\t0000000000000020\nCapBnd:\t0000000000000021\nNoNewPrivs:\t1\n");
+  g_assert_cmpint (wait_process ("settings", "settings"), ==, 0);
+  remove_container ("settings");
+}
+
 static void
 test_bad_requests (void)
 {
@@ -797,6 +911,9 @@ main (int argc, char **argv)
   g_test_add_func ("/guest-agent/7-exec-signal-pause", test_exec_signal_pause);
   g_test_add_func ("/guest-agent/8-terminal", test_terminal);
   g_test_add_func ("/guest-agent/9-bad-requests", test_bad_requests);
+  g_test_add_func ("/guest-agent/10-concurrent-requests", test_concurrent);
+  g_test_add_func ("/guest-agent/11-big-output", test_big_output);
+  g_test_add_func ("/guest-agent/12-process-settings", test_process_settings);
   g_test_add_func ("/guest-agent/91-reconnect", test_reconnect);
   g_test_add_func ("/guest-agent/99-destroy-sandbox", test_destroy_sandbox);
   int ret = g_test_run ();
