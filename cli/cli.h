@@ -4,6 +4,9 @@
 #include <glib.h>
 
 #include "../core/config.h"
+#include "../core/container.h"
+#include "../core/runtime.h"
+#include "../core/sandbox.h"
 
 G_BEGIN_DECLS
 
@@ -39,6 +42,10 @@ int  vc_cli_fail_msg (const char *format, ...) G_GNUC_PRINTF (1, 2);
  * Returns FALSE with *exit_status set on a bad option. */
 gboolean vc_cli_parse (const VcCliCommand *command, const GOptionEntry *entries,
                        int *argc, char ***argv, int *exit_status);
+/* Same, stopping at the first argument that is not an option (exec's
+ * command line keeps its own options). */
+gboolean vc_cli_parse_posix (const VcCliCommand *command, const GOptionEntry *entries,
+                             int *argc, char ***argv, int *exit_status);
 /* The command table entry of the command called name. */
 const VcCliCommand *vc_cli_command (const char *name);
 
@@ -51,6 +58,66 @@ VcConfig *vc_cli_load_config (VcCli *cli, GError **error);
 /* "hypervisor,fs" from VcPluginKind bits. */
 char *vc_cli_kinds_string (guint32 kinds);
 
+/* ---- runtime and containers (cli/runtime.c) ---- */
+
+/* The runtime of --config/--root. */
+VcRuntime *vc_cli_open_runtime (VcCli *cli, GError **error);
+/* Loads sandbox id and its container (same ID; *container is NULL while the
+ * sandbox has none yet). "container ID does not exist" when there is none. */
+gboolean   vc_cli_load (VcRuntime *runtime, const char *id, VcSandbox **sandbox,
+                        VcContainer **container, GError **error);
+/* Checks what `create`/`run` need before booting anything: a valid ID not in
+ * use, a bundle directory with a valid config.json. Sets *bundle_abs (the
+ * bundle, absolute) and *terminal (process.terminal). */
+gboolean   vc_cli_check_new_container (VcCli *cli, const char *id, const char *bundle,
+                                       char **bundle_abs, gboolean *terminal, GError **error);
+/* The exit status for a failure to start a process: 127 when its command was
+ * not found, 126 when it could not be executed, else 125. */
+int        vc_cli_exec_failure_status (const GError *error);
+/* Prints the error and returns vc_cli_exec_failure_status. */
+int        vc_cli_fail_exec (const GError *error);
+/* "TERM", "SIGTERM", "term" or "15" -> 15. */
+gboolean   vc_cli_parse_signal (const char *text, int *signum, GError **error);
+/* Writes pid into path atomically. */
+gboolean   vc_cli_write_pid_file (const char *path, gint pid, GError **error);
+/* 128+N for a -1 status means "unknown": 125. */
+int        vc_cli_status_to_exit (int status);
+
+/* ---- the sandbox supervisor (cli/supervisor.c) ---- */
+
+/* Forks a detached supervisor (fork, setsid, fork) that boots sandbox id,
+ * creates its container from bundle_abs, starts it if start is set, and owns
+ * it until it is deleted; the caller's stdio is the container's. Returns the
+ * exit status for the calling vcrun: 0, or 125/126/127 with the error
+ * printed. */
+int        vc_cli_spawn_supervisor (VcCli *cli, const char *id, const char *bundle_abs,
+                                    const char *pid_file, gboolean start);
+
+/* ---- terminal (cli/terminal.c) ---- */
+
+typedef struct VcCliTerminal VcCliTerminal;
+/* Puts fd (a terminal) in raw mode; NULL when fd is not a terminal. */
+VcCliTerminal *vc_cli_terminal_raw     (int fd);
+void           vc_cli_terminal_restore (VcCliTerminal *terminal);
+/* fd's window size; FALSE when it is not a terminal. */
+gboolean       vc_cli_terminal_size    (int fd, guint *rows, guint *columns);
+
+/* ---- D-Bus mode (cli/bus.c) ---- */
+
+/* The one place where a command goes when --bus is given. */
+int vc_cli_bus_dispatch (VcCli *cli, const VcCliCommand *command, int argc, char **argv);
+
+int vc_cmd_create  (VcCli *cli, int argc, char **argv);
+int vc_cmd_run     (VcCli *cli, int argc, char **argv);
+int vc_cmd_start   (VcCli *cli, int argc, char **argv);
+int vc_cmd_state   (VcCli *cli, int argc, char **argv);
+int vc_cmd_kill    (VcCli *cli, int argc, char **argv);
+int vc_cmd_delete  (VcCli *cli, int argc, char **argv);
+int vc_cmd_exec    (VcCli *cli, int argc, char **argv);
+int vc_cmd_ps      (VcCli *cli, int argc, char **argv);
+int vc_cmd_pause   (VcCli *cli, int argc, char **argv);
+int vc_cmd_resume  (VcCli *cli, int argc, char **argv);
+int vc_cmd_list    (VcCli *cli, int argc, char **argv);
 int vc_cmd_spec    (VcCli *cli, int argc, char **argv);
 int vc_cmd_check   (VcCli *cli, int argc, char **argv);
 int vc_cmd_plugins (VcCli *cli, int argc, char **argv);

@@ -25,9 +25,9 @@ vc_cli_fail_msg (const char *format, ...)
   return VC_EXIT_RUNTIME_FAILURE;
 }
 
-gboolean
-vc_cli_parse (const VcCliCommand *command, const GOptionEntry *entries,
-              int *argc, char ***argv, int *exit_status)
+static gboolean
+parse_options (const VcCliCommand *command, const GOptionEntry *entries, gboolean posix,
+               int *argc, char ***argv, int *exit_status)
 {
   g_autoptr(GError) error = NULL;
   g_autofree char *prgname = g_strdup_printf ("vcrun %s", command->name);
@@ -38,6 +38,7 @@ vc_cli_parse (const VcCliCommand *command, const GOptionEntry *entries,
   g_option_context_set_summary (context, command->summary);
   if (entries)
     g_option_context_add_main_entries (context, entries, NULL);
+  g_option_context_set_strict_posix (context, posix);
   if (!g_option_context_parse (context, argc, argv, &error))
     {
       fprintf (stderr, "vcrun %s: %s (see 'vcrun %s --help')\n", command->name, error->message,
@@ -46,6 +47,20 @@ vc_cli_parse (const VcCliCommand *command, const GOptionEntry *entries,
       return FALSE;
     }
   return TRUE;
+}
+
+gboolean
+vc_cli_parse (const VcCliCommand *command, const GOptionEntry *entries,
+              int *argc, char ***argv, int *exit_status)
+{
+  return parse_options (command, entries, FALSE, argc, argv, exit_status);
+}
+
+gboolean
+vc_cli_parse_posix (const VcCliCommand *command, const GOptionEntry *entries,
+                    int *argc, char ***argv, int *exit_status)
+{
+  return parse_options (command, entries, TRUE, argc, argv, exit_status);
 }
 
 /* ---- logging ---------------------------------------------------------- */

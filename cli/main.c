@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <locale.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -9,6 +10,17 @@
 #include "cli.h"
 
 static const VcCliCommand commands[] = {
+  { "run",     "[--bundle DIR] [-d] [-t] [--pid-file F] ID", "boot a sandbox and run the bundle's process in it, attached", vc_cmd_run },
+  { "create",  "[--bundle DIR] [--pid-file F] ID", "boot a sandbox and create the container; its owner runs detached", vc_cmd_create },
+  { "start",   "ID", "start a created container's process", vc_cmd_start },
+  { "state",   "ID", "print a container's OCI state as JSON", vc_cmd_state },
+  { "kill",    "[--all] ID [SIGNAL]", "send a signal (default TERM) to a container's process", vc_cmd_kill },
+  { "delete",  "[--force] ID", "stop a container's sandbox and remove it", vc_cmd_delete },
+  { "exec",    "[-t] [--cwd DIR] [-e K=V]... [--user UID[:GID]] ID CMD [ARG]...", "run another process in a running container, attached", vc_cmd_exec },
+  { "ps",      "[--format table|json] ID", "list a container's processes", vc_cmd_ps },
+  { "pause",   "ID", "pause a running container", vc_cmd_pause },
+  { "resume",  "ID", "resume a paused container", vc_cmd_resume },
+  { "list",    "[--format table|json] [-q]", "list the containers", vc_cmd_list },
   { "spec",    "[--bundle DIR]", "write a default config.json into a bundle", vc_cmd_spec },
   { "check",   "", "report whether this host can run sandboxes", vc_cmd_check },
   { "plugins", "", "list the loaded plugins with their kinds, versions and settings", vc_cmd_plugins },
@@ -105,6 +117,17 @@ main (int argc, char **argv)
 
   setlocale (LC_ALL, "");
 
+  /* GOption gives an optional argument the next word: "--bus list" would
+   * read "list" as the bus. A bare --bus means the system bus. */
+  for (int i = 1; i < argc && argv[i][0] == '-'; i++)
+    {
+      if (g_str_equal (argv[i], "--bus"))
+        argv[i] = (char *) "--bus=system";
+      else if (g_str_equal (argv[i], "--config") || g_str_equal (argv[i], "--root")
+               || g_str_equal (argv[i], "--log") || g_str_equal (argv[i], "--log-format"))
+        i++;
+    }
+
   g_autoptr(GOptionContext) context = g_option_context_new (NULL);
   g_autoptr(GOptionGroup) group = g_option_group_new ("vcrun", "", "", &cli, NULL);
   g_option_group_add_entries (group, global_entries);
@@ -152,7 +175,12 @@ main (int argc, char **argv)
         fprintf (stderr, "vcrun: unknown command '%s' (see 'vcrun --help')\n", name);
       return VC_EXIT_RUNTIME_FAILURE;
     }
-  status = command->run (&cli, argc - 1, argv + 1);
+  /* A reader that went away (vcrun list | head) is not a reason to die. */
+  signal (SIGPIPE, SIG_IGN);
+  if (cli.bus)
+    status = vc_cli_bus_dispatch (&cli, command, argc - 1, argv + 1);
+  else
+    status = command->run (&cli, argc - 1, argv + 1);
 
   g_free (cli.config_file);
   g_free (cli.root);

@@ -1,0 +1,277 @@
+/* vcrun exec: run another process in a running container, attached.
+ *
+ * The process is started by the sandbox's owner, which receives this vcrun's
+ * stdin, stdout and stderr as file descriptors (SCM_RIGHTS) and forwards the
+ * process's stdio to and from them; vcrun waits for the owner's second reply,
+ * the exit status, and exits with it. The process's defaults (env, cwd,
+ * user, capabilities) come from the container's config.json, as runc's exec
+ * does; the options override them. */
+#include "config.h"
+
+#include <signal.h>
+#include <string.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include <glib-unix.h>
+#include <json-glib/json-glib.h>
+#include <vcrun/types.h>
+#include "cli.h"
+#include "../core/owner-client.h"
+
+typedef struct {
+  VcSandbox     *sandbox;
+  VcOwnerClient *client;
+  const char    *exec_id;
+  gboolean       tty;
+  GMainLoop     *loop;
+  JsonObject    *result;
+  GError        *error;
+} Exec;
+
+typedef struct {
+  Exec *exec;
+  int   signum;
+} SignalTag;
+
+static void
+resize (Exec *exec)
+{
+  guint rows, columns;
+  g_autoptr(GError) error = NULL;
+  if (!exec->tty || !vc_cli_terminal_size (STDIN_FILENO, &rows, &columns))
+    return;
+  g_autoptr(JsonObject) args = json_object_new ();
+  json_object_set_string_member (args, "exec_id", exec->exec_id);
+  json_object_set_int_member (args, "rows", rows);
+  json_object_set_int_member (args, "columns", columns);
+  g_autoptr(JsonObject) reply = vc_owner_call (exec->sandbox, "resize", args, &error);
+  if (reply == NULL)
+    g_debug ("resize: %s", error->message);
+}
+
+static gboolean
+on_signal (gpointer data)
+{
+  SignalTag *tag = data;
+  g_autoptr(GError) error = NULL;
+  if (tag->signum == SIGWINCH)
+    {
+      resize (tag->exec);
+      return G_SOURCE_CONTINUE;
+    }
+  g_autoptr(JsonObject) args = json_object_new ();
+  json_object_set_string_member (args, "exec_id", tag->exec->exec_id);
+  json_object_set_int_member (args, "signal", tag->signum);
+  g_autoptr(JsonObject) reply = vc_owner_call (tag->exec->sandbox, "kill", args, &error);
+  if (reply == NULL)
+    g_debug ("forwarding signal %d: %s", tag->signum, error->message);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+quit_loop (gpointer data)
+{
+  g_main_loop_quit (data);
+  return G_SOURCE_REMOVE;
+}
+
+static gpointer
+wait_thread (gpointer data)
+{
+  Exec *exec = data;
+  exec->result = vc_owner_client_receive (exec->client, -1, &exec->error);
+  g_main_context_invoke (NULL, quit_loop, exec->loop);
+  return NULL;
+}
+
+/* The container's process object from its config.json, with the options
+ * applied. */
+static JsonNode *
+build_process (VcContainer *container, char **args, gboolean tty, const char *cwd, char **env,
+               const char *user, GError **error)
+{
+  g_autofree char *path = g_build_filename (vc_container_get_bundle (container), "config.json", NULL);
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  JsonObject *process = NULL;
+  if (json_parser_load_from_file (parser, path, NULL)
+      && JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    {
+      JsonObject *spec = json_node_get_object (json_parser_get_root (parser));
+      JsonNode *p = json_object_get_member (spec, "process");
+      if (p && JSON_NODE_HOLDS_OBJECT (p))
+        process = json_object_ref (json_node_get_object (p));
+    }
+  if (process == NULL)
+    process = json_object_new ();
+  g_autoptr(JsonObject) owned = process;
+
+  JsonArray *argv = json_array_new ();
+  for (char **a = args; *a; a++)
+    json_array_add_string_element (argv, *a);
+  json_object_set_array_member (process, "args", argv);
+  json_object_set_boolean_member (process, "terminal", tty);
+  if (cwd)
+    {
+      if (!g_path_is_absolute (cwd))
+        {
+          g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT, "exec: --cwd must be an absolute path, not '%s'", cwd);
+          return NULL;
+        }
+      json_object_set_string_member (process, "cwd", cwd);
+    }
+  if (!json_object_has_member (process, "cwd"))
+    json_object_set_string_member (process, "cwd", "/");
+
+  /* -e K=V replaces K's value from config.json, or adds it. */
+  JsonArray *old_env = json_object_has_member (process, "env")
+                       ? json_object_get_array_member (process, "env") : NULL;
+  JsonArray *new_env = json_array_new ();
+  for (guint i = 0; old_env && i < json_array_get_length (old_env); i++)
+    {
+      const char *entry = json_array_get_string_element (old_env, i);
+      if (entry == NULL)
+        continue;
+      gboolean replaced = FALSE;
+      for (char **e = env; e && *e && !replaced; e++)
+        {
+          const char *eq = strchr (*e, '=');
+          replaced = eq && strncmp (entry, *e, eq - *e + 1) == 0;
+        }
+      if (!replaced)
+        json_array_add_string_element (new_env, entry);
+    }
+  for (char **e = env; e && *e; e++)
+    {
+      if (strchr (*e, '=') == NULL || **e == '=')
+        {
+          json_array_unref (new_env);
+          g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT, "exec: -e takes KEY=VALUE, not '%s'", *e);
+          return NULL;
+        }
+      json_array_add_string_element (new_env, *e);
+    }
+  json_object_set_array_member (process, "env", new_env);
+
+  if (user)
+    {
+      g_auto(GStrv) parts = g_strsplit (user, ":", 2);
+      guint64 uid, gid = 0;
+      if (!g_ascii_string_to_unsigned (parts[0], 10, 0, G_MAXUINT32 - 1, &uid, NULL)
+          || (parts[1] && !g_ascii_string_to_unsigned (parts[1], 10, 0, G_MAXUINT32 - 1, &gid, NULL)))
+        {
+          g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT,
+                       "exec: --user takes UID[:GID] (numbers), not '%s'", user);
+          return NULL;
+        }
+      JsonObject *u = json_object_new ();
+      json_object_set_int_member (u, "uid", (gint64) uid);
+      json_object_set_int_member (u, "gid", (gint64) gid);
+      json_object_set_object_member (process, "user", u);
+    }
+  else if (!json_object_has_member (process, "user"))
+    {
+      JsonObject *u = json_object_new ();
+      json_object_set_int_member (u, "uid", 0);
+      json_object_set_int_member (u, "gid", 0);
+      json_object_set_object_member (process, "user", u);
+    }
+  return json_node_init_object (json_node_alloc (), process);
+}
+
+int
+vc_cmd_exec (VcCli *cli, int argc, char **argv)
+{
+  g_autofree char *cwd = NULL, *user = NULL, *exec_id_opt = NULL;
+  g_auto(GStrv) env = NULL;
+  gboolean tty = FALSE;
+  g_autoptr(GError) error = NULL;
+  int status;
+  GOptionEntry entries[] = {
+    { "tty", 't', 0, G_OPTION_ARG_NONE, &tty, "give the process a terminal", NULL },
+    { "cwd", 0, 0, G_OPTION_ARG_FILENAME, &cwd, "working directory in the container", "DIR" },
+    { "env", 'e', 0, G_OPTION_ARG_STRING_ARRAY, &env, "set an environment variable (repeatable)", "K=V" },
+    { "user", 'u', 0, G_OPTION_ARG_STRING, &user, "run as this user and group", "UID[:GID]" },
+    { "exec-id", 0, 0, G_OPTION_ARG_STRING, &exec_id_opt, "name of the process (default: generated)", "ID" },
+    { NULL }
+  };
+  if (!vc_cli_parse_posix (vc_cli_command ("exec"), entries, &argc, &argv, &status))
+    return status;
+  if (argc < 2)
+    return vc_cli_fail_msg ("exec: missing container ID (see 'vcrun exec --help')");
+  if (argc < 3)
+    return vc_cli_fail_msg ("exec: missing the command to run");
+  const char *id = argv[1];
+
+  g_autoptr(VcRuntime) runtime = vc_cli_open_runtime (cli, &error);
+  g_autoptr(VcSandbox) sandbox = NULL;
+  g_autoptr(VcContainer) container = NULL;
+  if (runtime == NULL || !vc_cli_load (runtime, id, &sandbox, &container, &error))
+    return vc_cli_fail (error);
+  if (container == NULL)
+    return vc_cli_fail_msg ("container %s is still being created", id);
+
+  g_autofree char *exec_id = exec_id_opt ? g_strdup (exec_id_opt)
+                                         : g_strdup_printf ("exec-%08x", g_random_int ());
+  if (!vc_id_validate (exec_id, "exec", &error))
+    return vc_cli_fail (error);
+  g_autoptr(JsonNode) process = build_process (container, argv + 2, tty, cwd, env, user, &error);
+  if (process == NULL)
+    return vc_cli_fail (error);
+
+  g_autoptr(JsonObject) request = json_object_new ();
+  json_object_set_string_member (request, "op", "exec");
+  json_object_set_string_member (request, "exec_id", exec_id);
+  json_object_set_member (request, "process", json_node_ref (process));
+  json_object_set_boolean_member (request, "stdin", TRUE);
+  json_object_set_boolean_member (request, "stdout", TRUE);
+  json_object_set_boolean_member (request, "stderr", !tty);
+  int fds[3] = { STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO };
+  g_autoptr(JsonNode) node = json_node_init_object (json_node_alloc (), request);
+
+  Exec exec = { .sandbox = sandbox, .exec_id = exec_id, .tty = tty };
+  exec.client = vc_owner_client_connect (sandbox, &error);
+  if (exec.client == NULL || !vc_owner_client_send (exec.client, node, fds, tty ? 2 : 3, &error))
+    {
+      g_clear_pointer (&exec.client, vc_owner_client_free);
+      return vc_cli_fail (error);
+    }
+  g_autoptr(JsonObject) started = vc_owner_client_receive (exec.client, VC_OWNER_CLIENT_TIMEOUT_MS, &error);
+  if (started == NULL)
+    {
+      vc_owner_client_free (exec.client);
+      return vc_cli_fail_exec (error);
+    }
+
+  VcCliTerminal *terminal = tty ? vc_cli_terminal_raw (STDIN_FILENO) : NULL;
+  resize (&exec);
+  exec.loop = g_main_loop_new (NULL, FALSE);
+  static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGWINCH };
+  SignalTag tags[G_N_ELEMENTS (forwarded)];
+  guint sources[G_N_ELEMENTS (forwarded)];
+  for (gsize i = 0; i < G_N_ELEMENTS (forwarded); i++)
+    {
+      tags[i] = (SignalTag) { &exec, forwarded[i] };
+      sources[i] = g_unix_signal_add (forwarded[i], on_signal, &tags[i]);
+    }
+  GThread *waiter = g_thread_new ("vcrun-exec-wait", wait_thread, &exec);
+  g_main_loop_run (exec.loop);
+  g_thread_join (waiter);
+  vc_cli_terminal_restore (terminal);
+  for (gsize i = 0; i < G_N_ELEMENTS (forwarded); i++)
+    g_source_remove (sources[i]);
+  g_main_loop_unref (exec.loop);
+  vc_owner_client_free (exec.client);
+
+  if (exec.result == NULL)
+    {
+      status = vc_cli_fail (exec.error);
+      g_clear_error (&exec.error);
+      return status;
+    }
+  gint64 exit_status = json_object_get_int_member_with_default (exec.result, "exit_status", -1);
+  json_object_unref (exec.result);
+  if (exit_status < 0 || exit_status > 255)
+    return vc_cli_fail_msg ("could not get the exit status of process %s", exec_id);
+  return (int) exit_status;
+}
