@@ -34,6 +34,7 @@ cleanup() {
     rm -rf "$tmp"
 }
 trap cleanup EXIT
+trap 'exit 143' TERM INT HUP
 
 n=0
 failed=0
@@ -174,7 +175,7 @@ truncate -s 16M "$tmp/disk.raw"
 # run_qemu LOG INITRD APPEND EXTRA-ARGS...: starts QEMU in the background.
 run_qemu() {
     local log=$1 rd=$2 append=$3; shift 3
-    timeout -s KILL "$boot_timeout" "$qemu" -accel tcg -nodefaults -no-user-config -nographic \
+    timeout -k 10 "$boot_timeout" "$qemu" -accel tcg -nodefaults -no-user-config -nographic \
         -monitor none -M q35 -m 256 -no-reboot \
         -kernel "$kernel" -initrd "$rd" -append "console=ttyS0 panic=-1 $append" \
         -serial "file:$log" \
@@ -228,7 +229,8 @@ else
         sleep 0.2
     done
     if [ -z "$ready" ] && grep -q 'vcrun-agent: ready' "$log2" 2>/dev/null; then ready=yes; fi
-    diag "boot 2: ready after $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s"
+    elapsed=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+    if [ -n "$ready" ]; then diag "boot 2: ready after $elapsed s"; else diag "boot 2: not ready after $elapsed s"; fi
     kill "$qemu_pid" 2>/dev/null
     wait "$qemu_pid" 2>/dev/null
     qemu_pid=
