@@ -200,15 +200,13 @@ vc_cmd_run (VcCli *cli, int argc, char **argv)
     return vc_cli_fail_msg ("run: unexpected argument '%s' (the command comes from the bundle's config.json)",
                             argv[2]);
   const char *id = argv[1];
+  if (detach && tty)
+    return vc_cli_fail_msg ("run: --tty and --detach together need a console socket, which vcrun does not support");
   if (!vc_cli_check_new_container (cli, id, bundle, &bundle_abs, &spec_terminal, &error))
     return vc_cli_fail (error);
 
   if (detach)
-    {
-      if (tty)
-        return vc_cli_fail_msg ("run: --tty and --detach together need a console socket, which vcrun does not support");
-      return vc_cli_spawn_supervisor (cli, id, bundle_abs, pid_file, TRUE);
-    }
+    return vc_cli_spawn_supervisor (cli, id, bundle_abs, pid_file, TRUE);
   if (tty && !spec_terminal)
     {
       bundle_copy = bundle_with_terminal (bundle_abs, &error);

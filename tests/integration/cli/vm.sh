@@ -1,0 +1,218 @@
+#!/bin/bash
+# vcrun against real QEMU (the build tree's configuration and guest image):
+# attached runs with their output and exit statuses, stdin through a pipe, a
+# terminal session driven from a pty, exec, the lifecycle commands from
+# separate processes with a detached container outliving its creator, list,
+# and delete --force of a sandbox whose owner died. Skips when the guest image
+# or the plugins are missing.
+. "$(dirname "$0")/lib.sh"
+set -u
+
+missing=$(vm_missing)
+if [ -n "$missing" ]; then
+    echo "1..0 # SKIP $missing"
+    exit 0
+fi
+
+ROOT=$(mktemp -d "${TMPDIR:-/tmp}/vcrun-cli-vm.XXXXXX")
+background=()
+cleanup() {
+    for p in "${background[@]}"; do kill "$p" 2>/dev/null; done
+    for id in $("$VCRUN" --config "$CONF" --root "$ROOT" list -q 2>/dev/null); do
+        timeout 60 "$VCRUN" --config "$CONF" --root "$ROOT" delete --force "$id" >/dev/null 2>&1
+    done
+    pkill -KILL -f -- "$ROOT" 2>/dev/null
+    rm -rf "$ROOT"
+}
+trap cleanup EXIT
+trap 'exit 143' TERM INT HUP
+
+no_vm_left() { ! pgrep -f -- "$ROOT/$1" >/dev/null; }
+
+# ---- A: attached run: stdin from a pipe, stdout, stderr, exit 7 ----------
+B=$ROOT/bundle-a
+make_bundle "$B" '["sh", "-c", "cat; echo to-stderr >&2; uname -r; exit 7"]'
+printf 'hello from stdin\n' | vc run --bundle "$B" a1 >"$ROOT/a1.out" 2>"$ROOT/a1.err"; rc=$?
+expect_eq "run exits with the process's status (7)" 7 $rc
+expect_eq "stdin through a pipe reaches the process and comes back" "hello from stdin" "$(sed -n 1p "$ROOT/a1.out")"
+expect_match "the process runs on the guest kernel" '^[0-9]+\.[0-9]+\.[0-9]+' "$(sed -n 2p "$ROOT/a1.out")"
+diag "guest kernel: $(sed -n 2p "$ROOT/a1.out"), host kernel: $(uname -r)"
+expect_match "stderr is passed through separately" '^to-stderr$' "$(cat "$ROOT/a1.err")"
+expect_eq "run leaves no state behind" "" "$(vc list -q)"
+wait_for 10 no_vm_left a1; ok $? "run leaves no QEMU behind"
+
+# ---- F: a command that does not exist -> 127 -------------------------------
+B=$ROOT/bundle-f
+make_bundle "$B" '["no-such-command"]'
+err=$(vc run --bundle "$B" f1 2>&1 </dev/null); rc=$?
+expect_eq "run of a missing command exits 127" 127 $rc
+expect_match "... with a message" "cannot execute no-such-command" "$err"
+expect_eq "... and leaves no state" "" "$(vc list -q)"
+
+# ---- B: a long-running attached container, reached from other processes ---
+B=$ROOT/bundle-b
+make_bundle "$B" '["sleep", "1000"]'
+vc run --bundle "$B" r2 </dev/null >"$ROOT/r2.out" 2>"$ROOT/r2.err" &
+run_pid=$!
+background+=($run_pid)
+running() { [ "$(state_field r2 status)" = running ]; }
+wait_for 180 running; ok $? "an attached container is running, seen from another process"
+expect_eq "state: pid is the owning vcrun" "$run_pid" "$(state_field r2 pid)"
+expect_eq "state: bundle" "$B" "$(state_field r2 bundle)"
+expect_match "state: annotations" "org.vcrun.test" "$(state_field r2 annotations)"
+expect_eq "state: ociVersion" "1.0.2" "$(state_field r2 ociVersion)"
+out=$(vc list)
+expect_match "list (table) shows it running with its owner" "^r2 +$run_pid +running +$B +[0-9T:Z-]+ +$run_pid$" "$out"
+out=$(vc list --format json | python3 -c 'import json,sys; l=json.load(sys.stdin); print(" ".join(c["id"]+":"+c["status"] for c in l))')
+expect_eq "list --format json" "r2:running" "$out"
+
+err=$(vc run --bundle "$B" r2 2>&1 </dev/null); rc=$?
+expect_eq "a duplicate ID exits 125" 125 $rc
+expect_match "... naming the ID" "container ID r2 is already in use" "$err"
+err=$(vc delete r2 2>&1); rc=$?
+expect_eq "delete of a running container without --force exits 125" 125 $rc
+expect_match "... and says why" "container r2 is running: .*--force" "$err"
+
+out=$(vc exec r2 sh -c 'echo exec-out; echo exec-err >&2; exit 3' 2>"$ROOT/exec.err"); rc=$?
+expect_eq "exec exits with the process's status (3)" 3 $rc
+expect_eq "exec: stdout" "exec-out" "$out"
+expect_eq "exec: stderr" "exec-err" "$(cat "$ROOT/exec.err")"
+out=$(vc exec -e FOO=bar --cwd /tmp r2 sh -c 'echo $FOO $FROM_SPEC $(pwd)')
+expect_eq "exec: -e, --cwd and the spec's env" "bar yes /tmp" "$out"
+out=$(printf 'piped\n' | vc exec r2 cat)
+expect_eq "exec: stdin through a pipe" "piped" "$out"
+out=$(vc exec --user 1000:1000 r2 id)
+expect_match "exec: --user" "uid=1000.*gid=1000" "$out"
+err=$(vc exec r2 no-such-command 2>&1); rc=$?
+expect_eq "exec of a missing command exits 127" 127 $rc
+expect_match "... with a message" "cannot execute no-such-command" "$err"
+err=$(vc exec r2 /etc 2>&1); rc=$?
+expect_eq "exec of something not executable exits 126" 126 $rc
+out=$(vc ps r2)
+expect_match "ps lists the init process" "^r2 +yes +running" "$out"
+expect_match "ps lists the finished exec processes" "^exec-[0-9a-f]+ +no +exited +3$" "$out"
+
+vc pause r2; rc=$?
+expect_eq "pause exits 0" 0 $rc
+expect_eq "state: paused" paused "$(state_field r2 status)"
+vc resume r2; rc=$?
+expect_eq "resume exits 0" 0 $rc
+expect_eq "state: running again" running "$(state_field r2 status)"
+
+vc kill r2 KILL; expect_eq "kill KILL exits 0" 0 $?
+wait $run_pid; rc=$?
+expect_eq "run exits 128+9 when the process is killed" 137 $rc
+err=$(vc state r2 2>&1); rc=$?
+expect_eq "the attached run deleted its container" "vcrun: container r2 does not exist" "$err"
+wait_for 10 no_vm_left r2; ok $? "... and its VM"
+
+# ---- C: create / start / state / kill / delete, each its own process -------
+B=$ROOT/bundle-c
+make_bundle "$B" '["sh", "-c", "echo started-detached; echo detached-err >&2; exec sleep 1000"]'
+vc create --bundle "$B" --pid-file "$ROOT/c3.pid" c3 >"$ROOT/c3.out" 2>"$ROOT/c3.err"; rc=$?
+expect_eq "create exits 0 once the container is created" 0 $rc
+expect_eq "state after create: created" created "$(state_field c3 status)"
+owner=$(state_field c3 owner_pid)
+expect_eq "--pid-file holds the owner's pid" "$owner" "$(cat "$ROOT/c3.pid" 2>/dev/null)"
+kill -0 "$owner" 2>/dev/null; ok $? "the container's owner outlives the vcrun that created it"
+expect_eq "the owner is not a child of the creator's shell" 1 "$(ps -o ppid= -p "$owner" | tr -d ' ' | grep -qx $$; echo $?)"
+vc start c3; expect_eq "start exits 0" 0 $?
+expect_eq "state after start: running" running "$(state_field c3 status)"
+printed() { grep -q started-detached "$ROOT/c3.out"; }
+wait_for 30 printed; ok $? "the container's stdout goes to create's stdout"
+errd() { grep -q detached-err "$ROOT/c3.err"; }
+wait_for 10 errd; ok $? "the container's stderr goes to create's stderr"
+out=$(vc exec c3 echo via-owner)
+expect_eq "exec in a detached container" "via-owner" "$out"
+err=$(vc start c3 2>&1); rc=$?
+expect_eq "starting it again exits 125" 125 $rc
+vc kill c3 KILL; expect_eq "kill exits 0" 0 $?
+stopped() { [ "$(state_field c3 status)" = stopped ]; }
+wait_for 30 stopped; ok $? "state after kill: stopped"
+expect_eq "state: the exit status" 137 "$(state_field c3 exit_status)"
+vc delete c3; expect_eq "delete of a stopped container exits 0" 0 $?
+err=$(vc state c3 2>&1)
+expect_eq "state after delete" "vcrun: container c3 does not exist" "$err"
+owner_gone() { ! kill -0 "$owner" 2>/dev/null; }
+wait_for 10 owner_gone; ok $? "the owner ends after delete"
+wait_for 10 no_vm_left c3; ok $? "... and the VM is gone"
+
+# ---- D: run -d, the owner dies, delete --force still works ----------------
+B=$ROOT/bundle-d
+make_bundle "$B" '["sleep", "1000"]'
+vc run -d --bundle "$B" c4 </dev/null >/dev/null 2>&1; rc=$?
+expect_eq "run -d exits 0" 0 $rc
+expect_eq "run -d: running" running "$(state_field c4 status)"
+owner=$(state_field c4 owner_pid)
+kill -KILL "$owner"
+wait_for 10 owner_gone
+out=$(vc list)
+expect_match "list marks a dead owner" "^c4 .* $owner \(gone\)$" "$out"
+expect_eq "state of a sandbox without owner: stopped" stopped "$(state_field c4 status)"
+err=$(vc kill c4 KILL 2>&1); rc=$?
+expect_match "kill without an owner says so" "sandbox c4 has no owner \(process $owner is gone\)" "$err"
+err=$(vc delete c4 2>&1); rc=$?
+expect_eq "delete without --force and without owner exits 125" 125 $rc
+vc delete --force c4; expect_eq "delete --force without owner exits 0" 0 $?
+expect_eq "... and removes it" "" "$(vc list -q)"
+wait_for 15 no_vm_left c4; ok $? "... and stops its VM"
+
+# ---- E: a terminal session driven from a pty ------------------------------
+B=$ROOT/bundle-e
+make_bundle "$B" '["sh"]'
+out=$(python3 - "$VCRUN" "$CONF" "$ROOT" "$B" <<'EOF'
+import fcntl, os, pty, select, struct, sys, termios, time
+vcrun, conf, root, bundle = sys.argv[1:5]
+pid, fd = pty.fork()
+if pid == 0:
+    fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    os.execv(vcrun, [vcrun, "--config", conf, "--root", root, "run", "-t", "--bundle", bundle, "t1"])
+buf = b""
+def expect(pattern, timeout):
+    global buf
+    deadline = time.time() + timeout
+    while pattern not in buf:
+        left = deadline - time.time()
+        if left <= 0:
+            return False
+        r, _, _ = select.select([fd], [], [], left)
+        if r:
+            try:
+                data = os.read(fd, 4096)
+            except OSError:
+                return False
+            if not data:
+                return False
+            buf += data
+    return True
+def send(text):
+    os.write(fd, text.encode())
+results = []
+results.append(("prompt", expect(b"# ", 180)))
+send("stty size\n")
+results.append(("initial window size 30 100", expect(b"30 100", 30)))
+send("echo $((6*7))x\n")
+results.append(("a command's output", expect(b"42x", 30)))
+fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+time.sleep(2)
+send("stty size\n")
+results.append(("window size change forwarded (40 120)", expect(b"40 120", 30)))
+send("tty\n")
+results.append(("the process has a terminal", expect(b"/dev/pts/", 30)))
+send("exit 5\n")
+_, status = os.waitpid(pid, 0)
+for name, good in results:
+    print(("ok" if good else "not ok") + " " + name)
+print("exit %d" % (os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1))
+sys.stderr.write(buf.decode(errors="replace")[-2000:] + "\n")
+EOF
+)
+for check in "prompt" "initial window size 30 100" "a command's output" \
+             "window size change forwarded (40 120)" "the process has a terminal"; do
+    printf '%s\n' "$out" | grep -qx "ok $check"; ok $? "tty: $check"
+done
+expect_eq "tty: vcrun exits with the shell's status (5)" "exit 5" "$(printf '%s\n' "$out" | tail -1)"
+expect_eq "tty: nothing left" "" "$(vc list -q)"
+
+wait_for 15 no_vm_left ""; ok $? "no QEMU left running"
+tap_done
