@@ -357,10 +357,10 @@ vc_oci_spec_load (const char *bundle, GError **error)
     }
   if (!g_file_get_contents (path, &contents, &length, &local))
     {
-      g_set_error (error, VC_ERROR,
-                   g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_NOENT)
-                   ? VC_ERROR_NOT_FOUND : VC_ERROR_FAILED,
-                   "bundle %s: %s", bundle, local->message);
+      if (g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+        g_set_error (error, VC_ERROR, VC_ERROR_NOT_FOUND, "bundle %s has no config.json", bundle);
+      else
+        g_set_error (error, VC_ERROR, VC_ERROR_FAILED, "bundle %s: %s", bundle, local->message);
       return NULL;
     }
   return vc_oci_spec_parse (contents, (gssize) length, bundle, path, error);

@@ -23,6 +23,7 @@ struct VcSandbox {
   char      *lock_path;
 
   GMutex     op_mutex;
+  GThread   *op_thread;   /* holder of op_mutex (atomic): an event from it must not trylock */
   GMutex     state_mutex;
 
   /* Under state_mutex. */
@@ -56,6 +57,32 @@ struct VcSandbox {
 };
 
 static void process_pending_after_unlock (VcSandbox *sb);
+
+static void
+op_lock (VcSandbox *sb)
+{
+  g_mutex_lock (&sb->op_mutex);
+  g_atomic_pointer_set (&sb->op_thread, g_thread_self ());
+}
+
+static gboolean
+op_trylock (VcSandbox *sb)
+{
+  /* A plugin may send an event from inside a call the op is making. */
+  if (g_atomic_pointer_get (&sb->op_thread) == g_thread_self ())
+    return FALSE;
+  if (!g_mutex_trylock (&sb->op_mutex))
+    return FALSE;
+  g_atomic_pointer_set (&sb->op_thread, g_thread_self ());
+  return TRUE;
+}
+
+static void
+op_unlock (VcSandbox *sb)
+{
+  g_atomic_pointer_set (&sb->op_thread, NULL);
+  g_mutex_unlock (&sb->op_mutex);
+}
 
 /* ---- agent connection references --------------------------------------- */
 
@@ -322,10 +349,10 @@ process_pending_after_unlock (VcSandbox *sb)
       g_mutex_lock (&sb->state_mutex);
       gboolean pending = sb->pending_stop_reason != NULL && !sb->deleted && !sb->finalizing;
       g_mutex_unlock (&sb->state_mutex);
-      if (!pending || !g_mutex_trylock (&sb->op_mutex))
+      if (!pending || !op_trylock (sb))
         break;
       process_pending (sb, NULL, EVENT_LOCK_TIMEOUT_MS);
-      g_mutex_unlock (&sb->op_mutex);
+      op_unlock (sb);
       /* Loop only if it is still pending and someone could process it. */
       g_mutex_lock (&sb->state_mutex);
       gboolean again = sb->pending_stop_reason != NULL && sb->pending_stop_vm;
@@ -354,11 +381,11 @@ stop_event (VcSandbox *sb, const char *reason, gboolean vm_gone, gboolean stop_v
   apply_pending_locked (sb);
   g_mutex_unlock (&sb->state_mutex);
 
-  g_message ("sandbox %s stopped: %s", sb->id, reason);
-  if (g_mutex_trylock (&sb->op_mutex))
+  g_info ("sandbox %s stopped: %s", sb->id, reason);
+  if (op_trylock (sb))
     {
       process_pending (sb, NULL, EVENT_LOCK_TIMEOUT_MS);
-      g_mutex_unlock (&sb->op_mutex);
+      op_unlock (sb);
     }
   deliver_notifications (sb);
 }
@@ -396,7 +423,7 @@ vc_sandbox_op_begin (VcSandbox *sb, VcSandboxOp *op, GError **error)
 
   op->sandbox = sb;
   op->lock = NULL;
-  g_mutex_lock (&sb->op_mutex);
+  op_lock (sb);
 
   g_mutex_lock (&sb->state_mutex);
   gboolean deleted = sb->deleted;
@@ -438,7 +465,7 @@ vc_sandbox_op_begin (VcSandbox *sb, VcSandboxOp *op, GError **error)
 
 fail:
   g_clear_pointer (&op->lock, vc_lock_release);
-  g_mutex_unlock (&sb->op_mutex);
+  op_unlock (sb);
   op->sandbox = NULL;
   return FALSE;
 }
@@ -468,7 +495,7 @@ vc_sandbox_op_end (VcSandboxOp *op)
     return;
   process_pending (sb, op->lock, 0);
   g_clear_pointer (&op->lock, vc_lock_release);
-  g_mutex_unlock (&sb->op_mutex);
+  op_unlock (sb);
   op->sandbox = NULL;
   process_pending_after_unlock (sb);
   deliver_notifications (sb);
@@ -676,7 +703,7 @@ vc_sandbox_get_agent (VcSandbox *sb, gboolean in_op, GError **error)
     return ref;
 
   if (!in_op)
-    g_mutex_lock (&sb->op_mutex);
+    op_lock (sb);
   g_mutex_lock (&sb->state_mutex);
   ref = sb->agent ? vc_agent_ref_acquire (sb->agent) : NULL;
   gboolean stopped = sb->record->state == VC_SANDBOX_STOPPED;
@@ -694,7 +721,7 @@ vc_sandbox_get_agent (VcSandbox *sb, gboolean in_op, GError **error)
         }
     }
   if (!in_op)
-    g_mutex_unlock (&sb->op_mutex);
+    op_unlock (sb);
   return ref;
 }
 
@@ -735,12 +762,12 @@ vc_sandbox_unref (VcSandbox *sb)
   g_mutex_lock (&sb->state_mutex);
   sb->finalizing = TRUE;
   g_mutex_unlock (&sb->state_mutex);
-  g_mutex_lock (&sb->op_mutex);
+  op_lock (sb);
   if (sb->vm)
     sb->hv->free_vm (sb->vm);
   if (sb->share && sb->fs->free_share)
     sb->fs->free_share (sb->share);
-  g_mutex_unlock (&sb->op_mutex);
+  op_unlock (sb);
   vc_agent_ref_release (sb->agent);
 
   if (sb->changed_destroy)
@@ -1034,10 +1061,10 @@ vc_sandbox_create (VcRuntime *runtime, const char *id, const VcSandboxOptions *o
   sb->agent_timeout_ms = o->agent_timeout_ms;
   sb->stop_timeout_ms = o->stop_timeout_ms ? o->stop_timeout_ms : DEFAULT_STOP_TIMEOUT_MS;
 
-  g_mutex_lock (&sb->op_mutex);
+  op_lock (sb);
   if (!resolve_plugins (sb, error) || !make_state_dirs (sb, error))
     {
-      g_mutex_unlock (&sb->op_mutex);
+      op_unlock (sb);
       return NULL;
     }
   g_autofree char *what = g_strdup_printf ("sandbox %s", id);
@@ -1048,7 +1075,7 @@ vc_sandbox_create (VcRuntime *runtime, const char *id, const VcSandboxOptions *o
   if (lock == NULL || !save_now (sb, error) || !boot (sb, sb->record->hostname, error))
     {
       rollback_create (sb, lock);
-      g_mutex_unlock (&sb->op_mutex);
+      op_unlock (sb);
       return NULL;
     }
 
@@ -1066,7 +1093,7 @@ vc_sandbox_create (VcRuntime *runtime, const char *id, const VcSandboxOptions *o
       g_set_error (error, VC_ERROR, VC_ERROR_STOPPED, "sandbox %s: stopped while booting: %s",
                    id, why);
       rollback_create (sb, lock);
-      g_mutex_unlock (&sb->op_mutex);
+      op_unlock (sb);
       return NULL;
     }
   if (!save_now (sb, error))
@@ -1074,11 +1101,11 @@ vc_sandbox_create (VcRuntime *runtime, const char *id, const VcSandboxOptions *o
       if (sb->agent && sb->agent_ops->destroy_sandbox)
         sb->agent_ops->destroy_sandbox (sb->agent->conn, NULL);
       rollback_create (sb, lock);
-      g_mutex_unlock (&sb->op_mutex);
+      op_unlock (sb);
       return NULL;
     }
   g_clear_pointer (&lock, vc_lock_release);
-  g_mutex_unlock (&sb->op_mutex);
+  op_unlock (sb);
   process_pending_after_unlock (sb);
   g_ptr_array_set_size (sb->notify_queue, 0);
   return g_steal_pointer (&sb);
@@ -1508,7 +1535,7 @@ vc_sandbox_get_owner_pid (VcSandbox *sb)
 GArray *
 vc_sandbox_get_pids (VcSandbox *sb, GError **error)
 {
-  g_mutex_lock (&sb->op_mutex);
+  op_lock (sb);
   GArray *pids = NULL;
   if (resolve_plugins (sb, error))
     {
@@ -1520,14 +1547,14 @@ vc_sandbox_get_pids (VcSandbox *sb, GError **error)
       else if (vm)
         pids = sb->hv->get_pids (vm, error);
     }
-  g_mutex_unlock (&sb->op_mutex);
+  op_unlock (sb);
   return pids;
 }
 
 char *
 vc_sandbox_get_console_path (VcSandbox *sb)
 {
-  g_mutex_lock (&sb->op_mutex);
+  op_lock (sb);
   char *path = NULL;
   if (resolve_plugins (sb, NULL) && sb->hv->console_path)
     {
@@ -1535,7 +1562,7 @@ vc_sandbox_get_console_path (VcSandbox *sb)
       if (vm)
         path = sb->hv->console_path (vm);
     }
-  g_mutex_unlock (&sb->op_mutex);
+  op_unlock (sb);
   return path;
 }
 
