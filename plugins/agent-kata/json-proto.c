@@ -170,8 +170,10 @@ convert_value (VcArena *arena, JsonNode *node, const ProtobufCFieldDescriptor *f
       return TRUE;
     case PROTOBUF_C_TYPE_UINT64:
     case PROTOBUF_C_TYPE_FIXED64:
-      if (!json_integer (node, path, 0, 18446744073709551615.0, "the 64-bit unsigned range",
-                         &s, &u, error))
+      /* json-glib reads integers above G_MAXINT64 (RLIM_INFINITY, ...) wrapped
+       * into negative gint64s: the bit pattern is the unsigned value. */
+      if (!json_integer (node, path, -9223372036854775808.0, 18446744073709551615.0,
+                         "the 64-bit unsigned range", &s, &u, error))
         return FALSE;
       *(uint64_t *) dest = u;
       return TRUE;
