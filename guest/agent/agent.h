@@ -70,8 +70,13 @@ bool msg_fail (char *msg, size_t len, int errno_value, const char *fmt, ...)
 void init_mount_system (void);
 /* Makes sure fds 0, 1, 2 are open (on the console or /dev/null). */
 void init_standard_fds (void);
-/* Loads every module listed in /lib/modules/<release>/modules.dep. */
+/* Loads the modules of the image (/etc/vcrun-modules, else modules.dep):
+ * those the agent channel needs at once, the others in a background thread. */
 void modules_load_all (void);
+/* Not init (tests): nothing to load, nobody waits. */
+void modules_none (void);
+/* Waits until every module is loaded (before mounting, vsock, containers). */
+void modules_wait (void);
 /* Loads one module by name (and what it depends on). */
 bool modules_load (const char *name, char *const params[], size_t n_params, AgentError *err);
 

@@ -131,6 +131,7 @@ container_create (const Grpc__CreateContainerRequest *req, AgentError *err)
   if (!req->oci || !req->oci->process)
     return agent_error (err, VC_TTRPC_CODE_INVALID_ARGUMENT, "container %s: the OCI spec has no process",
                         req->container_id);
+  modules_wait (); /* overlay, file systems of its mounts */
 
   pthread_mutex_lock (&agent_lock);
   if (container_find (req->container_id, NULL))

@@ -65,7 +65,10 @@ main (int argc, char **argv)
         agent_log ("%s", err.message);
     }
   else
-    prctl (PR_SET_CHILD_SUBREAPER, 1); /* orphans of our containers come to us */
+    {
+      modules_none ();
+      prctl (PR_SET_CHILD_SUBREAPER, 1); /* orphans of our containers come to us */
+    }
 
   reaper_start ();
   if (unix_path)

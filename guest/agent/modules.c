@@ -4,6 +4,7 @@
 #include "agent.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -46,43 +47,125 @@ load_file (const char *path, const char *params)
   return true;
 }
 
+/* The module that gives the agent its channel; everything up to it in the
+ * load order is loaded before serving, the rest in the background. */
+#define CHANNEL_MODULE "/virtio_console.ko"
+
+typedef struct {
+  char dir[512];
+  char list[600];
+  FILE *file;
+  bool from_dep;
+} ModuleList;
+
+static pthread_mutex_t loaded_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t loaded_cond = PTHREAD_COND_INITIALIZER;
+static bool all_loaded;
+
+static void
+mark_all_loaded (void)
+{
+  pthread_mutex_lock (&loaded_lock);
+  all_loaded = true;
+  pthread_cond_broadcast (&loaded_cond);
+  pthread_mutex_unlock (&loaded_lock);
+}
+
+void
+modules_none (void)
+{
+  mark_all_loaded ();
+}
+
+void
+modules_wait (void)
+{
+  pthread_mutex_lock (&loaded_lock);
+  while (!all_loaded)
+    pthread_cond_wait (&loaded_cond, &loaded_lock);
+  pthread_mutex_unlock (&loaded_lock);
+}
+
+/* Loads modules from the list until end of file, or until (and including)
+ * a path ending in stop_after. Returns true if it stopped there. */
+static bool
+load_until (ModuleList *m, const char *stop_after, int *loaded)
+{
+  char line[1024], path[1600];
+  while (fgets (line, sizeof line, m->file))
+    {
+      line[strcspn (line, m->from_dep ? ":\n" : "\n")] = '\0';
+      if (!line[0] || line[0] == '#')
+        continue;
+      snprintf (path, sizeof path, "%s/%s", m->dir, line);
+      if (load_file (path, NULL))
+        (*loaded)++;
+      if (stop_after && has_suffix (line, stop_after))
+        return true;
+    }
+  return false;
+}
+
+static void *
+load_rest_thread (void *data)
+{
+  ModuleList *m = data;
+  int loaded = 0;
+  int64_t start = monotonic_ms ();
+  load_until (m, NULL, &loaded);
+  fclose (m->file);
+  agent_debug ("loaded %d more modules in %lld ms", loaded, (long long) (monotonic_ms () - start));
+  free (m);
+  mark_all_loaded ();
+  return NULL;
+}
+
 void
 modules_load_all (void)
 {
   struct utsname u;
-  char dir[512], list[600], line[1024], path[1600];
+  ModuleList *m = xcalloc (1, sizeof *m);
 
   if (uname (&u) < 0)
-    return;
-  snprintf (dir, sizeof dir, "/lib/modules/%s", u.release);
+    goto none;
+  snprintf (m->dir, sizeof m->dir, "/lib/modules/%s", u.release);
   /* The image builder writes the load order, dependencies first; without it
    * every module of modules.dep is loaded in the order listed. */
-  snprintf (list, sizeof list, "/etc/vcrun-modules");
-  FILE *f = fopen (list, "re");
-  bool from_dep = false;
-  if (!f)
+  snprintf (m->list, sizeof m->list, "/etc/vcrun-modules");
+  m->file = fopen (m->list, "re");
+  if (!m->file)
     {
-      snprintf (list, sizeof list, "%s/modules.dep", dir);
-      f = fopen (list, "re");
-      from_dep = true;
+      snprintf (m->list, sizeof m->list, "%s/modules.dep", m->dir);
+      m->file = fopen (m->list, "re");
+      m->from_dep = true;
     }
-  if (!f)
+  if (!m->file)
     {
-      agent_debug ("no module list (%s): nothing to load", list);
-      return;
+      agent_debug ("no module list (%s): nothing to load", m->list);
+      goto none;
     }
+
+  /* The channel first, so that the host can talk to the agent while the
+   * file system and network modules load; requests that need them wait
+   * (modules_wait). */
   int loaded = 0;
-  while (fgets (line, sizeof line, f))
-    {
-      line[strcspn (line, from_dep ? ":\n" : "\n")] = '\0';
-      if (!line[0] || line[0] == '#')
-        continue;
-      snprintf (path, sizeof path, "%s/%s", dir, line);
-      if (load_file (path, NULL))
-        loaded++;
-    }
-  fclose (f);
-  agent_debug ("loaded %d modules from %s", loaded, list);
+  int64_t start = monotonic_ms ();
+  load_until (m, CHANNEL_MODULE, &loaded);
+  agent_debug ("loaded %d modules for the channel in %lld ms", loaded, (long long) (monotonic_ms () - start));
+  pthread_t t;
+  pthread_attr_t attr;
+  pthread_attr_init (&attr);
+  pthread_attr_setdetachstate (&attr, PTHREAD_CREATE_DETACHED);
+  int r = pthread_create (&t, &attr, load_rest_thread, m);
+  pthread_attr_destroy (&attr);
+  if (r == 0)
+    return;
+  load_rest_thread (m);
+  return;
+
+none:
+  free (m);
+  mark_all_loaded ();
 }
 
 bool

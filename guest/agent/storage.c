@@ -41,6 +41,7 @@ bool
 storage_mount (const Grpc__Storage *st, AgentError *err)
 {
   const char *mp = st->mount_point;
+  modules_wait (); /* 9p, virtiofs, ext4... */
   if (!mp || mp[0] != '/' || strstr (mp, "/../") || strcmp (mp, "/") == 0)
     return agent_error (err, VC_TTRPC_CODE_INVALID_ARGUMENT, "storage: invalid mount point '%s'", mp ? mp : "");
   if (!mkdir_p (mp, 0755, err))

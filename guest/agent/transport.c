@@ -163,6 +163,7 @@ accept_loop (int listen_fd, const char *name)
 static void *
 vsock_thread (void *data)
 {
+  modules_wait ();
   int fd = socket (AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0)
     {
