@@ -10,7 +10,29 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/reboot.h>
 #include <unistd.h>
+
+/* As init: SIGTERM, SIGINT (Ctrl-Alt-Del) or SIGPWR power the guest off
+ * cleanly: containers killed, storages unmounted, disks synced. */
+static void *
+shutdown_thread (void *data)
+{
+  sigset_t *set = data;
+  int sig = 0;
+  sigwait (set, &sig);
+  agent_log ("signal %d: powering off", sig);
+  containers_destroy_all ();
+  sandbox_destroy ();
+  sync ();
+  reboot (RB_POWER_OFF);
+  return NULL;
+}
+
+static void
+ignore_signal (int sig)
+{
+}
 
 static void
 usage (void)
@@ -54,8 +76,32 @@ main (int argc, char **argv)
   sigset_t set;
   sigemptyset (&set);
   sigaddset (&set, SIGCHLD);
+  static sigset_t shutdown_set;
+  sigemptyset (&shutdown_set);
+  if (as_init)
+    {
+      sigaddset (&shutdown_set, SIGTERM);
+      sigaddset (&shutdown_set, SIGINT);
+      sigaddset (&shutdown_set, SIGPWR);
+      sigaddset (&set, SIGTERM);
+      sigaddset (&set, SIGINT);
+      sigaddset (&set, SIGPWR);
+    }
   pthread_sigmask (SIG_BLOCK, &set, NULL);
   signal (SIGPIPE, SIG_IGN);
+  if (as_init)
+    {
+      /* The kernel drops signals to init that have no handler, even blocked
+       * ones: install one so that sigwait sees them. */
+      struct sigaction sa = { .sa_handler = ignore_signal };
+      sigaction (SIGTERM, &sa, NULL);
+      sigaction (SIGINT, &sa, NULL);
+      sigaction (SIGPWR, &sa, NULL);
+      /* Ctrl-Alt-Del becomes SIGINT to init instead of an immediate reboot */
+      reboot (RB_DISABLE_CAD);
+      pthread_t t;
+      pthread_create (&t, NULL, shutdown_thread, &shutdown_set);
+    }
 
   if (as_init)
     {
