@@ -420,6 +420,8 @@ gboolean
 vc_sandbox_op_begin (VcSandbox *sb, VcSandboxOp *op, GError **error)
 {
   g_autofree char *what = g_strdup_printf ("sandbox %s", sb->id);
+  g_autoptr(GError) local = NULL;
+  VcSandboxRecord *fresh = NULL;
 
   op->sandbox = sb;
   op->lock = NULL;
@@ -434,7 +436,6 @@ vc_sandbox_op_begin (VcSandbox *sb, VcSandboxOp *op, GError **error)
       goto fail;
     }
 
-  g_autoptr(GError) local = NULL;
   op->lock = vc_lock_acquire (sb->lock_path, what, vc_runtime_get_lock_timeout (sb->runtime),
                               &local);
   if (op->lock == NULL)
@@ -447,7 +448,7 @@ vc_sandbox_op_begin (VcSandbox *sb, VcSandboxOp *op, GError **error)
     }
 
   /* Another process may have changed it since we last looked. */
-  VcSandboxRecord *fresh = vc_state_read (sb->dir, &local);
+  fresh = vc_state_read (sb->dir, &local);
   if (fresh == NULL)
     {
       if (g_error_matches (local, VC_ERROR, VC_ERROR_NOT_FOUND))

@@ -191,17 +191,18 @@ test_create_bad_input (void)
 
 /* ---- state machines ---------------------------------------------------- */
 
-static guint notify_sandbox, notify_container;
+static gint notify_sandbox, notify_container;
 
 static void
 on_changed (VcSandbox *sb, VcContainer *c, gpointer data)
 {
   (void) sb;
   (void) data;
+  /* Events notify from the plugins' threads. */
   if (c)
-    notify_container++;
+    g_atomic_int_inc (&notify_container);
   else
-    notify_sandbox++;
+    g_atomic_int_inc (&notify_sandbox);
 }
 
 static void
@@ -230,7 +231,7 @@ test_sandbox_states (void)
   g_assert_true (vc_sandbox_start (sb, &error));
   g_assert_no_error (error);
   g_assert_cmpint (vc_sandbox_get_state (sb), ==, VC_SANDBOX_RUNNING);
-  g_assert_cmpuint (notify_sandbox, ==, 1);
+  g_assert_cmpint (notify_sandbox, ==, 1);
 
   /* running */
   expect_state_error (vc_sandbox_start (sb, &error), &error, "sandbox sm is running, expected ready");
@@ -264,11 +265,11 @@ test_sandbox_states (void)
   expect_state_error (vc_sandbox_resume (sb, &error), &error, "sandbox sm is stopped, expected paused");
   expect_state_error (vc_sandbox_stop (sb, &error), &error,
                       "sandbox sm is stopped, expected ready, running or paused");
-  g_assert_cmpuint (notify_sandbox, ==, 5);
+  g_assert_cmpint (notify_sandbox, ==, 5);
 
   g_assert_true (vc_sandbox_delete (sb, FALSE, &error));
   g_assert_no_error (error);
-  g_assert_cmpuint (notify_sandbox, ==, 6);
+  g_assert_cmpint (notify_sandbox, ==, 6);
 }
 
 /* A failing plugin call leaves the state as it was. */
@@ -311,7 +312,7 @@ test_container_states (void)
   g_assert_cmpint (vc_container_get_pid (c), ==, 0);
   g_assert_cmpint (vc_container_get_exit_status (c), ==, -1);
   g_assert_true (vc_container_get_sandbox (c) == sb);
-  g_assert_cmpuint (notify_container, ==, 1);
+  g_assert_cmpint (notify_container, ==, 1);
 
   g_autoptr(VcContainer) dup = vc_container_create (sb, "c1", w->bundle, &error);
   g_assert_null (dup);
@@ -781,12 +782,29 @@ wait_for_state (VcSandbox *sb, VcSandboxState state)
   return FALSE;
 }
 
+/* The state on disk once it reaches state (events persist from their own
+ * threads, a moment after the in-memory change). */
+static VcSandboxRecord *
+wait_disk_state (LcWorld *w, const char *id, VcSandboxState state)
+{
+  VcSandboxRecord *r = NULL;
+  for (int i = 0; i < 500; i++)
+    {
+      g_clear_pointer (&r, vc_sandbox_record_free);
+      r = disk_record (w, id);
+      if (r->state == state)
+        break;
+      g_usleep (10000);
+    }
+  return r;
+}
+
 /* The VM powering off marks the sandbox and its containers stopped, with
  * the reason, on disk too; a blocked wait returns an error. */
 static void
 test_vm_stopped_event (void)
 {
-  g_autoptr(LcWorld) w = lc_world_new ("die_after_ms = 300;", NULL, NULL);
+  g_autoptr(LcWorld) w = lc_world_new ("die_after_ms = 1000;", NULL, NULL);
   g_autoptr(VcRuntime) rt = lc_world_runtime (w);
   g_autoptr(GError) error = NULL;
   g_autoptr(VcSandbox) sb = create_ok (rt, "ev");
@@ -806,22 +824,18 @@ test_vm_stopped_event (void)
   g_autofree char *reason = vc_sandbox_dup_reason (sb);
   g_assert_cmpstr (reason, ==, "the VM stopped: fake guest powered off");
   g_assert_cmpint (vc_container_get_state (c), ==, VC_CONTAINER_STOPPED);
-  g_assert_cmpuint (notify_sandbox, >=, 2);
-  g_assert_cmpuint (notify_container, >=, 3);
 
-  g_autoptr(VcSandboxRecord) r = NULL;
-  for (int i = 0; i < 200; i++)
-    {
-      g_clear_pointer (&r, vc_sandbox_record_free);
-      r = disk_record (w, "ev");
-      if (r->state == VC_SANDBOX_STOPPED)
-        break;
-      g_usleep (10000);
-    }
+  g_autoptr(VcSandboxRecord) r = wait_disk_state (w, "ev", VC_SANDBOX_STOPPED);
   g_assert_cmpint (r->state, ==, VC_SANDBOX_STOPPED);
   g_assert_cmpstr (r->reason, ==, "the VM stopped: fake guest powered off");
   g_assert_cmpint (((VcContainerRecord *) r->containers->pdata[0])->state, ==, VC_CONTAINER_STOPPED);
   g_assert_null (r->hypervisor_state);
+  /* Notified after the write: start, then the stop; the container's
+   * create, start and stop. */
+  for (int i = 0; i < 200 && g_atomic_int_get (&notify_container) < 3; i++)
+    g_usleep (10000);
+  g_assert_cmpint (g_atomic_int_get (&notify_sandbox), >=, 2);
+  g_assert_cmpint (g_atomic_int_get (&notify_container), >=, 3);
 
   expect_state_error (vc_sandbox_pause (sb, &error), &error, "sandbox ev is stopped");
   lc_log_clear (w);
@@ -835,7 +849,7 @@ test_vm_stopped_event (void)
 static void
 test_fs_died_event (void)
 {
-  g_autoptr(LcWorld) w = lc_world_new (NULL, NULL, "die_after_ms = 300;");
+  g_autoptr(LcWorld) w = lc_world_new (NULL, NULL, "die_after_ms = 1000;");
   g_autoptr(VcRuntime) rt = lc_world_runtime (w);
   g_autoptr(GError) error = NULL;
   g_autoptr(VcSandbox) sb = create_ok (rt, "fsd");
@@ -848,7 +862,7 @@ test_fs_died_event (void)
     g_usleep (10000);
   g_assert_false (exists (vc_sandbox_get_dir (sb), "fake-vm.running"));
   g_assert_true (lc_log_has (w, "hv stop_vm fsd"));
-  g_autoptr(VcSandboxRecord) r = disk_record (w, "fsd");
+  g_autoptr(VcSandboxRecord) r = wait_disk_state (w, "fsd", VC_SANDBOX_STOPPED);
   g_assert_cmpint (r->state, ==, VC_SANDBOX_STOPPED);
   g_assert_cmpstr (r->reason, ==, reason);
 
@@ -862,7 +876,7 @@ test_fs_died_event (void)
 static void
 test_event_during_operation (void)
 {
-  g_autoptr(LcWorld) w = lc_world_new ("die_after_ms = 100;", NULL, NULL);
+  g_autoptr(LcWorld) w = lc_world_new ("die_after_ms = 1000;", NULL, NULL);
   g_autoptr(VcRuntime) rt = lc_world_runtime (w);
   g_autoptr(GError) error = NULL;
   g_autoptr(VcSandbox) sb = create_ok (rt, "evop");
@@ -871,7 +885,8 @@ test_event_during_operation (void)
   g_autofree char *lock_path = g_build_filename (vc_sandbox_get_dir (sb), "lock", NULL);
   g_autoptr(VcLock) lock = vc_lock_acquire (lock_path, "test", 0, &error);
   g_assert_no_error (error);
-  g_usleep (400000);
+  g_assert_cmpint (vc_sandbox_get_state (sb), ==, VC_SANDBOX_READY);
+  g_usleep (1500000);
   /* In memory at once; on disk not yet (the event could not lock). */
   g_assert_cmpint (vc_sandbox_get_state (sb), ==, VC_SANDBOX_STOPPED);
   g_autoptr(VcSandboxRecord) r = disk_record (w, "evop");
