@@ -624,9 +624,12 @@ qemu_start_vm (VcVm *vm, guint timeout_ms, GError **error)
 failed:
   {
     /* QEMU's own words explain most failures (a missing kernel, a bad option). */
+    /* QMP closing first means QEMU is on its way out: give it a moment. */
+    gint64 exit_deadline = g_get_monotonic_time () + 2 * G_USEC_PER_SEC;
+    while (g_error_matches (local, VC_ERROR, VC_ERROR_STOPPED) && qemu_process_alive (vm)
+           && g_get_monotonic_time () < exit_deadline)
+      g_usleep (10 * 1000);
     gboolean died = !qemu_process_alive (vm);
-    if (died)
-      g_usleep (10 * 1000); /* let its last write land in the log */
     g_autofree char *log = qemu_read_log_tail (vm->log_file, 2048);
     g_autofree char *reaped = died ? qemu_process_reap (vm) : NULL;
     if (died)
