@@ -6,6 +6,8 @@
 #include "agent.h"
 #include "mountopts.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +39,82 @@ wait_for_device (const char *path, AgentError *err)
   return true;
 }
 
+/* Kata names a virtio-blk device by its PCI path: the slot on the root bus,
+ * then the slot behind each bridge ("02" or "02/01", hex). Finds the device
+ * directory in sysfs, then its block device. */
+static bool
+pci_path_to_block_device (const char *pci_path, char *dev, size_t dev_len)
+{
+  char dir[1024] = "/sys/devices/pci0000:00";
+  char copy[64];
+  snprintf (copy, sizeof copy, "%s", pci_path);
+  for (char *tok = strtok (copy, "/"); tok; tok = strtok (NULL, "/"))
+    {
+      unsigned slot;
+      if (sscanf (tok, "%2x", &slot) != 1)
+        return false;
+      char suffix[16];
+      snprintf (suffix, sizeof suffix, ":%02x.0", slot);
+      DIR *d = opendir (dir);
+      if (!d)
+        return false;
+      struct dirent *e;
+      bool found = false;
+      while ((e = readdir (d)))
+        {
+          size_t n = strlen (e->d_name), k = strlen (suffix);
+          if (n == 12 && n > k && strcmp (e->d_name + n - k, suffix) == 0)
+            {
+              size_t used = strlen (dir);
+              snprintf (dir + used, sizeof dir - used, "/%s", e->d_name);
+              found = true;
+              break;
+            }
+        }
+      closedir (d);
+      if (!found)
+        return false;
+    }
+  /* <device>/virtioN/block/<name> */
+  DIR *d = opendir (dir);
+  if (!d)
+    return false;
+  struct dirent *e;
+  bool found = false;
+  while (!found && (e = readdir (d)))
+    {
+      if (strncmp (e->d_name, "virtio", 6) != 0)
+        continue;
+      char block[1200];
+      snprintf (block, sizeof block, "%s/%s/block", dir, e->d_name);
+      DIR *b = opendir (block);
+      if (!b)
+        continue;
+      struct dirent *be;
+      while ((be = readdir (b)))
+        if (be->d_name[0] != '.')
+          {
+            snprintf (dev, dev_len, "/dev/%s", be->d_name);
+            found = true;
+            break;
+          }
+      closedir (b);
+    }
+  closedir (d);
+  return found;
+}
+
+static bool
+is_pci_path (const char *s)
+{
+  if (!s || !*s)
+    return false;
+  for (const char *p = s; *p; p++)
+    if (!isxdigit ((unsigned char) *p) && *p != '/')
+      return false;
+  return true;
+}
+
 bool
 storage_mount (const Grpc__Storage *st, AgentError *err)
 {
@@ -54,6 +132,7 @@ storage_mount (const Grpc__Storage *st, AgentError *err)
   const char *fstype = st->fstype && *st->fstype ? st->fstype : NULL;
   const char *source = st->source && *st->source ? st->source : NULL;
   char data[1100];
+  char device[300];
   snprintf (data, sizeof data, "%s", o.data);
 
   if (is_driver (st, "local", NULL))
@@ -76,9 +155,23 @@ storage_mount (const Grpc__Storage *st, AgentError *err)
   else if (is_driver (st, "blk", "virtio-blk") || is_driver (st, "scsi", "virtio-blk-ccw")
            || is_driver (st, "mmioblk", "nvdimm"))
     {
+      if (is_pci_path (source))
+        {
+          /* hotplugged: wait for the kernel to find it */
+          int64_t deadline = monotonic_ms () + DEVICE_WAIT_MS;
+          while (!pci_path_to_block_device (source, device, sizeof device))
+            {
+              if (monotonic_ms () > deadline)
+                return agent_error (err, VC_TTRPC_CODE_DEADLINE_EXCEEDED,
+                                    "storage %s: no block device at PCI path %s", mp, source);
+              usleep (20000);
+            }
+          source = device;
+        }
       if (!source || source[0] != '/')
         return agent_error (err, VC_TTRPC_CODE_INVALID_ARGUMENT,
-                            "storage %s: block source '%s' must be a /dev path", mp, source ? source : "");
+                            "storage %s: block source '%s' is neither a /dev path nor a PCI path", mp,
+                            source ? source : "");
       if (!wait_for_device (source, err))
         return false;
       if (!fstype)

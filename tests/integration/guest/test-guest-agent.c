@@ -39,6 +39,7 @@ typedef struct {
   AgentClient client;
   double boot_seconds;  /* QEMU start to the agent's ready line, seen by the test */
   double guest_ready;   /* the ready line's own figure: seconds after kernel start */
+  gboolean have_disk;   /* disk.img made: a virtio-blk disk at PCI slot 05 */
 } Fixture;
 
 static Fixture fx = { .fd = -1, .qmp_fd = -1 };
@@ -216,6 +217,26 @@ boot_vm (void)
   if (!make_busybox_rootfs (rootfs, &error))
     g_error ("cannot build the busybox rootfs: %s", error->message);
 
+  /* a small ext4 disk with one file, for the block-device storage case
+   * (skipped when mke2fs is missing) */
+  g_autofree char *disk = g_build_filename (fx.workdir, "disk.img", NULL);
+  g_autofree char *disk_dir = g_build_filename (fx.workdir, "disk-content", NULL);
+  g_autofree char *disk_file = g_build_filename (disk_dir, "hello.txt", NULL);
+  g_mkdir_with_parents (disk_dir, 0755);
+  g_file_set_contents (disk_file, "hello from a block device\n", -1, NULL);
+  g_autofree char *mke2fs = g_find_program_in_path ("mke2fs");
+  if (!mke2fs && g_file_test ("/usr/sbin/mke2fs", G_FILE_TEST_IS_EXECUTABLE))
+    mke2fs = g_strdup ("/usr/sbin/mke2fs");
+  if (mke2fs)
+    {
+      const char *mkfs_argv[] = { mke2fs, "-q", "-F", "-t", "ext4", "-d", disk_dir, disk, "8M", NULL };
+      int status = 0;
+      if (g_spawn_sync (NULL, (char **) mkfs_argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL, NULL,
+                        &status, NULL) && g_spawn_check_wait_status (status, NULL))
+        fx.have_disk = TRUE;
+    }
+  g_autofree char *drive = g_strdup_printf ("file=%s,if=none,id=disk0,format=raw", disk);
+
   fx.console_log = g_build_filename (fx.workdir, "console.log", NULL);
   fx.socket_path = g_build_filename (fx.workdir, "agent.sock", NULL);
   const char *socket_path = fx.socket_path;
@@ -227,7 +248,8 @@ boot_vm (void)
   g_autofree char *serial = g_strdup_printf ("file:%s", fx.console_log);
   g_autofree char *chardev = g_strdup_printf ("socket,id=agent,path=%s,server=on,wait=off", socket_path);
   g_autofree char *fsdev = g_strdup_printf ("local,id=shared,path=%s,security_model=none", share);
-  const char *argv[] = {
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  const char *fixed[] = {
     qemu, "-accel", "tcg", "-nodefaults", "-no-user-config", "-machine", "q35", "-m", "256", "-smp", "1",
     "-display", "none", "-no-reboot",
     "-kernel", kernel, "-initrd", initrd, "-append", append,
@@ -238,11 +260,21 @@ boot_vm (void)
     "-device", "virtserialport,bus=vser0.0,chardev=agent,name=agent.channel.0,id=agentport",
     "-fsdev", fsdev,
     "-device", "virtio-9p-pci,fsdev=shared,mount_tag=kataShared",
-    NULL,
   };
+  for (size_t i = 0; i < G_N_ELEMENTS (fixed); i++)
+    g_ptr_array_add (argv, (gpointer) fixed[i]);
+  if (fx.have_disk)
+    {
+      /* at PCI slot 0x05: the PCI path the block storage names */
+      g_ptr_array_add (argv, "-drive");
+      g_ptr_array_add (argv, drive);
+      g_ptr_array_add (argv, "-device");
+      g_ptr_array_add (argv, "virtio-blk-pci,drive=disk0,addr=0x05");
+    }
+  g_ptr_array_add (argv, NULL);
   int log_fd = open (qemu_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   gint64 start = g_get_monotonic_time ();
-  if (!g_spawn_async_with_fds (NULL, (char **) argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, qemu_child_setup, NULL,
+  if (!g_spawn_async_with_fds (NULL, (char **) argv->pdata, NULL, G_SPAWN_DO_NOT_REAP_CHILD, qemu_child_setup, NULL,
                                &fx.qemu, -1, log_fd, log_fd, &error))
     g_error ("cannot start %s: %s", qemu, error->message);
   close (log_fd);
@@ -792,6 +824,65 @@ test_process_settings (void)
   remove_container ("settings");
 }
 
+/* Storages of a container: an ext4 virtio-blk disk named by its PCI path
+ * and a tmpfs, bind-mounted into the container (one read-only). */
+static void
+test_block_storage (void)
+{
+  SKIP_IF_NO_VM ();
+  if (!fx.have_disk)
+    {
+      g_test_skip ("mke2fs is not installed: no disk image");
+      return;
+    }
+  Grpc__Storage disk = GRPC__STORAGE__INIT, eph = GRPC__STORAGE__INIT;
+  Grpc__Storage *storages[] = { &disk, &eph };
+  disk.driver = "blk";
+  disk.source = "05";
+  disk.fstype = "ext4";
+  disk.mount_point = "/run/vcrun-test/disk";
+  eph.driver = "ephemeral";
+  eph.source = "tmpfs";
+  eph.fstype = "tmpfs";
+  eph.mount_point = "/run/vcrun-test/scratch";
+
+  char *args[] = { "sh", "-c", "cat /data/hello.txt; echo w > /scratch/f && cat /scratch/f; "
+                   "echo x > /data/new 2>/dev/null || echo data-is-ro", NULL };
+  Spec s;
+  spec_init (&s, args);
+  Grpc__Mount binds[2];
+  char *ro_opts[] = { "rbind", "ro" };
+  char *rw_opts[] = { "rbind", "rw" };
+  grpc__mount__init (&binds[0]);
+  binds[0].destination = "/data";
+  binds[0].source = "/run/vcrun-test/disk";
+  binds[0].type = "bind";
+  binds[0].options = ro_opts;
+  binds[0].n_options = 2;
+  grpc__mount__init (&binds[1]);
+  binds[1].destination = "/scratch";
+  binds[1].source = "/run/vcrun-test/scratch";
+  binds[1].type = "bind";
+  binds[1].options = rw_opts;
+  binds[1].n_options = 2;
+  Grpc__Mount *mounts[] = { s.mount_list[0], s.mount_list[1], s.mount_list[2], &binds[0], &binds[1] };
+  s.spec.mounts = mounts;
+  s.spec.n_mounts = G_N_ELEMENTS (mounts);
+
+  Grpc__CreateContainerRequest req = GRPC__CREATE_CONTAINER_REQUEST__INIT;
+  req.container_id = "storage";
+  req.exec_id = "storage";
+  req.oci = &s.spec;
+  req.storages = storages;
+  req.n_storages = 2;
+  call_ok ("CreateContainer", &req.base);
+  start_container ("storage");
+  g_autofree char *out = read_all ("storage", "storage", FALSE);
+  g_assert_cmpstr (out, ==, "hello from a block device\nw\ndata-is-ro\n");
+  g_assert_cmpint (wait_process ("storage", "storage"), ==, 0);
+  remove_container ("storage");
+}
+
 static void
 test_bad_requests (void)
 {
@@ -914,6 +1005,7 @@ main (int argc, char **argv)
   g_test_add_func ("/guest-agent/10-concurrent-requests", test_concurrent);
   g_test_add_func ("/guest-agent/11-big-output", test_big_output);
   g_test_add_func ("/guest-agent/12-process-settings", test_process_settings);
+  g_test_add_func ("/guest-agent/13-block-storage", test_block_storage);
   g_test_add_func ("/guest-agent/91-reconnect", test_reconnect);
   g_test_add_func ("/guest-agent/99-destroy-sandbox", test_destroy_sandbox);
   int ret = g_test_run ();
