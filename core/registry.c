@@ -129,11 +129,12 @@ search_path (const VcConfig *config)
     path = VC_PLUGIN_DIR;
 
   g_auto(GStrv) parts = g_strsplit (path, ":", -1);
-  g_autoptr(GStrvBuilder) dirs = g_strv_builder_new ();
+  GPtrArray *dirs = g_ptr_array_new ();
   for (char **p = parts; *p != NULL; p++)
     if (**p != '\0')
-      g_strv_builder_add (dirs, *p);
-  return g_strv_builder_end (dirs);
+      g_ptr_array_add (dirs, g_strdup (*p));
+  g_ptr_array_add (dirs, NULL);
+  return (GStrv) g_ptr_array_free (dirs, FALSE);
 }
 
 /* Finds and maps <dir>/<name>.so; returns its descriptor function. */

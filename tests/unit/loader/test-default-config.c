@@ -45,12 +45,12 @@ load_shipped (const char *relative)
 static char *
 built_plugin_path (VcConfig *config)
 {
-  g_autoptr(GStrvBuilder) dirs = g_strv_builder_new ();
+  g_autoptr(GString) dirs = g_string_new (NULL);
   for (const char *const *name = shipped_plugins; *name != NULL; name++)
     {
       g_autofree char *rel = g_strdup_printf ("plugins/%s/.libs", *name);
       g_autofree char *dir = built_file (rel);
-      g_strv_builder_add (dirs, dir);
+      g_string_append_printf (dirs, "%s%s", dirs->len ? ":" : "", dir);
     }
   for (guint i = config->plugins->len; i > 0; i--)
     {
@@ -68,8 +68,7 @@ built_plugin_path (VcConfig *config)
         g_clear_pointer (&config->sandbox.fs, g_free);
       g_ptr_array_remove_index (config->plugins, i - 1);
     }
-  g_auto(GStrv) list = g_strv_builder_end (dirs);
-  return g_strjoinv (":", list);
+  return g_string_free (g_steal_pointer (&dirs), FALSE);
 }
 
 static void
