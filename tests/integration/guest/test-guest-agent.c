@@ -52,7 +52,7 @@ make_busybox_rootfs (const char *rootfs, GError **error)
   static const char *const dirs[] = { "bin", "proc", "sys", "dev", "tmp", "etc", "root" };
   static const char *const applets[] = { "sh", "echo", "cat", "mkdir", "ls", "sleep", "true", "false",
                                          "id", "env", "test", "[", "head", "rmdir", "wc", "yes", "pwd",
-                                         "hostname", "grep" };
+                                         "hostname", "grep", "tail" };
   for (size_t i = 0; i < G_N_ELEMENTS (dirs); i++)
     {
       g_autofree char *d = g_build_filename (rootfs, dirs[i], NULL);
@@ -687,6 +687,21 @@ test_exec_signal_pause (void)
   r.container_id = "sleeper";
   call_ok ("ResumeContainer", &r.base);
 
+  /* UpdateContainer changes the memory limit that StatsContainer reports */
+  Grpc__UpdateContainerRequest up = GRPC__UPDATE_CONTAINER_REQUEST__INIT;
+  Grpc__LinuxResources res = GRPC__LINUX_RESOURCES__INIT;
+  Grpc__LinuxMemory mem = GRPC__LINUX_MEMORY__INIT;
+  mem.limit = 64 * 1024 * 1024;
+  res.memory = &mem;
+  up.container_id = "sleeper";
+  up.resources = &res;
+  call_ok ("UpdateContainer", &up.base);
+  stats = (Grpc__StatsContainerResponse *)
+    call (VC_KATA_AGENT_SERVICE, "StatsContainer", &st.base, &grpc__stats_container_response__descriptor,
+          VC_TTRPC_CODE_OK);
+  g_assert_cmpuint (stats->cgroup_stats->memory_stats->usage->limit, ==, 64 * 1024 * 1024);
+  protobuf_c_message_free_unpacked (&stats->base, NULL);
+
   Grpc__SignalProcessRequest sig = GRPC__SIGNAL_PROCESS_REQUEST__INIT;
   sig.container_id = "sleeper";
   sig.exec_id = "sleeper";
@@ -883,6 +898,95 @@ test_block_storage (void)
   remove_container ("storage");
 }
 
+/* A container over its memory limit is OOM-killed and GetOOMEvent, already
+ * waiting, names it. */
+static void
+test_oom_event (void)
+{
+  SKIP_IF_NO_VM ();
+  g_autoptr (GError) error = NULL;
+  Grpc__GetOOMEventRequest oreq = GRPC__GET_OOMEVENT_REQUEST__INIT;
+  guint32 oom_stream = agent_client_send (&fx.client, VC_KATA_AGENT_SERVICE, "GetOOMEvent", &oreq.base, &error);
+  g_assert_no_error (error);
+
+  /* a string that doubles until the cgroup's limit kills the shell */
+  char *args[] = { "sh", "-c", "a=a; while true; do a=$a$a; done", NULL };
+  Spec s;
+  spec_init (&s, args);
+  Grpc__LinuxResources res = GRPC__LINUX_RESOURCES__INIT;
+  Grpc__LinuxMemory mem = GRPC__LINUX_MEMORY__INIT;
+  mem.limit = 16 * 1024 * 1024;
+  res.memory = &mem;
+  s.linux_.resources = &res;
+  run_container ("oom", &s);
+  g_autofree char *err = read_all ("oom", "oom", TRUE);
+  g_assert_cmpint (wait_process ("oom", "oom"), ==, 128 + SIGKILL);
+
+  AgentResult r;
+  g_assert_true (agent_client_wait (&fx.client, oom_stream, &grpc__oomevent__descriptor, &r, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (r.code, ==, VC_TTRPC_CODE_OK);
+  g_assert_cmpstr (((Grpc__OOMEvent *) r.reply)->container_id, ==, "oom");
+  agent_result_clear (&r);
+  remove_container ("oom");
+}
+
+/* CopyFile puts a file below /run that a container can bind-mount;
+ * SetGuestDateTime and OnlineCPUMem answer. */
+static void
+test_guest_requests (void)
+{
+  SKIP_IF_NO_VM ();
+  const char *content = "copied by CopyFile\n";
+  Grpc__CopyFileRequest cp = GRPC__COPY_FILE_REQUEST__INIT;
+  cp.path = "/run/vcrun-test/copy/file.txt";
+  cp.file_size = (int64_t) strlen (content);
+  cp.file_mode = 0100644;
+  cp.dir_mode = 0755;
+  /* in two pieces, as a host sends large files */
+  cp.data.data = (guint8 *) content;
+  cp.data.len = 7;
+  call_ok ("CopyFile", &cp.base);
+  cp.offset = 7;
+  cp.data.data = (guint8 *) content + 7;
+  cp.data.len = strlen (content) - 7;
+  call_ok ("CopyFile", &cp.base);
+  /* outside /run, or not canonical: refused */
+  cp.path = "/etc/passwd";
+  call (VC_KATA_AGENT_SERVICE, "CopyFile", &cp.base, NULL, VC_TTRPC_CODE_INVALID_ARGUMENT);
+  cp.path = "/run/../etc/passwd";
+  call (VC_KATA_AGENT_SERVICE, "CopyFile", &cp.base, NULL, VC_TTRPC_CODE_INVALID_ARGUMENT);
+
+  char *args[] = { "cat", "/copied.txt", NULL };
+  Spec s;
+  spec_init (&s, args);
+  Grpc__Mount bind = GRPC__MOUNT__INIT;
+  char *opts[] = { "bind", "ro" };
+  bind.destination = "/copied.txt";
+  bind.source = "/run/vcrun-test/copy/file.txt";
+  bind.type = "bind";
+  bind.options = opts;
+  bind.n_options = 2;
+  Grpc__Mount *mounts[] = { s.mount_list[0], s.mount_list[1], s.mount_list[2], &bind };
+  s.spec.mounts = mounts;
+  s.spec.n_mounts = G_N_ELEMENTS (mounts);
+  run_container ("copy", &s);
+  g_autofree char *out = read_all ("copy", "copy", FALSE);
+  g_assert_cmpstr (out, ==, content);
+  g_assert_cmpint (wait_process ("copy", "copy"), ==, 0);
+  remove_container ("copy");
+
+  Grpc__SetGuestDateTimeRequest t = GRPC__SET_GUEST_DATE_TIME_REQUEST__INIT;
+  gint64 now = g_get_real_time ();
+  t.sec = now / G_USEC_PER_SEC;
+  t.usec = now % G_USEC_PER_SEC;
+  call_ok ("SetGuestDateTime", &t.base);
+  Grpc__OnlineCPUMemRequest on = GRPC__ONLINE_CPUMEM_REQUEST__INIT;
+  on.wait = TRUE;
+  on.nb_cpus = 1;
+  call_ok ("OnlineCPUMem", &on.base);
+}
+
 static void
 test_bad_requests (void)
 {
@@ -1006,6 +1110,8 @@ main (int argc, char **argv)
   g_test_add_func ("/guest-agent/11-big-output", test_big_output);
   g_test_add_func ("/guest-agent/12-process-settings", test_process_settings);
   g_test_add_func ("/guest-agent/13-block-storage", test_block_storage);
+  g_test_add_func ("/guest-agent/14-oom-event", test_oom_event);
+  g_test_add_func ("/guest-agent/15-guest-requests", test_guest_requests);
   g_test_add_func ("/guest-agent/91-reconnect", test_reconnect);
   g_test_add_func ("/guest-agent/99-destroy-sandbox", test_destroy_sandbox);
   int ret = g_test_run ();
