@@ -3,7 +3,9 @@
  * and a busybox rootfs shared over virtio-9p, and drives the agent as the
  * host would. Skips when the image, QEMU or busybox is missing.
  *
- * VCRUN_TEST_KERNEL / VCRUN_TEST_INITRD override the image paths,
+ * An ext4 disk (virtio-blk) and a virtio-fs share are added when mke2fs and
+ * virtiofsd are there. VCRUN_TEST_KERNEL / VCRUN_TEST_INITRD override the
+ * image paths,
  * VCRUN_TEST_DEBUG=1 boots with vcrun.debug and keeps the work directory. */
 #include "config.h"
 
@@ -40,6 +42,8 @@ typedef struct {
   double boot_seconds;  /* QEMU start to the agent's ready line, seen by the test */
   double guest_ready;   /* the ready line's own figure: seconds after kernel start */
   gboolean have_disk;   /* disk.img made: a virtio-blk disk at PCI slot 05 */
+  GPid virtiofsd;       /* serving vfs-share as tag vfsShared, if installed */
+  char *vfs_share;
 } Fixture;
 
 static Fixture fx = { .fd = -1, .qmp_fd = -1 };
@@ -237,6 +241,39 @@ boot_vm (void)
     }
   g_autofree char *drive = g_strdup_printf ("file=%s,if=none,id=disk0,format=raw", disk);
 
+  /* virtio-fs, when virtiofsd is installed */
+  const char *virtiofsd = g_getenv ("VIRTIOFSD");
+  if (!virtiofsd || !*virtiofsd)
+    virtiofsd = "/usr/lib/qemu/virtiofsd";
+  g_autofree char *vfs_socket = g_build_filename (fx.workdir, "virtiofsd.sock", NULL);
+  if (g_file_test (virtiofsd, G_FILE_TEST_IS_EXECUTABLE) && getuid () == 0)
+    {
+      fx.vfs_share = g_build_filename (fx.workdir, "vfs-share", NULL);
+      g_mkdir_with_parents (fx.vfs_share, 0755);
+      g_autofree char *vfs_file = g_build_filename (fx.vfs_share, "from-host.txt", NULL);
+      g_file_set_contents (vfs_file, "shared over virtio-fs\n", -1, NULL);
+      g_autofree char *source_opt = g_strdup_printf ("source=%s", fx.vfs_share);
+      g_autofree char *socket_opt = g_strdup_printf ("--socket-path=%s", vfs_socket);
+      g_autofree char *vfs_log = g_build_filename (fx.workdir, "virtiofsd.log", NULL);
+      const char *vfs_argv[] = { virtiofsd, socket_opt, "-o", source_opt, "-o", "cache=none",
+                                 "-o", "sandbox=chroot", NULL };
+      int vfs_log_fd = open (vfs_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      if (g_spawn_async_with_fds (NULL, (char **) vfs_argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, qemu_child_setup,
+                                  NULL, &fx.virtiofsd, -1, vfs_log_fd, vfs_log_fd, NULL))
+        {
+          for (int i = 0; i < 200 && !g_file_test (vfs_socket, G_FILE_TEST_EXISTS); i++)
+            g_usleep (20000);
+          if (!g_file_test (vfs_socket, G_FILE_TEST_EXISTS))
+            {
+              kill (fx.virtiofsd, SIGKILL);
+              waitpid (fx.virtiofsd, NULL, 0);
+              fx.virtiofsd = 0;
+            }
+        }
+      close (vfs_log_fd);
+    }
+  g_autofree char *vfs_chardev = g_strdup_printf ("socket,id=vfs,path=%s", vfs_socket);
+
   fx.console_log = g_build_filename (fx.workdir, "console.log", NULL);
   fx.socket_path = g_build_filename (fx.workdir, "agent.sock", NULL);
   const char *socket_path = fx.socket_path;
@@ -270,6 +307,18 @@ boot_vm (void)
       g_ptr_array_add (argv, drive);
       g_ptr_array_add (argv, "-device");
       g_ptr_array_add (argv, "virtio-blk-pci,drive=disk0,addr=0x05");
+    }
+  if (fx.virtiofsd > 0)
+    {
+      /* vhost-user needs the guest memory shared with virtiofsd */
+      g_ptr_array_add (argv, "-object");
+      g_ptr_array_add (argv, "memory-backend-memfd,id=mem,size=256M,share=on");
+      g_ptr_array_add (argv, "-machine");
+      g_ptr_array_add (argv, "memory-backend=mem");
+      g_ptr_array_add (argv, "-chardev");
+      g_ptr_array_add (argv, vfs_chardev);
+      g_ptr_array_add (argv, "-device");
+      g_ptr_array_add (argv, "vhost-user-fs-pci,chardev=vfs,tag=vfsShared");
     }
   g_ptr_array_add (argv, NULL);
   int log_fd = open (qemu_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -323,6 +372,11 @@ shutdown_vm (void)
           kill (fx.qemu, SIGKILL);
           waitpid (fx.qemu, NULL, 0);
         }
+    }
+  if (fx.virtiofsd > 0)
+    {
+      kill (fx.virtiofsd, SIGTERM);
+      waitpid (fx.virtiofsd, NULL, 0);
     }
   if (fx.workdir && !g_getenv ("VCRUN_TEST_DEBUG"))
     {
@@ -898,6 +952,54 @@ test_block_storage (void)
   remove_container ("storage");
 }
 
+/* A virtio-fs share mounted as a storage and bind-mounted read-write:
+ * the container reads the host's file and its write shows up on the host. */
+static void
+test_virtiofs_storage (void)
+{
+  SKIP_IF_NO_VM ();
+  if (fx.virtiofsd <= 0)
+    {
+      g_test_skip ("virtiofsd is not installed (or not root): no virtio-fs share");
+      return;
+    }
+  Grpc__Storage vfs = GRPC__STORAGE__INIT;
+  Grpc__Storage *storages[] = { &vfs };
+  vfs.driver = "virtio-fs";
+  vfs.source = "vfsShared";
+  vfs.fstype = "virtiofs";
+  vfs.mount_point = "/run/vcrun-test/vfs";
+  char *args[] = { "sh", "-c", "cat /vfs/from-host.txt; echo written-in-guest > /vfs/from-guest.txt", NULL };
+  Spec s;
+  spec_init (&s, args);
+  Grpc__Mount bind = GRPC__MOUNT__INIT;
+  char *opts[] = { "rbind", "rw" };
+  bind.destination = "/vfs";
+  bind.source = "/run/vcrun-test/vfs";
+  bind.type = "bind";
+  bind.options = opts;
+  bind.n_options = 2;
+  Grpc__Mount *mounts[] = { s.mount_list[0], s.mount_list[1], s.mount_list[2], &bind };
+  s.spec.mounts = mounts;
+  s.spec.n_mounts = G_N_ELEMENTS (mounts);
+  Grpc__CreateContainerRequest req = GRPC__CREATE_CONTAINER_REQUEST__INIT;
+  req.container_id = "vfs";
+  req.exec_id = "vfs";
+  req.oci = &s.spec;
+  req.storages = storages;
+  req.n_storages = 1;
+  call_ok ("CreateContainer", &req.base);
+  start_container ("vfs");
+  g_autofree char *out = read_all ("vfs", "vfs", FALSE);
+  g_assert_cmpstr (out, ==, "shared over virtio-fs\n");
+  g_assert_cmpint (wait_process ("vfs", "vfs"), ==, 0);
+  remove_container ("vfs");
+  g_autofree char *host_path = g_build_filename (fx.vfs_share, "from-guest.txt", NULL);
+  g_autofree char *written = NULL;
+  g_assert_true (g_file_get_contents (host_path, &written, NULL, NULL));
+  g_assert_cmpstr (written, ==, "written-in-guest\n");
+}
+
 /* A container over its memory limit is OOM-killed and GetOOMEvent, already
  * waiting, names it. */
 static void
@@ -1111,7 +1213,8 @@ main (int argc, char **argv)
   g_test_add_func ("/guest-agent/12-process-settings", test_process_settings);
   g_test_add_func ("/guest-agent/13-block-storage", test_block_storage);
   g_test_add_func ("/guest-agent/14-oom-event", test_oom_event);
-  g_test_add_func ("/guest-agent/15-guest-requests", test_guest_requests);
+  g_test_add_func ("/guest-agent/15-virtiofs-storage", test_virtiofs_storage);
+  g_test_add_func ("/guest-agent/16-guest-requests", test_guest_requests);
   g_test_add_func ("/guest-agent/91-reconnect", test_reconnect);
   g_test_add_func ("/guest-agent/99-destroy-sandbox", test_destroy_sandbox);
   int ret = g_test_run ();
