@@ -400,8 +400,8 @@ process_spawn (Container *c, Process *p, const Grpc__Process *proc, AgentError *
           ioctl (master, TIOCSWINSZ, &ws);
         }
       plan.stdio[0] = slave;
-      plan.stdio[1] = dup (slave);
-      plan.stdio[2] = dup (slave);
+      plan.stdio[1] = fcntl (slave, F_DUPFD_CLOEXEC, 3);
+      plan.stdio[2] = fcntl (slave, F_DUPFD_CLOEXEC, 3);
     }
   else
     {
