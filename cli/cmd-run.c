@@ -123,7 +123,8 @@ setup_thread (gpointer data)
     run->sandbox = vc_sandbox_create (run->runtime, run->id, NULL, error);
   if (run->sandbox)
     run->container = vc_container_create (run->sandbox, run->id, run->bundle, error);
-  if (run->container)
+  /* READY -> RUNNING: the sandbox takes containers' processes now. */
+  if (run->container && vc_sandbox_start (run->sandbox, error))
     run->owner = vc_owner_new (run->sandbox, run->container, error);
   if (run->owner)
     {

@@ -72,6 +72,9 @@ supervise (VcCli *cli, const char *id, const char *bundle, const char *pid_file,
   container = vc_container_create (sandbox, id, bundle, &error);
   if (container == NULL)
     goto fail;
+  /* READY -> RUNNING: `vcrun start` then starts only the container. */
+  if (!vc_sandbox_start (sandbox, &error))
+    goto fail;
   owner = vc_owner_new (sandbox, container, &error);
   if (owner == NULL)
     goto fail;
