@@ -1,5 +1,7 @@
 /* libvcrun: sandbox lifecycle — create with rollback, state changes under
  * the per-sandbox lock, lazy reattach, VM and fs events. */
+#include "config.h"
+
 #include "sandbox-private.h"
 
 #include <errno.h>
@@ -362,10 +364,44 @@ process_pending_after_unlock (VcSandbox *sb)
     }
 }
 
+/* Events run on plugin threads, which freeing the plugin handles may join:
+ * an event holds a reference so the sandbox cannot be finalised under it,
+ * and if it drops the last one, the finalising moves to a thread of its own. */
+static void sandbox_finalize (VcSandbox *sb);
+
+static gboolean
+ref_if_alive (VcSandbox *sb)
+{
+  for (;;)
+    {
+      gint count = g_atomic_int_get (&sb->ref_count);
+      if (count <= 0)
+        return FALSE;
+      if (g_atomic_int_compare_and_exchange (&sb->ref_count, count, count + 1))
+        return TRUE;
+    }
+}
+
+static gpointer
+finalize_thread (gpointer data)
+{
+  sandbox_finalize (data);
+  return NULL;
+}
+
+static void
+unref_from_event (VcSandbox *sb)
+{
+  if (g_atomic_int_dec_and_test (&sb->ref_count))
+    g_thread_unref (g_thread_new ("vc-sandbox-free", finalize_thread, sb));
+}
+
 /* Event from a plugin, from any thread. */
 static void
 stop_event (VcSandbox *sb, const char *reason, gboolean vm_gone, gboolean stop_vm)
 {
+  if (!ref_if_alive (sb))
+    return;
   g_mutex_lock (&sb->state_mutex);
   if (sb->finalizing || sb->deleted || sb->record->state == VC_SANDBOX_STOPPED
       || sb->pending_stop_reason != NULL)
@@ -373,6 +409,7 @@ stop_event (VcSandbox *sb, const char *reason, gboolean vm_gone, gboolean stop_v
       if (vm_gone)
         sb->pending_vm_gone = sb->pending_stop_reason != NULL;
       g_mutex_unlock (&sb->state_mutex);
+      unref_from_event (sb);
       return;
     }
   sb->pending_stop_reason = g_strdup (reason);
@@ -388,6 +425,7 @@ stop_event (VcSandbox *sb, const char *reason, gboolean vm_gone, gboolean stop_v
       op_unlock (sb);
     }
   deliver_notifications (sb);
+  unref_from_event (sb);
 }
 
 static void
@@ -758,7 +796,12 @@ vc_sandbox_unref (VcSandbox *sb)
 {
   if (sb == NULL || !g_atomic_int_dec_and_test (&sb->ref_count))
     return;
+  sandbox_finalize (sb);
+}
 
+static void
+sandbox_finalize (VcSandbox *sb)
+{
   /* No event may start using sb from here on. */
   g_mutex_lock (&sb->state_mutex);
   sb->finalizing = TRUE;
@@ -1196,6 +1239,20 @@ vc_sandbox_refresh (VcSandbox *sb, GError **error)
 }
 
 /* ---- state changes ----------------------------------------------------- */
+
+gboolean
+vc_sandbox_claim_ownership (VcSandbox *sb, GError **error)
+{
+  VcSandboxOp op;
+  if (!vc_sandbox_op_begin (sb, &op, error))
+    return FALSE;
+  g_mutex_lock (&sb->state_mutex);
+  sb->record->owner_pid = (gint) getpid ();
+  g_mutex_unlock (&sb->state_mutex);
+  gboolean ok = vc_sandbox_op_save (&op, error);
+  vc_sandbox_op_end (&op);
+  return ok;
+}
 
 static void
 set_state (VcSandbox *sb, VcSandboxState state)

@@ -126,6 +126,10 @@ gboolean    vc_sandbox_stop   (VcSandbox *sandbox, GError **error);
  * The handle stays valid (state reads STOPPED) until unref. */
 gboolean    vc_sandbox_delete (VcSandbox *sandbox, gboolean force, GError **error);
 
+/* Records the calling process as the sandbox's owner (owner_pid), as a new
+ * supervisor does when it takes over from one that died. */
+gboolean    vc_sandbox_claim_ownership (VcSandbox *sandbox, GError **error);
+
 /* Re-reads sandbox.json: picks up changes made by other processes. */
 gboolean    vc_sandbox_refresh (VcSandbox *sandbox, GError **error);
 

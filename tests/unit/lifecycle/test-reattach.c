@@ -149,6 +149,11 @@ test_creator_exits (void)
   g_assert_no_error (error);
   g_assert_cmpint (vc_sandbox_get_state (sb), ==, VC_SANDBOX_READY);
   g_assert_cmpint (vc_sandbox_get_owner_pid (sb), !=, getpid ());
+  g_assert_true (vc_sandbox_claim_ownership (sb, &error));
+  g_assert_no_error (error);
+  g_autoptr(VcSandboxRecord) claimed = vc_state_read (vc_sandbox_get_dir (sb), &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (claimed->owner_pid, ==, getpid ());
   g_assert_true (exists (vc_sandbox_get_dir (sb), "fake-vm.running"));
 
   lc_log_clear (w);
