@@ -120,6 +120,13 @@ get_bool (JsonObject *o, const char *name)
          && json_node_get_boolean (n);
 }
 
+static void
+replace_string (char **field, const char *value)
+{
+  g_free (*field);
+  *field = g_strdup (value);
+}
+
 static gboolean
 load_devices (VcVm *vm, JsonObject *root, GError **error)
 {
@@ -229,11 +236,12 @@ qemu_attach_vm (VcPluginInstance *self, const VcVmConfig *config, const char *sa
   vm->dimms = (guint) dimms;
   vm->shared_memory = get_bool (root, "shared_memory");
   vm->agent_open = get_bool (root, "agent_open");
-  g_free (vm->qmp_path), vm->qmp_path = g_strdup (qmp);
-  g_free (vm->agent_path), vm->agent_path = g_strdup (agent);
-  g_free (vm->console_file), vm->console_file = g_strdup (console);
-  g_free (vm->pid_file), vm->pid_file = g_strdup (pid_file);
-  g_free (vm->log_file), vm->log_file = g_strdup (log);
+  /* The paths QEMU really uses are the saved ones. */
+  replace_string (&vm->qmp_path, qmp);
+  replace_string (&vm->agent_path, agent);
+  replace_string (&vm->console_file, console);
+  replace_string (&vm->pid_file, pid_file);
+  replace_string (&vm->log_file, log);
   if (!load_devices (vm, root, error))
     {
       qemu_free_vm (vm);

@@ -195,6 +195,31 @@ rss_of (GPid pid)
   return g_strstrip (g_strndup (line, strcspn (line, "\n")));
 }
 
+/* A failed assertion aborts the program: the VMs it started must not outlive
+ * it (they are detached on purpose), so SIGABRT kills them first. */
+static volatile sig_atomic_t started_pids[8];
+
+static void
+remember_pid (GPid pid)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (started_pids); i++)
+    if (started_pids[i] == 0)
+      {
+        started_pids[i] = pid;
+        return;
+      }
+}
+
+static void
+on_abort (int signo)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (started_pids); i++)
+    if (started_pids[i] > 0)
+      kill (started_pids[i], SIGKILL);
+  signal (signo, SIG_DFL);
+  raise (signo);
+}
+
 /* ------------------------------------------------------------------------- */
 
 static void
@@ -294,6 +319,7 @@ test_boot (void)
   g_assert_no_error (error);
   g_assert_cmpuint (pids->len, >=, 1);
   T.pid = g_array_index (pids, gint, 0);
+  remember_pid (T.pid);
   g_array_unref (pids);
 
   gboolean ready = ops->wait_agent_channel (vm, 180000, &error);
@@ -518,6 +544,7 @@ test_reattach (void)
   GArray *pids = ops->get_pids (vm, &error);
   g_assert_no_error (error);
   GPid pid = g_array_index (pids, gint, 0);
+  remember_pid (pid);
   g_array_unref (pids);
   g_autofree char *saved = ops->save_state (vm, &error);
   g_assert_no_error (error);
@@ -573,6 +600,7 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
+  signal (SIGABRT, on_abort);
   const char *top = g_getenv ("VCRUN_TOP_BUILDDIR");
   if (top == NULL)
     top = "../../..";
