@@ -1347,6 +1347,14 @@ stop_vm_and_forget (VcSandbox *sb, gboolean tolerate_attach_failure, GError **er
       /* A sandbox already marked stopped whose VM cannot be found: gone. */
       g_debug ("sandbox %s: %s; taking the VM as gone", sb->id, local->message);
     }
+  else if (vm == NULL && !tolerate_attach_failure && sb->hv->save_state == NULL)
+    {
+      /* Nothing saved to reattach with: the VM may well run on. */
+      g_set_error (error, VC_ERROR, VC_ERROR_NOT_SUPPORTED,
+                   "sandbox %s: plugin %s cannot reattach to the VM to stop it; only the "
+                   "process that created the sandbox can", sb->id, sb->hv_plugin->name);
+      return FALSE;
+    }
   if (vm)
     {
       if (!sb->hv->stop_vm (vm, sb->stop_timeout_ms, error))

@@ -9,6 +9,7 @@
 #include <glib/gstdio.h>
 
 #include "lifecycle-util.h"
+#include "lock.h"
 #include "state.h"
 
 static VcSandboxRecord *
@@ -278,6 +279,62 @@ test_state_names (void)
   g_assert_false (vc_container_state_from_string ("ready", &c));
 }
 
+typedef struct {
+  char   *path;
+  GError *error;
+  VcLock *lock;
+} LockWaiter;
+
+static gpointer
+lock_waiter (gpointer data)
+{
+  LockWaiter *w = data;
+  w->lock = vc_lock_acquire (w->path, "sandbox lw", 5000, &w->error);
+  return NULL;
+}
+
+/* The lock: BUSY after the timeout; a waiter whose sandbox was deleted
+ * meanwhile gets NOT_FOUND instead of a lock on a dead file. */
+static void
+test_lock (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *tmp = g_dir_make_tmp ("vcrun-lock-XXXXXX", &error);
+  g_assert_no_error (error);
+  g_autofree char *dir = g_build_filename (tmp, "lw", NULL);
+  g_assert_cmpint (g_mkdir (dir, 0700), ==, 0);
+  g_autofree char *path = g_build_filename (dir, "lock", NULL);
+
+  VcLock *held = vc_lock_acquire (path, "sandbox lw", 0, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (held);
+  GStatBuf st;
+  g_assert_cmpint (g_stat (path, &st), ==, 0);
+  g_assert_cmpint (st.st_mode & 0777, ==, 0600);
+
+  VcLock *second = vc_lock_acquire (path, "sandbox lw", 0, &error);
+  g_assert_null (second);
+  lc_assert_error (error, VC_ERROR_BUSY, "sandbox lw is locked by another operation", NULL);
+  g_clear_error (&error);
+
+  LockWaiter waiter = { .path = path };
+  GThread *thread = g_thread_new ("waiter", lock_waiter, &waiter);
+  g_usleep (100000);
+  g_assert_true (vc_state_remove_dir (dir, &error));
+  g_assert_no_error (error);
+  vc_lock_release (held);
+  g_thread_join (thread);
+  g_assert_null (waiter.lock);
+  lc_assert_error (waiter.error, VC_ERROR_NOT_FOUND, "cannot open lock", NULL);
+  g_clear_error (&waiter.error);
+
+  /* Absent directory: NOT_FOUND at once. */
+  VcLock *none = vc_lock_acquire (path, "sandbox lw", 0, &error);
+  g_assert_null (none);
+  lc_assert_error (error, VC_ERROR_NOT_FOUND, NULL);
+  lc_rmtree (tmp);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -289,5 +346,6 @@ main (int argc, char **argv)
   g_test_add_func ("/state/read-missing", test_read_missing);
   g_test_add_func ("/state/remove-dir", test_remove_dir);
   g_test_add_func ("/state/names", test_state_names);
+  g_test_add_func ("/state/lock", test_lock);
   return g_test_run ();
 }
