@@ -3,7 +3,7 @@
 
 #include <glib.h>
 
-#include "../core/config.h"
+#include "../core/vc-config.h"
 #include "../core/container.h"
 #include "../core/runtime.h"
 #include "../core/sandbox.h"

@@ -5,7 +5,7 @@
 
 #include <vcrun/plugin.h>
 #include "cli.h"
-#include "../core/config.h"
+#include "../core/vc-config.h"
 #include "../core/registry.h"
 
 char *

@@ -7,6 +7,7 @@
  * own VcSettingSpec.
  */
 #include "config.h"
+#include "vc-config.h"
 
 #include <errno.h>
 #include <stdarg.h>

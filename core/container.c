@@ -1,5 +1,7 @@
 /* libvcrun: container lifecycle — OCI bundle to agent container, with the fs
  * shares undone on failure; process, stdio and wait. */
+#include "config.h"
+
 #include "sandbox-private.h"
 #include "oci.h"
 

@@ -1,4 +1,6 @@
 /* libvcrun internal: checking an OCI bundle's config.json. */
+#include "config.h"
+
 #include "oci.h"
 
 #include <errno.h>

@@ -1,5 +1,4 @@
 /* libvcrun: the owner service of a running sandbox (see owner.h). */
-#define _GNU_SOURCE 1  /* O_PATH, accept4 */
 #include "config.h"
 
 #include <errno.h>

@@ -1,4 +1,6 @@
 /* libvcrun: the runtime (configuration, plugins, state dir) and ID checks. */
+#include "config.h"
+
 #include "runtime.h"
 
 #include <string.h>

@@ -1,7 +1,7 @@
 /* libvcrun: the runtime — configuration, loaded plugins and the state dir.
  *
  * A VcRuntime is what the CLI (embedded mode) and vcrund hold for their whole
- * life. It loads the configuration file (core/config.h), loads and creates the
+ * life. It loads the configuration file (core/vc-config.h), loads and creates the
  * configured plugins (core/registry.h) and knows where sandbox state lives:
  *   <state_dir>/<sandbox-id>/sandbox.json   the sandbox's state (JSON)
  *   <state_dir>/<sandbox-id>/lock           the per-sandbox lock (flock)
@@ -16,7 +16,7 @@
 #include <glib.h>
 #include <vcrun/types.h>
 
-#include "config.h"
+#include "vc-config.h"
 #include "registry.h"
 
 G_BEGIN_DECLS

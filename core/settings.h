@@ -4,7 +4,7 @@
 
 #include <glib.h>
 #include <vcrun/plugin.h>
-#include "config.h"
+#include "vc-config.h"
 
 G_BEGIN_DECLS
 

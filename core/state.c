@@ -1,5 +1,6 @@
 /* libvcrun internal: the state store (sandbox.json, atomic writes). */
-#define _GNU_SOURCE  /* statx */
+#include "config.h"
+
 #include "state.h"
 
 #include <dirent.h>

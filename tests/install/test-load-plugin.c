@@ -5,7 +5,7 @@
 #include <glib.h>
 #include <vcrun/plugin.h>
 #include <vcrun/fs.h>
-#include "core/config.h"
+#include "core/vc-config.h"
 #include "core/registry.h"
 
 static int

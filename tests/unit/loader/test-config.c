@@ -3,7 +3,7 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <vcrun/types.h>
-#include "core/config.h"
+#include "core/vc-config.h"
 #include "test-util.h"
 
 static const char good_config[] =

@@ -4,7 +4,7 @@
  * fail, so it must fail here first. */
 #include <glib.h>
 #include <vcrun/plugin.h>
-#include "core/config.h"
+#include "core/vc-config.h"
 #include "core/registry.h"
 
 static const char *const shipped_plugins[] = {

@@ -10,7 +10,7 @@
 #include <vcrun/agent.h>
 #include <vcrun/fs.h>
 #include <vcrun/device.h>
-#include "core/config.h"
+#include "core/vc-config.h"
 #include "core/registry.h"
 #include "test-util.h"
 

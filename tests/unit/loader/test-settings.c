@@ -1,7 +1,7 @@
 /* Tests of core/settings.c: a plugin's settings checked against its spec. */
 #include <glib.h>
 #include <vcrun/plugin.h>
-#include "core/config.h"
+#include "core/vc-config.h"
 #include "core/settings.h"
 #include "test-util.h"
 
