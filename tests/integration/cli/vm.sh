@@ -52,7 +52,8 @@ expect_eq "... and leaves no state" "" "$(vc list -q)"
 # ---- B: a long-running attached container, reached from other processes ---
 B=$ROOT/bundle-b
 make_bundle "$B" '["sleep", "1000"]'
-vc run --bundle "$B" r2 </dev/null >"$ROOT/r2.out" 2>"$ROOT/r2.err" &
+# Not through vc's timeout: $! must be vcrun itself.
+"$VCRUN" --config "$CONF" --root "$ROOT" run --bundle "$B" r2 </dev/null >"$ROOT/r2.out" 2>"$ROOT/r2.err" &
 run_pid=$!
 background+=($run_pid)
 running() { [ "$(state_field r2 status)" = running ]; }
