@@ -156,6 +156,10 @@ kernel_deb=$(fetch_deb "$real_kernel")
 busybox_deb=$(fetch_deb "$busybox_package")
 kernel_tree=$(unpack_deb "$kernel_deb")
 busybox_tree=$(unpack_deb "$busybox_deb")
+# Trees of packages no longer used (an older kernel) only take space.
+for dir in "$work"/unpack/*; do
+    [ "$dir" = "$kernel_tree" ] || [ "$dir" = "$busybox_tree" ] || rm -rf "$dir"
+done
 
 kvers=$(ls -1 "$kernel_tree/lib/modules")
 [ "$(printf '%s\n' "$kvers" | wc -l)" = 1 ] || die "expected one kernel version in $kernel_deb, found: $kvers"

@@ -230,7 +230,12 @@ else
     done
     if [ -z "$ready" ] && grep -q 'vcrun-agent: ready' "$log2" 2>/dev/null; then ready=yes; fi
     elapsed=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
-    if [ -n "$ready" ]; then diag "boot 2: ready after $elapsed s"; else diag "boot 2: not ready after $elapsed s"; fi
+    if [ -n "$ready" ]; then
+        diag "boot 2: ready after $elapsed s from QEMU's start; the agent said:"
+        grep -a 'vcrun-agent: ready' "$log2" | head -n 1 | sed 's/^/#   /'
+    else
+        diag "boot 2: not ready after $elapsed s"
+    fi
     kill "$qemu_pid" 2>/dev/null
     wait "$qemu_pid" 2>/dev/null
     qemu_pid=
