@@ -5,12 +5,15 @@
 #include "sandbox-private.h"
 
 #include <errno.h>
+#include <signal.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <glib/gstdio.h>
 
 #define DEFAULT_BOOT_TIMEOUT_MS 120000
+#define CREATING_REASON "being created by process "
 #define DEFAULT_STOP_TIMEOUT_MS 5000
 #define DEFAULT_VCPUS 1
 #define DEFAULT_MEMORY_MIB 256
@@ -1069,7 +1072,7 @@ vc_sandbox_create (VcRuntime *runtime, const char *id, const VcSandboxOptions *o
 
   g_autoptr(VcSandboxRecord) record = vc_sandbox_record_new (id);
   record->state = VC_SANDBOX_STOPPED;
-  record->reason = g_strdup_printf ("being created by process %d", (int) getpid ());
+  record->reason = g_strdup_printf (CREATING_REASON "%d", (int) getpid ());
   record->created = g_get_real_time () / G_USEC_PER_SEC;
   record->owner_uid = o->owner_uid > 0 ? (guint) o->owner_uid : (guint) getuid ();
   record->owner_pid = (gint) getpid ();
@@ -1529,6 +1532,19 @@ vc_sandbox_dup_reason (VcSandbox *sb)
   char *reason = sb->record->state == VC_SANDBOX_STOPPED ? g_strdup (sb->record->reason) : NULL;
   g_mutex_unlock (&sb->state_mutex);
   return reason;
+}
+
+gboolean
+vc_sandbox_is_being_created (VcSandbox *sb)
+{
+  g_mutex_lock (&sb->state_mutex);
+  gint64 pid = 0;
+  if (sb->record->state == VC_SANDBOX_STOPPED && sb->record->reason
+      && g_str_has_prefix (sb->record->reason, CREATING_REASON))
+    pid = g_ascii_strtoll (sb->record->reason + strlen (CREATING_REASON), NULL, 10);
+  g_mutex_unlock (&sb->state_mutex);
+  /* EPERM: alive, someone else's. */
+  return pid > 0 && pid <= G_MAXINT && (kill ((pid_t) pid, 0) == 0 || errno == EPERM);
 }
 
 const char *

@@ -140,6 +140,11 @@ VcSandboxState  vc_sandbox_get_state        (VcSandbox *sandbox);
 /* Why the sandbox stopped ("stopped by request", "guest powered off", ...),
  * NULL while it has not. */
 char           *vc_sandbox_dup_reason       (VcSandbox *sandbox);
+/* While vc_sandbox_create runs, the state reads STOPPED with the reason
+ * "being created by process N" (so that a creator killed half way leaves a
+ * sandbox that delete cleans up). TRUE while that process is alive: what OCI
+ * calls "creating". */
+gboolean        vc_sandbox_is_being_created (VcSandbox *sandbox);
 const char     *vc_sandbox_get_dir          (VcSandbox *sandbox);  /* <state_dir>/<id>, borrowed */
 char           *vc_sandbox_get_owner_socket (VcSandbox *sandbox);  /* <dir>/owner.sock */
 const char     *vc_sandbox_get_hypervisor_name (VcSandbox *sandbox);

@@ -66,6 +66,7 @@ test_create_delete (void)
   g_assert_cmpstr (vc_sandbox_get_dir (sb), ==, dir);
   g_assert_cmpint (vc_sandbox_get_state (sb), ==, VC_SANDBOX_READY);
   g_assert_null (vc_sandbox_dup_reason (sb));
+  g_assert_false (vc_sandbox_is_being_created (sb));
   g_assert_cmpstr (vc_sandbox_get_hypervisor_name (sb), ==, "fake-hypervisor");
   g_assert_cmpstr (vc_sandbox_get_agent_name (sb), ==, "fake-agent");
   g_assert_cmpstr (vc_sandbox_get_fs_name (sb), ==, "fake-fs");

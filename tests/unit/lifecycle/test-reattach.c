@@ -198,6 +198,13 @@ test_interrupted_create (void)
   g_autoptr(VcSandbox) sb = vc_sandbox_load (rt, "half", &error);
   g_assert_no_error (error);
   g_assert_cmpint (vc_sandbox_get_state (sb), ==, VC_SANDBOX_STOPPED);
+  /* Process 1 is alive; a creator that died is not "creating". */
+  g_assert_true (vc_sandbox_is_being_created (sb));
+  g_clear_pointer (&r->reason, g_free);
+  r->reason = g_strdup ("being created by process 999999999");
+  g_assert_true (vc_state_write (dir, r, &error));
+  g_assert_true (vc_sandbox_refresh (sb, &error));
+  g_assert_false (vc_sandbox_is_being_created (sb));
   lc_log_clear (w);
   g_assert_true (vc_sandbox_delete (sb, FALSE, &error));
   g_assert_no_error (error);
