@@ -58,6 +58,26 @@ kvm_usable (char **why)
   return TRUE;
 }
 
+/* The host's TSC rate in kHz, 0 if unknown. Under TCG the guest's rdtsc
+ * reads the host's TSC, and microvm has no HPET or ACPI PM timer to
+ * calibrate it against: on a busy host the PIT calibration fails and the
+ * guest kernel hangs early, so microvm guests get tsc_early_khz. */
+static guint64
+host_tsc_khz (void)
+{
+  g_autofree char *text = NULL;
+  if (g_file_get_contents ("/sys/devices/system/cpu/cpu0/tsc_freq_khz", &text, NULL, NULL))
+    return g_ascii_strtoull (text, NULL, 10);
+  g_clear_pointer (&text, g_free);
+  if (!g_file_get_contents ("/proc/cpuinfo", &text, NULL, NULL))
+    return 0;
+  const char *line = strstr (text, "\ncpu MHz");
+  const char *colon = line != NULL ? strchr (line, ':') : NULL;
+  if (colon == NULL)
+    return 0;
+  return (guint64) (g_ascii_strtod (colon + 1, NULL) * 1000.0);
+}
+
 static void
 qemu_instance_free (VcPluginInstance *self)
 {
@@ -130,6 +150,8 @@ qemu_create (const VcPluginHost *host, GVariant *settings, GError **error)
     }
   self->kernel_params = g_strdup (params);
   self->have_vhost_vsock = access ("/dev/vhost-vsock", R_OK | W_OK) == 0;
+  if (self->machine == QEMU_MACHINE_MICROVM && !self->use_kvm)
+    self->tsc_khz = host_tsc_khz ();
   return g_steal_pointer (&self);
 }
 

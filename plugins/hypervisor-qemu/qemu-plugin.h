@@ -30,6 +30,7 @@ struct VcPluginInstance {
   gboolean     seccomp_sandbox;
   char        *kernel_params;   /* the "kernel_params" setting, may be NULL */
   gboolean     have_vhost_vsock;
+  guint64      tsc_khz;         /* the host's TSC rate, for microvm under TCG; 0 unknown */
 };
 
 /* A device the VM has, cold- or hot-plugged. */
@@ -58,6 +59,7 @@ struct VcVm {
   gpointer          event_data;
 
   char *qmp_path, *agent_path, *console_file, *pid_file, *log_file;
+  char *agent_open_file;      /* exists while the guest has the agent port open */
 
   GPtrArray *devices;         /* QemuDevice */
   gboolean   shared_memory;   /* a vhost-user device needs memfd share=on */
@@ -102,6 +104,7 @@ guint64    qemu_process_start_time  (GPid pid);
 gboolean   qemu_process_alive       (VcVm *vm);
 char      *qemu_process_reap        (VcVm *vm);
 char      *qemu_read_log_tail       (const char *path, gsize max);
+char      *qemu_agent_open_file     (const char *agent_path);
 void       qemu_remove_runtime_files (VcVm *vm);
 void       qemu_remove_log_files    (VcVm *vm);
 

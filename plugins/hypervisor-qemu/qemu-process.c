@@ -158,13 +158,24 @@ remove_file (const char *path)
     g_warning ("hypervisor-qemu: cannot remove '%s': %s", path, g_strerror (errno));
 }
 
-/* What only makes sense while QEMU runs: its sockets and pid file. */
+/* QMP delivers VSERPORT_CHANGE once, to whoever is connected then: a file
+ * beside the agent socket keeps "the guest opened its port" for a process
+ * that attaches later. */
+char *
+qemu_agent_open_file (const char *agent_path)
+{
+  g_autofree char *dir = g_path_get_dirname (agent_path);
+  return g_build_filename (dir, "agent-channel.open", NULL);
+}
+
+/* What only makes sense while QEMU runs: its sockets, pid file and markers. */
 void
 qemu_remove_runtime_files (VcVm *vm)
 {
   remove_file (vm->qmp_path);
   remove_file (vm->agent_path);
   remove_file (vm->pid_file);
+  remove_file (vm->agent_open_file);
 }
 
 /* The console and QEMU's own log, kept after a crash for diagnosis. */

@@ -242,6 +242,9 @@ qemu_attach_vm (VcPluginInstance *self, const VcVmConfig *config, const char *sa
   replace_string (&vm->console_file, console);
   replace_string (&vm->pid_file, pid_file);
   replace_string (&vm->log_file, log);
+  g_free (vm->agent_open_file);
+  vm->agent_open_file = qemu_agent_open_file (vm->agent_path);
+  vm->agent_open = vm->agent_open || g_file_test (vm->agent_open_file, G_FILE_TEST_EXISTS);
   if (!load_devices (vm, root, error))
     {
       qemu_free_vm (vm);

@@ -262,6 +262,7 @@ qemu_vm_new (VcPluginInstance *self, const VcVmConfig *config, GError **error)
   vm->console_file = g_build_filename (config->state_dir, "console.log", NULL);
   vm->pid_file = g_build_filename (config->state_dir, "qemu.pid", NULL);
   vm->log_file = g_build_filename (config->state_dir, "qemu.log", NULL);
+  vm->agent_open_file = qemu_agent_open_file (vm->agent_path);
   vm->devices = g_ptr_array_new_with_free_func ((GDestroyNotify) qemu_device_free);
   vm->pidfd = -1;
   vm->monitor_wake[0] = vm->monitor_wake[1] = -1;
@@ -363,6 +364,14 @@ on_qmp_event (const char *event, JsonObject *data, gpointer user_data)
       if (id == NULL || !g_str_equal (id, QEMU_AGENT_PORT_ID))
         return;
       gboolean open = json_bool_member (data, "open");
+      if (open)
+        {
+          g_autoptr (GError) error = NULL;
+          if (!g_file_set_contents (vm->agent_open_file, "", 0, &error))
+            g_warning ("hypervisor-qemu: %s", error->message);
+        }
+      else
+        g_unlink (vm->agent_open_file);
       g_mutex_lock (&vm->lock);
       vm->agent_open = open;
       g_cond_broadcast (&vm->cond);
@@ -881,6 +890,7 @@ qemu_free_vm (VcVm *vm)
   g_free (vm->console_file);
   g_free (vm->pid_file);
   g_free (vm->log_file);
+  g_free (vm->agent_open_file);
   g_free (vm->exit_reason);
   g_free (vm->shutdown_reason);
   g_mutex_clear (&vm->lock);

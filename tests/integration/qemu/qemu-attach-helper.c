@@ -1,5 +1,6 @@
 /* The "second process" of the reattach test: attaches to a running VM from
- * the state another process saved, checks it runs, stops it and says so.
+ * the state another process saved, checks it runs and that the agent channel
+ * is known to be open, stops it and says so.
  *
  * usage: qemu-attach-helper PLUGIN.so MACHINE SANDBOX-ID STATE-DIR SAVED-STATE-FILE
  * Exit status 0 and "stopped: REASON" on stdout when all went well. */
@@ -71,6 +72,13 @@ main (int argc, char **argv)
     }
   printf ("attached: pid %d\n", g_array_index (pids, gint, 0));
   g_array_unref (pids);
+  /* The guest opened its port while the first process held QMP. */
+  if (!plugin.ops->wait_agent_channel (vm, 5000, &error))
+    {
+      fprintf (stderr, "helper: wait_agent_channel: %s\n", error->message);
+      return 1;
+    }
+  printf ("agent channel: open\n");
   if (!plugin.ops->stop_vm (vm, 2000, &error))
     {
       fprintf (stderr, "helper: stop_vm: %s\n", error->message);

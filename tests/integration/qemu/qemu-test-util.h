@@ -40,6 +40,10 @@ qemu_test_load_plugin (const char *so_path, const char *machine, QemuTestPlugin 
   g_variant_builder_add (&b, "{sv}", "accel", g_variant_new_string ("auto"));
   g_variant_builder_add (&b, "{sv}", "machine", g_variant_new_string (machine));
   g_variant_builder_add (&b, "{sv}", "seccomp_sandbox", g_variant_new_boolean (FALSE));
+  /* For experiments, e.g. VCRUN_TEST_KERNEL_PARAMS=tsc_early_khz=2096040 on microvm. */
+  const char *params = g_getenv ("VCRUN_TEST_KERNEL_PARAMS");
+  if (params != NULL && *params != '\0')
+    g_variant_builder_add (&b, "{sv}", "kernel_params", g_variant_new_string (params));
   g_autoptr (GVariant) settings = g_variant_ref_sink (g_variant_builder_end (&b));
   VcPluginHost host = { .struct_size = sizeof host, .abi_major = VC_ABI_MAJOR,
                         .abi_minor = VC_ABI_MINOR, .state_dir = g_get_tmp_dir (),

@@ -546,7 +546,10 @@ test_reattach (void)
   GPid pid = g_array_index (pids, gint, 0);
   remember_pid (pid);
   g_array_unref (pids);
+  /* Saved before the guest is up, as the core does right after start_vm. */
   g_autofree char *saved = ops->save_state (vm, &error);
+  g_assert_no_error (error);
+  g_assert_true (ops->wait_agent_channel (vm, 180000, &error));
   g_assert_no_error (error);
   g_autofree char *state_file = g_build_filename (T.tmpdir, "vm2.json", NULL);
   g_assert_true (g_file_set_contents (state_file, saved, -1, &error));
@@ -568,6 +571,7 @@ test_reattach (void)
   g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, 0, NULL, NULL, &out, &err, &status, &error));
   g_test_message ("helper: %s%s", out, err);
   g_assert_true (g_spawn_check_wait_status (status, NULL));
+  g_assert_nonnull (strstr (out, "agent channel: open"));
   g_assert_nonnull (strstr (out, "stopped: "));
   g_assert_true (process_gone (pid, 3000));
   g_autofree char *left = dir_listing (dir);
