@@ -308,7 +308,7 @@ device_archive() {
 find "$root" -exec touch -h -d "@$epoch" {} +
 tmp_initrd=$output/initrd.img.tmp
 {
-    (cd "$root" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet)
+    (cd "$root" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --reproducible --quiet)
     device_archive
 } | gzip -6n >"$tmp_initrd"
 mv "$tmp_initrd" "$output/initrd.img"
