@@ -149,7 +149,7 @@ typedef struct Process {
   bool is_init;
   bool terminal;
   int stdin_fd;          /* write end of stdin, or the pty master; -1 once closed */
-  int pty_master;        /* -1 without a terminal */
+  int pty_master;        /* the pty master (read by `out`, which owns it), or -1 */
   pthread_mutex_t stdin_lock;
   OutStream *out;
   OutStream *err;        /* NULL with a terminal */
