@@ -617,6 +617,24 @@ test_echo (void)
   remove_container ("echo");
 }
 
+/* Nothing of the agent's is open in a container process: only stdio (and
+ * the directory ls itself is reading), and the agent is not in its pid
+ * namespace. */
+static void
+test_no_agent_fds (void)
+{
+  SKIP_IF_NO_VM ();
+  char *args[] = { "sh", "-c", "ls /proc/self/fd; echo pids=$(ls /proc | grep -c '^[0-9]')", NULL };
+  Spec s;
+  spec_init (&s, args);
+  run_container ("fds", &s);
+  g_autofree char *out = read_all ("fds", "fds", FALSE);
+  /* sh (pid 1), the subshell of $(...), ls and grep: no agent */
+  g_assert_cmpstr (out, ==, "0\n1\n2\n3\npids=4\n");
+  g_assert_cmpint (wait_process ("fds", "fds"), ==, 0);
+  remove_container ("fds");
+}
+
 static void
 test_exit_code (void)
 {
@@ -1215,6 +1233,7 @@ main (int argc, char **argv)
   g_test_add_func ("/guest-agent/14-oom-event", test_oom_event);
   g_test_add_func ("/guest-agent/15-virtiofs-storage", test_virtiofs_storage);
   g_test_add_func ("/guest-agent/16-guest-requests", test_guest_requests);
+  g_test_add_func ("/guest-agent/17-no-agent-fds", test_no_agent_fds);
   g_test_add_func ("/guest-agent/91-reconnect", test_reconnect);
   g_test_add_func ("/guest-agent/99-destroy-sandbox", test_destroy_sandbox);
   int ret = g_test_run ();
