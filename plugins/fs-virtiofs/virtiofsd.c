@@ -80,10 +80,12 @@ pidfd_open_compat (gint pid)
   return (int) syscall (SYS_pidfd_open, pid, 0);
 }
 
-/* Is the daemon gone? Reaps it when it is our child; *detail says how. */
+/* Is the daemon gone? Reaps it when it is our child; *detail says how and
+ * *clean whether it exited with status 0. */
 static gboolean
-process_gone (VcVirtiofsd *d, char **detail)
+process_gone (VcVirtiofsd *d, char **detail, gboolean *clean)
 {
+  *clean = FALSE;
   if (d->is_child)
     {
       int status = 0;
@@ -91,8 +93,11 @@ process_gone (VcVirtiofsd *d, char **detail)
       if (r == 0)
         return FALSE;
       if (r == d->pid && WIFEXITED (status))
-        *detail = g_strdup_printf ("virtiofsd (pid %d) exited with status %d", d->pid,
-                                   WEXITSTATUS (status));
+        {
+          *detail = g_strdup_printf ("virtiofsd (pid %d) exited with status %d", d->pid,
+                                     WEXITSTATUS (status));
+          *clean = WEXITSTATUS (status) == 0;
+        }
       else if (r == d->pid && WIFSIGNALED (status))
         *detail = g_strdup_printf ("virtiofsd (pid %d) killed by signal %d", d->pid,
                                    WTERMSIG (status));
@@ -108,17 +113,21 @@ process_gone (VcVirtiofsd *d, char **detail)
   return TRUE;
 }
 
+/* virtiofsd exits with status 0 by itself when its vhost-user client (the
+ * VMM) disconnects, i.e. when the VM stops: that is not a death to report. */
 static void
-mark_exited (VcVirtiofsd *d, char *detail)
+mark_exited (VcVirtiofsd *d, char *detail, gboolean clean_exit)
 {
   g_mutex_lock (&d->lock);
   d->exited = TRUE;
-  gboolean report = !d->stopping;
+  gboolean report = !d->stopping && !clean_exit;
   g_cond_broadcast (&d->cond);
   g_mutex_unlock (&d->lock);
 
   if (report)
     g_message ("%s", detail);
+  else
+    g_debug ("%s", detail);
   if (report && d->event_func)
     d->event_func (VC_FS_EVENT_DAEMON_DIED, detail, d->event_data);
   g_free (detail);
@@ -129,11 +138,12 @@ watch_thread (gpointer data)
 {
   VcVirtiofsd *d = data;
   char *detail = NULL;
+  gboolean clean = FALSE;
 
   if (d->gone_at_adopt)
     {
       /* Report from this thread, as for a daemon that dies later. */
-      mark_exited (d, g_strdup_printf ("virtiofsd (pid %d) is gone", d->pid));
+      mark_exited (d, g_strdup_printf ("virtiofsd (pid %d) is gone", d->pid), FALSE);
       return NULL;
     }
 
@@ -149,15 +159,15 @@ watch_thread (gpointer data)
         break;
       if (n > 0 && (fds[0].revents & (POLLIN | POLLHUP | POLLERR)))
         return NULL;
-      if (process_gone (d, &detail))
+      if (process_gone (d, &detail, &clean))
         {
-          mark_exited (d, detail);
+          mark_exited (d, detail, clean);
           return NULL;
         }
     }
   /* poll() itself failed: say so rather than silently stop watching. */
   mark_exited (d, g_strdup_printf ("lost track of virtiofsd (pid %d): %s", d->pid,
-                                   g_strerror (errno)));
+                                   g_strerror (errno)), FALSE);
   return NULL;
 }
 

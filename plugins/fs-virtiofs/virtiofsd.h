@@ -2,7 +2,9 @@
  *
  * A watcher thread waits on the daemon's pidfd; when the daemon goes away
  * without vc_virtiofsd_stop having asked it to, it calls the event function
- * with VC_FS_EVENT_DAEMON_DIED and what happened. The daemon is identified by
+ * with VC_FS_EVENT_DAEMON_DIED and what happened; an exit with status 0 is
+ * not reported, as virtiofsd ends that way when the VMM closes its vhost-user
+ * connection (the VM stopped). The daemon is identified by
  * pid and start time (field 22 of /proc/<pid>/stat), so that another process
  * can adopt it from saved state without mistaking a reused pid for it.
  */
