@@ -35,6 +35,7 @@ struct VcSandbox {
   VcSandboxRecord *record;
   gboolean   deleted;
   gboolean   finalizing;
+  gboolean   creating;             /* vc_sandbox_create has not returned yet */
   char      *pending_stop_reason;  /* an event's stop, to persist */
   gboolean   pending_vm_gone;      /* ... and the VM is gone already */
   gboolean   pending_stop_vm;      /* ... and the VM must be stopped (fs daemon died) */
@@ -349,21 +350,14 @@ process_pending (VcSandbox *sb, VcLock *held_lock, guint lock_timeout_ms)
 static void
 process_pending_after_unlock (VcSandbox *sb)
 {
-  for (;;)
+  g_mutex_lock (&sb->state_mutex);
+  gboolean pending = sb->pending_stop_reason != NULL && !sb->deleted && !sb->finalizing;
+  g_mutex_unlock (&sb->state_mutex);
+  /* One try: if the lock stays taken, the next operation persists it. */
+  if (pending && op_trylock (sb))
     {
-      g_mutex_lock (&sb->state_mutex);
-      gboolean pending = sb->pending_stop_reason != NULL && !sb->deleted && !sb->finalizing;
-      g_mutex_unlock (&sb->state_mutex);
-      if (!pending || !op_trylock (sb))
-        break;
       process_pending (sb, NULL, EVENT_LOCK_TIMEOUT_MS);
       op_unlock (sb);
-      /* Loop only if it is still pending and someone could process it. */
-      g_mutex_lock (&sb->state_mutex);
-      gboolean again = sb->pending_stop_reason != NULL && sb->pending_stop_vm;
-      g_mutex_unlock (&sb->state_mutex);
-      if (!again)
-        break;
     }
 }
 
@@ -406,11 +400,13 @@ stop_event (VcSandbox *sb, const char *reason, gboolean vm_gone, gboolean stop_v
   if (!ref_if_alive (sb))
     return;
   g_mutex_lock (&sb->state_mutex);
-  if (sb->finalizing || sb->deleted || sb->record->state == VC_SANDBOX_STOPPED
+  /* While creating, the record reads "stopped" already: the event counts. */
+  if (sb->finalizing || sb->deleted
+      || (sb->record->state == VC_SANDBOX_STOPPED && !sb->creating)
       || sb->pending_stop_reason != NULL)
     {
-      if (vm_gone)
-        sb->pending_vm_gone = sb->pending_stop_reason != NULL;
+      if (vm_gone && sb->pending_stop_reason != NULL)
+        sb->pending_vm_gone = TRUE;
       g_mutex_unlock (&sb->state_mutex);
       unref_from_event (sb);
       return;
@@ -1104,6 +1100,7 @@ vc_sandbox_create (VcRuntime *runtime, const char *id, const VcSandboxOptions *o
       }
 
   g_autoptr(VcSandbox) sb = sandbox_new (runtime, id, g_steal_pointer (&record));
+  sb->creating = TRUE;
   sb->boot_timeout_ms = o->boot_timeout_ms ? o->boot_timeout_ms : DEFAULT_BOOT_TIMEOUT_MS;
   sb->agent_timeout_ms = o->agent_timeout_ms;
   sb->stop_timeout_ms = o->stop_timeout_ms ? o->stop_timeout_ms : DEFAULT_STOP_TIMEOUT_MS;
@@ -1134,6 +1131,7 @@ vc_sandbox_create (VcRuntime *runtime, const char *id, const VcSandboxOptions *o
       sb->record->state = VC_SANDBOX_READY;
       g_clear_pointer (&sb->record->reason, g_free);
     }
+  sb->creating = FALSE;
   g_mutex_unlock (&sb->state_mutex);
   if (stopped_meanwhile)
     {

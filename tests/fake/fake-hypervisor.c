@@ -13,6 +13,7 @@
 
 struct VcPluginInstance {
   FakeSettings *settings;
+  char         *die_at;
 };
 
 struct VcVm {
@@ -29,6 +30,8 @@ struct VcVm {
 
 static const VcSettingSpec settings_spec[] = {
   FAKE_COMMON_SETTINGS,
+  { .name = "die_at", .type = VC_SETTING_STRING,
+    .description = "a method in which the VM powers off (the event comes from another thread)" },
   { .name = NULL },
 };
 
@@ -39,6 +42,8 @@ fake_create (const VcPluginHost *host, GVariant *settings, GError **error)
   (void) error;
   VcPluginInstance *self = g_new0 (VcPluginInstance, 1);
   self->settings = fake_settings_new ("hv", settings);
+  if (settings)
+    g_variant_lookup (settings, "die_at", "s", &self->die_at);
   return self;
 }
 
@@ -46,6 +51,7 @@ static void
 fake_destroy (VcPluginInstance *self)
 {
   fake_settings_free (self->settings);
+  g_free (self->die_at);
   g_free (self);
 }
 
@@ -125,6 +131,28 @@ die_thread (gpointer data)
   return NULL;
 }
 
+static gpointer
+power_off_thread (gpointer data)
+{
+  VcVm *vm = data;
+  g_autofree char *path = running_path (vm);
+  g_unlink (path);
+  vm->status = VC_VM_STATUS_STOPPED;
+  fake_log (vm->self->settings, "event", "stopped");
+  if (vm->event_func)
+    vm->event_func (VC_VM_EVENT_STOPPED, "fake guest powered off", vm->event_data);
+  return NULL;
+}
+
+/* die_at: the VM goes away during method; its event comes from another
+ * thread (as a monitor thread would send it) before the method returns. */
+static void
+maybe_die (VcVm *vm, const char *method)
+{
+  if (g_strcmp0 (vm->self->die_at, method) == 0)
+    g_thread_join (g_thread_new ("fake-vm-power-off", power_off_thread, vm));
+}
+
 static gboolean
 fake_start_vm (VcVm *vm, guint timeout_ms, GError **error)
 {
@@ -160,6 +188,7 @@ static gboolean
 fake_pause_vm (VcVm *vm, GError **error)
 {
   fake_log (vm->self->settings, "pause_vm", "%s", vm->sandbox_id);
+  maybe_die (vm, "pause_vm");
   if (!fake_enter (vm->self->settings, "pause_vm", error))
     return FALSE;
   vm->status = VC_VM_STATUS_PAUSED;
@@ -211,6 +240,7 @@ fake_wait_agent_channel (VcVm *vm, guint timeout_ms, GError **error)
 {
   (void) timeout_ms;
   fake_log (vm->self->settings, "wait_agent_channel", "%s", vm->sandbox_id);
+  maybe_die (vm, "wait_agent_channel");
   return fake_enter (vm->self->settings, "wait_agent_channel", error);
 }
 

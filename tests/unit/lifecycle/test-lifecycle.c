@@ -903,6 +903,46 @@ test_event_during_operation (void)
   g_assert_no_error (error);
 }
 
+/* The VM dies during the boot: the event arrives while create holds the
+ * sandbox; create fails and leaves nothing. */
+static void
+test_event_during_create (void)
+{
+  g_autoptr(LcWorld) w = lc_world_new ("die_at = \"wait_agent_channel\";", NULL, NULL);
+  g_autoptr(VcRuntime) rt = lc_world_runtime (w);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(VcSandbox) sb = vc_sandbox_create (rt, "evc", NULL, &error);
+  g_assert_null (sb);
+  g_assert_nonnull (error);
+  g_test_message ("create: %s", error->message);
+  g_assert_true (lc_log_has (w, "hv event stopped"));
+  g_autofree char *dir = g_build_filename (w->state_dir, "evc", NULL);
+  g_assert_false (g_file_test (dir, G_FILE_TEST_EXISTS));
+  g_assert_true (lc_log_has (w, "fs cleanup evc"));
+}
+
+/* The VM dies inside an operation's own plugin call (the event comes while
+ * the operation holds the sandbox from the same process): the operation
+ * finishes, then the stop is applied and persisted. */
+static void
+test_event_inside_call (void)
+{
+  g_autoptr(LcWorld) w = lc_world_new ("die_at = \"pause_vm\";", NULL, NULL);
+  g_autoptr(VcRuntime) rt = lc_world_runtime (w);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(VcSandbox) sb = create_ok (rt, "evi");
+  g_assert_true (vc_sandbox_start (sb, &error));
+  g_assert_true (vc_sandbox_pause (sb, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (vc_sandbox_get_state (sb), ==, VC_SANDBOX_STOPPED);
+  g_autoptr(VcSandboxRecord) r = disk_record (w, "evi");
+  g_assert_cmpint (r->state, ==, VC_SANDBOX_STOPPED);
+  g_assert_cmpstr (r->reason, ==, "the VM stopped: fake guest powered off");
+  g_assert_null (r->hypervisor_state);
+  g_assert_true (vc_sandbox_delete (sb, FALSE, &error));
+  g_assert_no_error (error);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -930,5 +970,7 @@ main (int argc, char **argv)
   g_test_add_func ("/lifecycle/events/vm-stopped", test_vm_stopped_event);
   g_test_add_func ("/lifecycle/events/fs-daemon-died", test_fs_died_event);
   g_test_add_func ("/lifecycle/events/during-operation", test_event_during_operation);
+  g_test_add_func ("/lifecycle/events/during-create", test_event_during_create);
+  g_test_add_func ("/lifecycle/events/inside-call", test_event_inside_call);
   return g_test_run ();
 }
