@@ -655,6 +655,32 @@ failed:
 /* ---------------------------------------------------------------------------
  * Stop, pause, resume, status. */
 
+/* The ACPI power button, for guests with an ACPI daemon, and Ctrl-Alt-Del,
+ * which the kernel turns into SIGINT to init (the vcrun agent powers off on
+ * it). Either may be ignored: stop_vm goes on to quit and SIGKILL. */
+static void
+ask_guest_to_power_off (VcVm *vm)
+{
+  g_autoptr (GError) error = NULL;
+  if (!qmp_client_run (vm->qmp, "system_powerdown", NULL, QEMU_QMP_TIMEOUT_MS, &error))
+    g_debug ("hypervisor-qemu: system_powerdown: %s", error->message);
+  g_clear_error (&error);
+
+  g_autoptr (JsonArray) keys = json_array_new ();
+  const char *const qcodes[] = { "ctrl", "alt", "delete" };
+  for (guint i = 0; i < G_N_ELEMENTS (qcodes); i++)
+    {
+      JsonObject *key = json_object_new ();
+      json_object_set_string_member (key, "type", "qcode");
+      json_object_set_string_member (key, "data", qcodes[i]);
+      json_array_add_object_element (keys, key);
+    }
+  g_autoptr (JsonObject) args = json_object_new ();
+  json_object_set_array_member (args, "keys", json_array_ref (keys));
+  if (!qmp_client_run (vm->qmp, "send-key", args, QEMU_QMP_TIMEOUT_MS, &error))
+    g_debug ("hypervisor-qemu: send-key ctrl-alt-delete: %s", error->message);
+}
+
 gboolean
 qemu_stop_vm (VcVm *vm, guint graceful_timeout_ms, GError **error)
 {
@@ -671,11 +697,8 @@ qemu_stop_vm (VcVm *vm, guint graceful_timeout_ms, GError **error)
       /* A paused guest cannot answer the power button. */
       if (query_running (vm, &running, NULL, NULL) && running && graceful_timeout_ms > 0)
         {
-          g_autoptr (GError) local = NULL;
-          if (qmp_client_run (vm->qmp, "system_powerdown", NULL, QEMU_QMP_TIMEOUT_MS, &local))
-            qemu_vm_wait_exit (vm, graceful_timeout_ms);
-          else
-            g_debug ("hypervisor-qemu: system_powerdown: %s", local->message);
+          ask_guest_to_power_off (vm);
+          qemu_vm_wait_exit (vm, graceful_timeout_ms);
         }
       if (!qemu_vm_wait_exit (vm, 0))
         {

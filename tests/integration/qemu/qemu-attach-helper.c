@@ -79,11 +79,14 @@ main (int argc, char **argv)
       return 1;
     }
   printf ("agent channel: open\n");
-  if (!plugin.ops->stop_vm (vm, 2000, &error))
+  /* Long enough for a slow TCG guest to power off by itself. */
+  gint64 t0 = g_get_monotonic_time ();
+  if (!plugin.ops->stop_vm (vm, 30000, &error))
     {
       fprintf (stderr, "helper: stop_vm: %s\n", error->message);
       return 1;
     }
+  printf ("stop_vm took %" G_GINT64_FORMAT " ms\n", (g_get_monotonic_time () - t0) / 1000);
   g_mutex_lock (&lock);
   gint64 deadline = g_get_monotonic_time () + G_USEC_PER_SEC;
   while (stopped_count == 0)
