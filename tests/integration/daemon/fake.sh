@@ -172,11 +172,11 @@ bus call $NAME $MANAGER $M CreateSandbox 'sa{sv}' s2 0 >/dev/null
 expect_error Exists "CreateSandbox of an existing ID" $MANAGER $M.CreateSandbox s2 '{}'
 S2=$(sandbox_path s2)
 expect_error InvalidArgument "CreateContainer with a relative bundle" "$S2" $S.CreateContainer c1 relative/bundle
-expect_error InvalidArgument "CreateContainer with a bad ID" "$S2" $S.CreateContainer '-x' "$TMP/echo"
+expect_error InvalidArgument "CreateContainer with a bad ID" "$S2" $S.CreateContainer 'x/y' "$TMP/echo"
 expect_error NotFound "GetContainer of an unknown ID" "$S2" $S.GetContainer nope
 expect_error InvalidState "Pause of a ready sandbox" "$S2" $S.Pause
 mkdir -p "$TMP/nobundle"
-expect_error InvalidArgument "CreateContainer of a bundle without config.json" "$S2" $S.CreateContainer c1 "$TMP/nobundle"
+expect_error NotFound "CreateContainer of a bundle without config.json" "$S2" $S.CreateContainer c1 "$TMP/nobundle"
 bus get-property $NAME "$S2" $S State >/dev/null && ok "the sandbox survived the bad calls" || not_ok "s2 gone"
 
 # ---- access control ---------------------------------------------------------------

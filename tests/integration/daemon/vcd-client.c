@@ -116,12 +116,17 @@ pump_reply (GVariant *reply, GUnixFDList *fds)
 {
   gint32 h[3];
   g_variant_get (reply, "(hhh)", &h[0], &h[1], &h[2]);
-  g_autoptr(GError) error = NULL;
-  int fd[3];
+  /* Stolen, not duplicated: a copy left in the list would keep the
+   * process's stdin open after we close ours. */
+  gint n = 0;
+  g_autofree int *all = g_unix_fd_list_steal_fds (fds, &n);
   for (int i = 0; i < 3; i++)
-    if ((fd[i] = g_unix_fd_list_get (fds, h[i], &error)) < 0)
-      die (error);
-  pump (fd[0], fd[1], fd[2]);
+    if (h[i] < 0 || h[i] >= n)
+      {
+        g_printerr ("vcd-client: bad fd index %d\n", h[i]);
+        exit (1);
+      }
+  pump (all[h[0]], all[h[1]], all[h[2]]);
 }
 
 static gint64
