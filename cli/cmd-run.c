@@ -253,7 +253,9 @@ vc_cmd_run (VcCli *cli, int argc, char **argv)
       g_debug ("deleting container %s: %s", id, error->message);
       g_clear_error (&error);
     }
-  if (run.sandbox && !run.deleted_elsewhere && !vc_sandbox_delete (run.sandbox, TRUE, &error))
+  /* A `vcrun delete --force` from elsewhere may have got there first. */
+  if (run.sandbox && !run.deleted_elsewhere && !vc_sandbox_delete (run.sandbox, TRUE, &error)
+      && !g_error_matches (error, VC_ERROR, VC_ERROR_NOT_FOUND))
     {
       vc_cli_fail (error);
       if (status == 0)
