@@ -1,17 +1,693 @@
 /* vcrun --bus: commands through the vcrund D-Bus service.
  *
  * Every command given --bus comes here, and only here: the D-Bus client
- * (org.vcrun.Runtime1, see data/) plugs in at this one function. */
+ * (org.vcrun.Runtime1, see data/org.vcrun.Runtime1.xml) plugs in at this one
+ * function. A container ID names a sandbox of the same ID holding that one
+ * container, as in embedded mode; vcrund owns it (its stdio, its exit).
+ * spec, check and plugins need no sandbox and run in-process. */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <gio/gio.h>
+#include <gio/gunixfdlist.h>
+#include <json-glib/json-glib.h>
+
 #include "cli.h"
+
+#define BUS_NAME    "org.vcrun.Runtime1"
+#define MANAGER     "/org/vcrun/Runtime1"
+#define IFACE_M     BUS_NAME ".Manager"
+#define IFACE_S     BUS_NAME ".Sandbox"
+#define IFACE_C     BUS_NAME ".Container"
+/* A boot takes seconds under TCG; Wait takes as long as the process. */
+#define CALL_TIMEOUT_MS (10 * 60 * 1000)
+
+typedef struct {
+  GDBusConnection *bus;
+  char            *sandbox;    /* object paths */
+  char            *container;
+} Target;
+
+static void
+target_clear (Target *t)
+{
+  g_clear_object (&t->bus);
+  g_clear_pointer (&t->sandbox, g_free);
+  g_clear_pointer (&t->container, g_free);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Target, target_clear)
+
+/* Prints "vcrun: MESSAGE" without GDBus's "GDBus.Error:NAME: " prefix. */
+static int
+fail (GError *error)
+{
+  g_dbus_error_strip_remote_error (error);
+  return vc_cli_fail (error);
+}
+
+static GVariant *
+call (GDBusConnection *bus, const char *path, const char *iface, const char *method,
+      GVariant *params, const char *reply_type, GUnixFDList **out_fds, GError **error)
+{
+  return g_dbus_connection_call_with_unix_fd_list_sync (
+      bus, BUS_NAME, path, iface, method, params,
+      reply_type ? G_VARIANT_TYPE (reply_type) : NULL, G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS,
+      NULL, out_fds, NULL, error);
+}
+
+static gboolean
+call_void (GDBusConnection *bus, const char *path, const char *iface, const char *method,
+           GVariant *params, GError **error)
+{
+  g_autoptr(GVariant) reply = call (bus, path, iface, method, params, NULL, NULL, error);
+  return reply != NULL;
+}
+
+static char *
+get_string (GDBusConnection *bus, const char *path, const char *iface, const char *name)
+{
+  g_autoptr(GVariant) reply = call (bus, path, "org.freedesktop.DBus.Properties", "Get",
+                                    g_variant_new ("(ss)", iface, name), "(v)", NULL, NULL);
+  if (reply == NULL)
+    return NULL;
+  g_autoptr(GVariant) value = NULL;
+  g_variant_get (reply, "(v)", &value);
+  if (g_variant_is_of_type (value, G_VARIANT_TYPE_STRING))
+    return g_variant_dup_string (value, NULL);
+  if (g_variant_is_of_type (value, G_VARIANT_TYPE_INT32))
+    return g_strdup_printf ("%d", g_variant_get_int32 (value));
+  if (g_variant_is_of_type (value, G_VARIANT_TYPE_INT64))
+    return g_strdup_printf ("%" G_GINT64_FORMAT, g_variant_get_int64 (value));
+  return g_variant_print (value, FALSE);
+}
+
+static GDBusConnection *
+connect_bus (VcCli *cli, GError **error)
+{
+  GBusType type = g_str_equal (cli->bus, "session") ? G_BUS_TYPE_SESSION : G_BUS_TYPE_SYSTEM;
+  GDBusConnection *bus = g_bus_get_sync (type, NULL, error);
+  if (bus == NULL)
+    g_prefix_error (error, "cannot reach the %s bus: ", cli->bus);
+  return bus;
+}
+
+/* Finds sandbox id and its container id. */
+static gboolean
+open_target (VcCli *cli, const char *id, Target *t, GError **error)
+{
+  if ((t->bus = connect_bus (cli, error)) == NULL)
+    return FALSE;
+  g_autoptr(GVariant) sb = call (t->bus, MANAGER, IFACE_M, "GetSandbox", g_variant_new ("(s)", id),
+                                 "(o)", NULL, error);
+  if (sb == NULL)
+    return FALSE;
+  g_variant_get (sb, "(o)", &t->sandbox);
+  g_autoptr(GVariant) c = call (t->bus, t->sandbox, IFACE_S, "GetContainer",
+                                g_variant_new ("(s)", id), "(o)", NULL, NULL);
+  if (c != NULL)
+    g_variant_get (c, "(o)", &t->container);
+  return TRUE;
+}
+
+static const char *
+single_id (const char *command, int argc, char **argv, int *status)
+{
+  if (argc < 2)
+    {
+      *status = vc_cli_fail_msg ("%s: missing container ID (see 'vcrun %s --help')", command, command);
+      return NULL;
+    }
+  if (argc > 2)
+    {
+      *status = vc_cli_fail_msg ("%s: unexpected argument '%s'", command, argv[2]);
+      return NULL;
+    }
+  return argv[1];
+}
+
+/* ---- stdio ------------------------------------------------------------- */
+
+static int signal_pipe[2] = { -1, -1 };
+
+static void
+on_signal (int signum)
+{
+  int saved = errno;
+  unsigned char b = (unsigned char) signum;
+  if (write (signal_pipe[1], &b, 1) < 0)
+    (void) 0;
+  errno = saved;
+}
+
+/* Copies our stdin to in and out/err to our stdout/stderr until both end;
+ * SIGINT, SIGTERM and SIGHUP go to the container's process (Kill). */
+static void
+pump (Target *t, int in, int out, int err, gboolean forward_signals)
+{
+  char buf[65536];
+  gboolean our_in_open = TRUE;
+  while (out >= 0 || err >= 0)
+    {
+      struct pollfd pfd[4] = {
+        { .fd = out, .events = POLLIN }, { .fd = err, .events = POLLIN },
+        { .fd = in >= 0 && our_in_open ? 0 : -1, .events = POLLIN },
+        { .fd = forward_signals ? signal_pipe[0] : -1, .events = POLLIN },
+      };
+      if (poll (pfd, 4, -1) < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          break;
+        }
+      for (int i = 0; i < 2; i++)
+        {
+          int *fd = i == 0 ? &out : &err;
+          if (*fd < 0 || pfd[i].revents == 0)
+            continue;
+          ssize_t n = read (*fd, buf, sizeof buf);
+          if (n <= 0)
+            {
+              close (*fd);
+              *fd = -1;
+            }
+          else if (write (i == 0 ? STDOUT_FILENO : STDERR_FILENO, buf, n) < 0)
+            (void) 0;  /* our reader went away: keep draining */
+        }
+      if (pfd[2].revents)
+        {
+          ssize_t n = read (STDIN_FILENO, buf, sizeof buf);
+          if (n <= 0 || write (in, buf, n) != n)
+            {
+              our_in_open = FALSE;
+              close (in);
+              in = -1;
+            }
+        }
+      if (pfd[3].revents)
+        {
+          unsigned char signum;
+          if (read (signal_pipe[0], &signum, 1) == 1)
+            call_void (t->bus, t->container, IFACE_C, "Kill",
+                       g_variant_new ("(ib)", (gint32) signum, FALSE), NULL);
+        }
+    }
+  if (in >= 0)
+    close (in);
+}
+
+/* The three fds of an Attach or Exec reply, taken out of the list (a copy
+ * left there would keep the process's stdin open). */
+static gboolean
+reply_fds (GVariant *reply, GUnixFDList *list, int fds[3])
+{
+  gint32 h[3];
+  g_variant_get (reply, "(hhh)", &h[0], &h[1], &h[2]);
+  gint n = 0;
+  g_autofree int *all = g_unix_fd_list_steal_fds (list, &n);
+  for (int i = 0; i < 3; i++)
+    {
+      if (h[i] < 0 || h[i] >= n)
+        return FALSE;
+      fds[i] = all[h[i]];
+    }
+  return TRUE;
+}
+
+static void
+forward_signals (gboolean on)
+{
+  static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP };
+  if (on && signal_pipe[0] < 0 && pipe2 (signal_pipe, O_CLOEXEC) < 0)
+    return;
+  struct sigaction sa = { .sa_handler = on ? on_signal : SIG_DFL };
+  sigemptyset (&sa.sa_mask);
+  for (gsize i = 0; i < G_N_ELEMENTS (forwarded); i++)
+    sigaction (forwarded[i], &sa, NULL);
+}
+
+/* ---- commands ---------------------------------------------------------- */
+
+/* bundle (default: the current directory), absolute, with a config.json. */
+static char *
+bundle_path (const char *bundle, gboolean *terminal, GError **error)
+{
+  g_autofree char *cwd = g_get_current_dir ();
+  g_autofree char *joined = g_canonicalize_filename (bundle ? bundle : ".", cwd);
+  g_autofree char *config = g_build_filename (joined, "config.json", NULL);
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  if (!json_parser_load_from_file (parser, config, error))
+    {
+      g_prefix_error (error, "bundle %s: ", joined);
+      return NULL;
+    }
+  JsonNode *root = json_parser_get_root (parser);
+  JsonObject *process = root && JSON_NODE_HOLDS_OBJECT (root)
+                        && json_object_has_member (json_node_get_object (root), "process")
+                        ? json_object_get_object_member (json_node_get_object (root), "process") : NULL;
+  *terminal = process && json_object_has_member (process, "terminal")
+              && json_object_get_boolean_member (process, "terminal");
+  return g_steal_pointer (&joined);
+}
+
+/* create and run: sandbox, started, with the container created. */
+static gboolean
+create_all (VcCli *cli, const char *id, const char *bundle, Target *t, GError **error)
+{
+  if ((t->bus = connect_bus (cli, error)) == NULL)
+    return FALSE;
+  g_autoptr(GVariant) sb = call (t->bus, MANAGER, IFACE_M, "CreateSandbox",
+                                 g_variant_new ("(sa{sv})", id, NULL), "(o)", NULL, error);
+  if (sb == NULL)
+    return FALSE;
+  g_variant_get (sb, "(o)", &t->sandbox);
+  g_autoptr(GVariant) c = NULL;
+  if (!call_void (t->bus, t->sandbox, IFACE_S, "Start", NULL, error)
+      || (c = call (t->bus, t->sandbox, IFACE_S, "CreateContainer",
+                    g_variant_new ("(ss)", id, bundle), "(o)", NULL, error)) == NULL)
+    {
+      call_void (t->bus, t->sandbox, IFACE_S, "Delete", g_variant_new ("(b)", TRUE), NULL);
+      return FALSE;
+    }
+  g_variant_get (c, "(o)", &t->container);
+  return TRUE;
+}
+
+static int
+bus_create_or_run (VcCli *cli, const char *name, int argc, char **argv)
+{
+  g_autofree char *bundle = NULL, *pid_file = NULL;
+  gboolean detach = FALSE, tty = FALSE, terminal = FALSE;
+  gboolean run = g_str_equal (name, "run");
+  int status;
+  GOptionEntry run_entries[] = {
+    { "bundle", 'b', 0, G_OPTION_ARG_FILENAME, &bundle, "bundle directory (default: the current one)", "DIR" },
+    { "detach", 'd', 0, G_OPTION_ARG_NONE, &detach, "start the container and exit; it keeps running", NULL },
+    { "tty", 't', 0, G_OPTION_ARG_NONE, &tty, "give the process a terminal", NULL },
+    { "pid-file", 0, 0, G_OPTION_ARG_FILENAME, &pid_file, "write the container's pid to FILE", "FILE" },
+    { NULL }
+  };
+  GOptionEntry create_entries[] = {
+    { "bundle", 'b', 0, G_OPTION_ARG_FILENAME, &bundle, "bundle directory (default: the current one)", "DIR" },
+    { "pid-file", 0, 0, G_OPTION_ARG_FILENAME, &pid_file, "write the container's pid to FILE", "FILE" },
+    { NULL }
+  };
+  if (!vc_cli_parse (vc_cli_command (name), run ? run_entries : create_entries, &argc, &argv, &status))
+    return status;
+  const char *id = single_id (name, argc, argv, &status);
+  if (id == NULL)
+    return status;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *abs = bundle_path (bundle, &terminal, &error);
+  if (abs == NULL)
+    return vc_cli_fail (error);
+  if (tty || (run && !detach && terminal))
+    return vc_cli_fail_msg ("%s --bus: terminals are not supported through vcrund yet; "
+                            "run it without --bus", name);
+
+  g_auto(Target) t = { 0 };
+  if (!create_all (cli, id, abs, &t, &error))
+    return fail (error);
+  if (!run || detach)
+    {
+      if (run && !call_void (t.bus, t.container, IFACE_C, "Start", NULL, &error))
+        {
+          call_void (t.bus, t.sandbox, IFACE_S, "Delete", g_variant_new ("(b)", TRUE), NULL);
+          g_dbus_error_strip_remote_error (error);
+          return vc_cli_fail_exec (error);
+        }
+      if (pid_file)
+        {
+          g_autofree char *pid = get_string (t.bus, t.container, IFACE_C, "Pid");
+          if (!vc_cli_write_pid_file (pid_file, pid ? atoi (pid) : 0, &error))
+            return vc_cli_fail (error);
+        }
+      return 0;
+    }
+
+  /* Attached: stdio through the fds vcrund passes, signals forwarded. */
+  g_autoptr(GUnixFDList) list = NULL;
+  g_autoptr(GVariant) reply = call (t.bus, t.container, IFACE_C, "Attach", NULL, "(hhh)", &list,
+                                    &error);
+  int fds[3];
+  if (reply == NULL || !reply_fds (reply, list, fds))
+    status = error ? fail (error) : vc_cli_fail_msg ("vcrund sent no stdio");
+  else if (!call_void (t.bus, t.container, IFACE_C, "Start", NULL, &error))
+    {
+      g_dbus_error_strip_remote_error (error);
+      status = vc_cli_fail_exec (error);
+      for (int i = 0; i < 3; i++)
+        close (fds[i]);
+    }
+  else
+    {
+      forward_signals (TRUE);
+      pump (&t, fds[0], fds[1], fds[2], TRUE);
+      g_autoptr(GVariant) waited = call (t.bus, t.container, IFACE_C, "Wait", NULL, "(i)", NULL,
+                                         &error);
+      forward_signals (FALSE);
+      gint32 exit_status = -1;
+      if (waited)
+        g_variant_get (waited, "(i)", &exit_status);
+      status = waited ? vc_cli_status_to_exit (exit_status) : fail (error);
+    }
+  g_clear_error (&error);
+  /* Leave nothing behind, as embedded run does. */
+  if (!call_void (t.bus, t.sandbox, IFACE_S, "Delete", g_variant_new ("(b)", TRUE), &error))
+    {
+      fail (error);
+      if (status == 0)
+        status = VC_EXIT_RUNTIME_FAILURE;
+    }
+  return status;
+}
+
+static char *
+format_time (gint64 unix_time)
+{
+  g_autoptr(GDateTime) t = g_date_time_new_from_unix_utc (unix_time);
+  return t ? g_date_time_format (t, "%Y-%m-%dT%H:%M:%SZ") : g_strdup ("-");
+}
+
+/* The OCI state of the container at t, as embedded `state` prints it. */
+static JsonObject *
+state_of (Target *t, const char *id)
+{
+  JsonObject *state = json_object_new ();
+  g_autofree char *sb_state = get_string (t->bus, t->sandbox, IFACE_S, "State");
+  g_autofree char *c_state = t->container ? get_string (t->bus, t->container, IFACE_C, "State") : NULL;
+  g_autofree char *bundle = t->container ? get_string (t->bus, t->container, IFACE_C, "Bundle") : NULL;
+  g_autofree char *pid = t->container ? get_string (t->bus, t->container, IFACE_C, "Pid") : NULL;
+  g_autofree char *exit_status = t->container ? get_string (t->bus, t->container, IFACE_C, "ExitStatus") : NULL;
+  g_autofree char *created = get_string (t->bus, t->container ? t->container : t->sandbox,
+                                         t->container ? IFACE_C : IFACE_S, "Created");
+  const char *status = c_state ? c_state : "creating";
+  if (g_strcmp0 (sb_state, "stopped") == 0)
+    status = "stopped";
+  else if (g_strcmp0 (sb_state, "paused") == 0)
+    status = "paused";
+  json_object_set_string_member (state, "ociVersion", "1.0.2");
+  json_object_set_string_member (state, "id", id);
+  json_object_set_string_member (state, "status", status);
+  json_object_set_int_member (state, "pid", g_str_equal (status, "stopped") || !pid ? 0 : atoi (pid));
+  json_object_set_string_member (state, "bundle", bundle ? bundle : "");
+  json_object_set_object_member (state, "annotations", json_object_new ());
+  g_autofree char *when = format_time (created ? g_ascii_strtoll (created, NULL, 10) : 0);
+  json_object_set_string_member (state, "created", when);
+  json_object_set_string_member (state, "owner", "vcrund");
+  if (exit_status && atoi (exit_status) >= 0)
+    json_object_set_int_member (state, "exit_status", atoi (exit_status));
+  return state;
+}
+
+static void
+print_json (JsonNode *node)
+{
+  g_autoptr(JsonGenerator) generator = json_generator_new ();
+  json_generator_set_pretty (generator, TRUE);
+  json_generator_set_root (generator, node);
+  g_autofree char *text = json_generator_to_data (generator, NULL);
+  printf ("%s\n", text);
+}
+
+static int
+bus_state (VcCli *cli, int argc, char **argv)
+{
+  int status;
+  if (!vc_cli_parse (vc_cli_command ("state"), (GOptionEntry[]) { { NULL } }, &argc, &argv, &status))
+    return status;
+  const char *id = single_id ("state", argc, argv, &status);
+  if (id == NULL)
+    return status;
+  g_autoptr(GError) error = NULL;
+  g_auto(Target) t = { 0 };
+  if (!open_target (cli, id, &t, &error))
+    return fail (error);
+  g_autoptr(JsonNode) node = json_node_init_object (json_node_alloc (), state_of (&t, id));
+  print_json (node);
+  return 0;
+}
+
+static int
+bus_list (VcCli *cli, int argc, char **argv)
+{
+  g_autofree char *format = NULL;
+  gboolean quiet = FALSE;
+  int status;
+  GOptionEntry entries[] = {
+    { "format", 'f', 0, G_OPTION_ARG_STRING, &format, "table (default) or json", "FORMAT" },
+    { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "print the IDs only", NULL },
+    { NULL }
+  };
+  if (!vc_cli_parse (vc_cli_command ("list"), entries, &argc, &argv, &status))
+    return status;
+  if (format && !g_str_equal (format, "table") && !g_str_equal (format, "json"))
+    return vc_cli_fail_msg ("list: --format takes table or json, not '%s'", format);
+  if (argc > 1)
+    return vc_cli_fail_msg ("list: unexpected argument '%s'", argv[1]);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GDBusConnection) bus = connect_bus (cli, &error);
+  g_autoptr(GVariant) reply = bus ? call (bus, MANAGER, IFACE_M, "ListSandboxes", NULL, "(ao)",
+                                          NULL, &error) : NULL;
+  if (reply == NULL)
+    return fail (error);
+
+  g_autoptr(JsonArray) list = json_array_new ();
+  g_autoptr(GVariantIter) iter = NULL;
+  const char *path;
+  g_variant_get (reply, "(ao)", &iter);
+  while (g_variant_iter_next (iter, "&o", &path))
+    {
+      g_autofree char *id = get_string (bus, path, IFACE_S, "Id");
+      g_auto(Target) t = { 0 };
+      if (id == NULL || !open_target (cli, id, &t, NULL))
+        continue;  /* deleted meanwhile */
+      json_array_add_object_element (list, state_of (&t, id));
+    }
+  if (format && g_str_equal (format, "json"))
+    {
+      g_autoptr(JsonNode) node = json_node_init_array (json_node_alloc (), list);
+      print_json (node);
+      return 0;
+    }
+  if (!quiet)
+    printf ("%-20s %-8s %-9s %-40s %-21s %s\n", "ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER");
+  for (guint i = 0; i < json_array_get_length (list); i++)
+    {
+      JsonObject *s = json_array_get_object_element (list, i);
+      if (quiet)
+        printf ("%s\n", json_object_get_string_member (s, "id"));
+      else
+        printf ("%-20s %-8" G_GINT64_FORMAT " %-9s %-40s %-21s %s\n",
+                json_object_get_string_member (s, "id"), json_object_get_int_member (s, "pid"),
+                json_object_get_string_member (s, "status"),
+                json_object_get_string_member (s, "bundle"),
+                json_object_get_string_member (s, "created"), "vcrund");
+    }
+  return 0;
+}
+
+/* start, pause, resume: one container method without arguments. */
+static int
+bus_simple (VcCli *cli, const char *name, const char *method, int argc, char **argv)
+{
+  int status;
+  if (!vc_cli_parse (vc_cli_command (name), (GOptionEntry[]) { { NULL } }, &argc, &argv, &status))
+    return status;
+  const char *id = single_id (name, argc, argv, &status);
+  if (id == NULL)
+    return status;
+  g_autoptr(GError) error = NULL;
+  g_auto(Target) t = { 0 };
+  if (!open_target (cli, id, &t, &error))
+    return fail (error);
+  if (t.container == NULL)
+    return vc_cli_fail_msg ("%s: container %s is still being created", name, id);
+  if (!call_void (t.bus, t.container, IFACE_C, method, NULL, &error))
+    {
+      g_dbus_error_strip_remote_error (error);
+      return g_str_equal (name, "start") ? vc_cli_fail_exec (error) : vc_cli_fail (error);
+    }
+  return 0;
+}
+
+static int
+bus_kill (VcCli *cli, int argc, char **argv)
+{
+  gboolean all = FALSE;
+  int status, signum = SIGTERM;
+  GOptionEntry entries[] = {
+    { "all", 'a', 0, G_OPTION_ARG_NONE, &all, "signal every process of the container", NULL },
+    { NULL }
+  };
+  if (!vc_cli_parse (vc_cli_command ("kill"), entries, &argc, &argv, &status))
+    return status;
+  if (argc < 2 || argc > 3)
+    return vc_cli_fail_msg ("kill: usage: vcrun kill [--all] ID [SIGNAL]");
+  g_autoptr(GError) error = NULL;
+  if (argc == 3 && !vc_cli_parse_signal (argv[2], &signum, &error))
+    return vc_cli_fail (error);
+  g_auto(Target) t = { 0 };
+  if (!open_target (cli, argv[1], &t, &error))
+    return fail (error);
+  if (t.container == NULL)
+    return vc_cli_fail_msg ("kill: container %s is still being created", argv[1]);
+  if (!call_void (t.bus, t.container, IFACE_C, "Kill", g_variant_new ("(ib)", signum, all), &error))
+    return fail (error);
+  return 0;
+}
+
+static int
+bus_delete (VcCli *cli, int argc, char **argv)
+{
+  gboolean force = FALSE;
+  int status;
+  GOptionEntry entries[] = {
+    { "force", 'f', 0, G_OPTION_ARG_NONE, &force, "delete a running container too (it is killed)", NULL },
+    { NULL }
+  };
+  if (!vc_cli_parse (vc_cli_command ("delete"), entries, &argc, &argv, &status))
+    return status;
+  const char *id = single_id ("delete", argc, argv, &status);
+  if (id == NULL)
+    return status;
+  g_autoptr(GError) error = NULL;
+  g_auto(Target) t = { 0 };
+  if (!open_target (cli, id, &t, &error))
+    return fail (error);
+  if (!force && t.container)
+    {
+      g_autofree char *state = get_string (t.bus, t.container, IFACE_C, "State");
+      if (state && (g_str_equal (state, "running") || g_str_equal (state, "paused")))
+        return vc_cli_fail_msg ("container %s is %s: stop it first, or use 'vcrun delete --force %s'",
+                                id, state, id);
+    }
+  /* The container is done with: its sandbox goes with it. */
+  if (!call_void (t.bus, t.sandbox, IFACE_S, "Delete", g_variant_new ("(b)", TRUE), &error))
+    return fail (error);
+  return 0;
+}
+
+static int
+bus_exec (VcCli *cli, int argc, char **argv)
+{
+  gboolean tty = FALSE;
+  g_autofree char *cwd = NULL, *user = NULL, *exec_id = NULL;
+  g_auto(GStrv) env = NULL;
+  int status;
+  GOptionEntry entries[] = {
+    { "tty", 't', 0, G_OPTION_ARG_NONE, &tty, "give the process a terminal", NULL },
+    { "cwd", 0, 0, G_OPTION_ARG_FILENAME, &cwd, "working directory in the container", "DIR" },
+    { "env", 'e', 0, G_OPTION_ARG_STRING_ARRAY, &env, "set an environment variable (repeatable)", "K=V" },
+    { "user", 'u', 0, G_OPTION_ARG_STRING, &user, "run as this user and group", "UID[:GID]" },
+    { "exec-id", 0, 0, G_OPTION_ARG_STRING, &exec_id, "name of the process (default: generated)", "ID" },
+    { NULL }
+  };
+  if (!vc_cli_parse_posix (vc_cli_command ("exec"), entries, &argc, &argv, &status))
+    return status;
+  if (argc < 3)
+    return vc_cli_fail_msg ("exec: usage: vcrun exec [OPTIONS] ID CMD [ARG...]");
+  if (tty)
+    return vc_cli_fail_msg ("exec --bus: terminals are not supported through vcrund yet; "
+                            "run it without --bus");
+  guint uid = 0, gid = 0;
+  if (user)
+    {
+      g_auto(GStrv) parts = g_strsplit (user, ":", 2);
+      guint64 u, g = 0;
+      if (!g_ascii_string_to_unsigned (parts[0], 10, 0, G_MAXUINT32, &u, NULL)
+          || (parts[1] && !g_ascii_string_to_unsigned (parts[1], 10, 0, G_MAXUINT32, &g, NULL)))
+        return vc_cli_fail_msg ("exec: --user takes UID[:GID] in numbers, not '%s'", user);
+      uid = u;
+      gid = parts[1] ? g : u;
+    }
+
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "args");
+  json_builder_begin_array (b);
+  for (int i = 2; i < argc; i++)
+    json_builder_add_string_value (b, argv[i]);
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "cwd");
+  json_builder_add_string_value (b, cwd ? cwd : "/");
+  json_builder_set_member_name (b, "env");
+  json_builder_begin_array (b);
+  json_builder_add_string_value (b, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  for (char **e = env; e && *e; e++)
+    json_builder_add_string_value (b, *e);
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "user");
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "uid");
+  json_builder_add_int_value (b, uid);
+  json_builder_set_member_name (b, "gid");
+  json_builder_add_int_value (b, gid);
+  json_builder_end_object (b);
+  json_builder_end_object (b);
+  g_autoptr(JsonNode) root = json_builder_get_root (b);
+  g_autofree char *process = json_to_string (root, FALSE);
+  if (exec_id == NULL)
+    exec_id = g_strdup_printf ("exec-%d-%08x", (int) getpid (), g_random_int ());
+
+  g_autoptr(GError) error = NULL;
+  g_auto(Target) t = { 0 };
+  if (!open_target (cli, argv[1], &t, &error))
+    return fail (error);
+  if (t.container == NULL)
+    return vc_cli_fail_msg ("exec: container %s is still being created", argv[1]);
+  g_autoptr(GUnixFDList) list = NULL;
+  g_autoptr(GVariant) reply = call (t.bus, t.container, IFACE_C, "Exec",
+                                    g_variant_new ("(ss)", exec_id, process), "(hhh)", &list, &error);
+  int fds[3];
+  if (reply == NULL)
+    {
+      g_dbus_error_strip_remote_error (error);
+      return vc_cli_fail_exec (error);
+    }
+  if (!reply_fds (reply, list, fds))
+    return vc_cli_fail_msg ("vcrund sent no stdio");
+  pump (&t, fds[0], fds[1], fds[2], FALSE);
+  g_autoptr(GVariant) waited = call (t.bus, t.container, IFACE_C, "WaitExec",
+                                     g_variant_new ("(s)", exec_id), "(i)", NULL, &error);
+  if (waited == NULL)
+    return fail (error);
+  gint32 exit_status;
+  g_variant_get (waited, "(i)", &exit_status);
+  return vc_cli_status_to_exit (exit_status);
+}
 
 int
 vc_cli_bus_dispatch (VcCli *cli, const VcCliCommand *command, int argc, char **argv)
 {
-  (void) argc;
-  (void) argv;
-  return vc_cli_fail_msg ("%s --bus=%s: this needs the vcrund service (org.vcrun.Runtime1 on the %s bus), "
-                          "and this vcrun cannot talk to it yet; run the command without --bus to "
-                          "use the embedded runtime", command->name, cli->bus, cli->bus);
+  const char *name = command->name;
+  if (g_str_equal (name, "spec") || g_str_equal (name, "check") || g_str_equal (name, "plugins"))
+    return command->run (cli, argc, argv);
+  if (g_str_equal (name, "run") || g_str_equal (name, "create"))
+    return bus_create_or_run (cli, name, argc, argv);
+  if (g_str_equal (name, "start"))
+    return bus_simple (cli, name, "Start", argc, argv);
+  if (g_str_equal (name, "pause"))
+    return bus_simple (cli, name, "Pause", argc, argv);
+  if (g_str_equal (name, "resume"))
+    return bus_simple (cli, name, "Resume", argc, argv);
+  if (g_str_equal (name, "state"))
+    return bus_state (cli, argc, argv);
+  if (g_str_equal (name, "list"))
+    return bus_list (cli, argc, argv);
+  if (g_str_equal (name, "kill"))
+    return bus_kill (cli, argc, argv);
+  if (g_str_equal (name, "delete"))
+    return bus_delete (cli, argc, argv);
+  if (g_str_equal (name, "exec"))
+    return bus_exec (cli, argc, argv);
+  return vc_cli_fail_msg ("%s --bus=%s: not available through vcrund; run it without --bus",
+                          name, cli->bus);
 }

@@ -214,6 +214,37 @@ else
   done
 fi
 
+# ---- vcrun --bus: the CLI's commands through vcrund ------------------------------------
+VCRUN="$BUILD/cli/vcrun"
+if [ -x "$VCRUN" ]; then
+  make_bundle "$TMP/exit7" '["exit", "7"]'
+  out=$("$VCRUN" --bus=session run --bundle "$TMP/echo" cli1 2> "$TMP/err"); st=$?
+  [ $st -eq 0 ] && [ "$out" = "hello world" ] && ok "vcrun --bus run: output and status 0" \
+    || not_ok "vcrun --bus run: $st '$out' $(cat "$TMP/err")"
+  "$VCRUN" --bus=session run --bundle "$TMP/exit7" cli2 >/dev/null 2>&1; st=$?
+  [ $st -eq 7 ] && ok "vcrun --bus run exits with the process's status (7)" || not_ok "vcrun --bus run exit: $st"
+  "$VCRUN" --bus=session create --bundle "$TMP/sleep" cli3 && "$VCRUN" --bus=session start cli3 \
+    && ok "vcrun --bus create, start" || not_ok "vcrun --bus create/start"
+  "$VCRUN" --bus=session state cli3 > "$TMP/out" && grep -q '"status" : "running"' "$TMP/out" \
+    && ok "vcrun --bus state: running" || not_ok "vcrun --bus state: $(cat "$TMP/out")"
+  "$VCRUN" --bus=session list > "$TMP/out" && grep -q "^cli3 .* running " "$TMP/out" \
+    && ok "vcrun --bus list" || not_ok "vcrun --bus list: $(cat "$TMP/out")"
+  out=$("$VCRUN" --bus=session exec cli3 echo via exec); st=$?
+  [ $st -eq 0 ] && [ "$out" = "via exec" ] && ok "vcrun --bus exec" || not_ok "vcrun --bus exec: $st '$out'"
+  "$VCRUN" --bus=session delete cli3 > "$TMP/out" 2>&1; st=$?
+  [ $st -eq 125 ] && grep -q "is running" "$TMP/out" && ok "vcrun --bus delete of a running container: 125, says so" \
+    || not_ok "vcrun --bus delete running: $st $(cat "$TMP/out")"
+  "$VCRUN" --bus=session kill cli3 KILL && "$VCRUN" --bus=session delete cli3 \
+    && ok "vcrun --bus kill, delete" || not_ok "vcrun --bus kill/delete"
+  "$VCRUN" --bus=session state cli3 > "$TMP/out" 2>&1; st=$?
+  [ $st -eq 125 ] && grep -q "no sandbox cli3" "$TMP/out" && ok "vcrun --bus state of a deleted container: 125" \
+    || not_ok "vcrun --bus state deleted: $st $(cat "$TMP/out")"
+  [ "$(bus call $NAME $MANAGER $M ListSandboxes)" = "ao 1 \"$S2\"" ] && ok "vcrun --bus left nothing behind" \
+    || not_ok "after vcrun --bus: $(bus call $NAME $MANAGER $M ListSandboxes)"
+else
+  for i in 1 2 3 4 5 6 7 8 9 10; do skip "vcrun is not built"; done
+fi
+
 # ---- SIGTERM and SIGKILL, then restart ------------------------------------------------
 bus call $NAME "$S2" $S Start
 bus call $NAME "$S2" $S CreateContainer ss c1 "$TMP/sleep" >/dev/null
