@@ -36,6 +36,7 @@ struct VcSandbox {
   gboolean   deleted;
   gboolean   finalizing;
   gboolean   creating;             /* vc_sandbox_create has not returned yet */
+  gboolean   stopping;             /* we are stopping the VM: its event is expected */
   char      *pending_stop_reason;  /* an event's stop, to persist */
   gboolean   pending_vm_gone;      /* ... and the VM is gone already */
   gboolean   pending_stop_vm;      /* ... and the VM must be stopped (fs daemon died) */
@@ -276,6 +277,21 @@ write_record_locked (VcSandbox *sb, GError **error)
   vc_state_write (sb->dir, sb->record, error);
 }
 
+/* stop_vm on purpose: the VM's "stopped" event that comes with it is no
+ * news and must not replace the reason the caller records. op_mutex held. */
+static gboolean
+stop_vm_on_purpose (VcSandbox *sb, VcVm *vm, GError **error)
+{
+  g_mutex_lock (&sb->state_mutex);
+  sb->stopping = TRUE;
+  g_mutex_unlock (&sb->state_mutex);
+  gboolean ok = sb->hv->stop_vm (vm, sb->stop_timeout_ms, error);
+  g_mutex_lock (&sb->state_mutex);
+  sb->stopping = FALSE;
+  g_mutex_unlock (&sb->state_mutex);
+  return ok;
+}
+
 /* Persists a pending event and does what it asks (stop the VM). op_mutex
  * held; lock_timeout_ms bounds the wait for another process. */
 static void
@@ -295,7 +311,7 @@ process_pending (VcSandbox *sb, VcLock *held_lock, guint lock_timeout_ms)
 
   if (stop_vm && sb->vm && sb->hv->stop_vm)
     {
-      if (!sb->hv->stop_vm (sb->vm, sb->stop_timeout_ms, &error))
+      if (!stop_vm_on_purpose (sb, sb->vm, &error))
         {
           g_warning ("sandbox %s: stopping the VM after a failure: %s", sb->id, error->message);
           g_clear_error (&error);
@@ -401,7 +417,7 @@ stop_event (VcSandbox *sb, const char *reason, gboolean vm_gone, gboolean stop_v
     return;
   g_mutex_lock (&sb->state_mutex);
   /* While creating, the record reads "stopped" already: the event counts. */
-  if (sb->finalizing || sb->deleted
+  if (sb->finalizing || sb->deleted || sb->stopping
       || (sb->record->state == VC_SANDBOX_STOPPED && !sb->creating)
       || sb->pending_stop_reason != NULL)
     {
@@ -864,7 +880,7 @@ rollback_create (VcSandbox *sb, VcLock *lock)
   drop_agent (sb);
   if (sb->vm)
     {
-      if (sb->hv->stop_vm && !sb->hv->stop_vm (sb->vm, sb->stop_timeout_ms, &error))
+      if (sb->hv->stop_vm && !stop_vm_on_purpose (sb, sb->vm, &error))
         {
           g_warning ("sandbox %s: rollback: stop_vm: %s", sb->id, error->message);
           g_clear_error (&error);
@@ -1152,7 +1168,10 @@ vc_sandbox_create (VcRuntime *runtime, const char *id, const VcSandboxOptions *o
   g_clear_pointer (&lock, vc_lock_release);
   op_unlock (sb);
   process_pending_after_unlock (sb);
+  /* Nobody could have asked for notifications yet. */
+  g_mutex_lock (&sb->state_mutex);
   g_ptr_array_set_size (sb->notify_queue, 0);
+  g_mutex_unlock (&sb->state_mutex);
   return g_steal_pointer (&sb);
 }
 
@@ -1358,7 +1377,7 @@ stop_vm_and_forget (VcSandbox *sb, gboolean tolerate_attach_failure, GError **er
     }
   if (vm)
     {
-      if (!sb->hv->stop_vm (vm, sb->stop_timeout_ms, error))
+      if (!stop_vm_on_purpose (sb, vm, error))
         {
           g_prefix_error (error, "sandbox %s: stop_vm: ", sb->id);
           return FALSE;
@@ -1423,7 +1442,12 @@ do_stop (VcSandbox *sb, const char *reason, GError **error)
     return FALSE;
 
   g_mutex_lock (&sb->state_mutex);
+  /* A stop event racing with ours says nothing new: ours is the reason. */
+  g_clear_pointer (&sb->pending_stop_reason, g_free);
+  sb->pending_stop_vm = FALSE;
   mark_stopped_locked (sb, reason);
+  g_free (sb->record->reason);
+  sb->record->reason = g_strdup (reason);
   g_mutex_unlock (&sb->state_mutex);
 
   /* The VM is gone: record that even if the cleanup below fails (delete

@@ -178,6 +178,9 @@ fake_stop_vm (VcVm *vm, guint graceful_timeout_ms, GError **error)
   if (!fake_enter (vm->self->settings, "stop_vm", error))
     return FALSE;
   fake_timer_cancel (&vm->timer);
+  /* As QEMU's monitor thread does, report the VM gone before returning. */
+  if (vm->status == VC_VM_STATUS_RUNNING || vm->status == VC_VM_STATUS_PAUSED)
+    g_thread_join (g_thread_new ("fake-vm-power-off", power_off_thread, vm));
   g_autofree char *path = running_path (vm);
   g_unlink (path);
   vm->status = VC_VM_STATUS_STOPPED;
