@@ -126,6 +126,20 @@ grep -q "$C2: org.vcrun.Runtime1.Container.ProcessExited ('e1', 5)" "$TMP/monito
   && ok "signal ProcessExited ('e1', 5)" || not_ok "no ProcessExited for e1"
 grep -q "$SB: org.freedesktop.DBus.Properties.PropertiesChanged ('org.vcrun.Runtime1.Sandbox', {.*'State': <'paused'>" "$TMP/monitor.log" \
   && ok "PropertiesChanged State paused" || not_ok "no PropertiesChanged for paused"
+
+# ---- vcrun --bus run: the same output and status as embedded run ------------------------------
+VCRUN="$BUILD/cli/vcrun"
+if [ -x "$VCRUN" ]; then
+  "$VCRUN" --bus=session run --bundle "$TMP/hello" cli1 > "$TMP/cli.out" 2> "$TMP/cli.err"; st=$?
+  [ $st -eq 3 ] && grep -q "^hello from [0-9]" "$TMP/cli.out" && grep -q "^to-stderr$" "$TMP/cli.err" \
+    && ok "vcrun --bus run in a VM: stdout, stderr and exit status 3" \
+    || not_ok "vcrun --bus run: $st '$(cat "$TMP/cli.out")' '$(cat "$TMP/cli.err")'"
+  [ "$(bus call $NAME $MANAGER $M ListSandboxes)" = "ao 0" ] && ok "... and removed its sandbox" \
+    || not_ok "vcrun --bus run left: $(bus call $NAME $MANAGER $M ListSandboxes)"
+else
+  skip "vcrun is not built"; skip "vcrun is not built"
+fi
+
 if [ "$test_failed" -gt 0 ]; then
   echo "# vcrund log:"; sed 's/^/#   /' "$TMP/vcrund.log" | tail -40
 fi
