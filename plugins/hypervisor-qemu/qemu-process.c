@@ -22,10 +22,14 @@
 #endif
 
 /* In the child between fork and exec: a session of its own, so that the VM
- * outlives the process that started it and its terminal. */
+ * outlives the process that started it and its terminal, and no signal left
+ * blocked by the caller's thread. */
 static void
 child_setup (gpointer data)
 {
+  sigset_t none;
+  sigemptyset (&none);
+  sigprocmask (SIG_SETMASK, &none, NULL);
   setsid ();
 }
 
