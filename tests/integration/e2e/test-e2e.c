@@ -529,6 +529,50 @@ suite_ready (Suite *s)
  * The cases
  */
 
+/* A sandbox whose VM cannot start: the core rolls back, and the fs plugin
+ * must leave no daemon, mount, socket or directory. Needs no boot. */
+static void
+test_failed_start (gconstpointer data)
+{
+  Suite *s = (Suite *) data;
+  if (skip_reason)
+    {
+      g_test_skip (skip_reason);
+      return;
+    }
+  g_autoptr(GError) error = NULL;
+  g_autoptr(VcRuntime) runtime = vc_runtime_new (s->config_file, NULL, &error);
+  g_assert_no_error (error);
+  g_autofree char *bad_kernel = g_build_filename (s->root, "not-a-kernel", NULL);
+  write_text (bad_kernel, "this is not a kernel\n");
+  VcSandboxOptions options = { .kernel = bad_kernel, .boot_timeout_ms = 60000 };
+  g_autoptr(VcSandbox) sandbox = vc_sandbox_create (runtime, "e2e-bad", &options, &error);
+  g_assert_null (sandbox);
+  g_assert_nonnull (error);
+  g_test_message ("failed as expected: %s", error->message);
+
+  g_autofree char *dir = g_build_filename (s->state_dir, "e2e-bad", NULL);
+  g_assert_false (g_file_test (dir, G_FILE_TEST_EXISTS));
+  g_assert_cmpuint (mounts_below (s->root), ==, 0);
+  g_autoptr(GArray) left = NULL;
+  for (int i = 0; i < 50; i++)
+    {
+      g_clear_pointer (&left, g_array_unref);
+      left = processes_mentioning (s->root);
+      if (left->len == 0)
+        break;
+      g_usleep (100 * 1000);
+    }
+  g_assert_cmpuint (left->len, ==, 0);
+  g_autoptr(GPtrArray) sockets = g_ptr_array_new_with_free_func (g_free);
+  find_sockets (s->root, sockets);
+  g_assert_cmpuint (sockets->len, ==, 0);
+  g_autofree char *socket = g_build_filename (dir, "virtiofsd.sock", NULL);
+  g_autofree char *pidfile_name = g_strdelimit (g_strdup (socket), "/", '.');
+  g_autofree char *pidfile = g_strdup_printf ("/run/virtiofsd/%s.pid", pidfile_name);
+  g_assert_false (g_file_test (pidfile, G_FILE_TEST_EXISTS));
+}
+
 static void
 test_stdio (gconstpointer data)
 {
@@ -832,6 +876,7 @@ add_suite (Suite *s)
     const char *name;
     GTestDataFunc func;
   } cases[] = {
+    { "failed-start", test_failed_start },
     { "stdio", test_stdio },
     { "exit-status", test_exit_status },
     { "stdin", test_stdin },
@@ -842,7 +887,7 @@ add_suite (Suite *s)
   };
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
     {
-      g_autofree char *path = g_strdup_printf ("/e2e/%s/%zu-%s", s->fs, i + 1, cases[i].name);
+      g_autofree char *path = g_strdup_printf ("/e2e/%s/%zu-%s", s->fs, i, cases[i].name);
       g_test_add_data_func (path, s, cases[i].func);
     }
 }
