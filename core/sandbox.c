@@ -293,7 +293,9 @@ stop_vm_on_purpose (VcSandbox *sb, VcVm *vm, GError **error)
 }
 
 /* Persists a pending event and does what it asks (stop the VM). op_mutex
- * held; lock_timeout_ms bounds the wait for another process. */
+ * held; lock_timeout_ms bounds the wait for another process. The stop is
+ * written first, so that others see it at once even if the VM takes its
+ * graceful timeout to go. */
 static void
 process_pending (VcSandbox *sb, VcLock *held_lock, guint lock_timeout_ms)
 {
@@ -309,6 +311,39 @@ process_pending (VcSandbox *sb, VcLock *held_lock, guint lock_timeout_ms)
   if (!pending || deleted)
     return;
 
+  gboolean locked = held_lock != NULL;
+  if (!locked)
+    {
+      own_lock = vc_lock_acquire (sb->lock_path, what, lock_timeout_ms, &error);
+      g_autoptr(VcSandboxRecord) fresh = own_lock ? vc_state_read (sb->dir, &error) : NULL;
+      if (fresh)
+        {
+          g_mutex_lock (&sb->state_mutex);
+          vc_sandbox_record_free (sb->record);
+          sb->record = g_steal_pointer (&fresh);
+          g_mutex_unlock (&sb->state_mutex);
+          locked = TRUE;
+        }
+      else
+        {
+          /* Stays pending: the next operation persists it. */
+          g_debug ("sandbox %s: cannot record the stop yet: %s", sb->id, error->message);
+          g_clear_error (&error);
+        }
+    }
+  if (locked)
+    {
+      g_mutex_lock (&sb->state_mutex);
+      apply_pending_locked (sb);
+      write_record_locked (sb, &error);
+      g_mutex_unlock (&sb->state_mutex);
+      if (error)
+        {
+          g_warning ("sandbox %s: cannot record that it stopped: %s", sb->id, error->message);
+          g_clear_error (&error);
+        }
+    }
+
   if (stop_vm && sb->vm && sb->hv->stop_vm)
     {
       if (!stop_vm_on_purpose (sb, sb->vm, &error))
@@ -320,34 +355,16 @@ process_pending (VcSandbox *sb, VcLock *held_lock, guint lock_timeout_ms)
         {
           g_mutex_lock (&sb->state_mutex);
           sb->pending_vm_gone = TRUE;
+          sb->pending_stop_vm = FALSE;
           g_mutex_unlock (&sb->state_mutex);
         }
     }
   drop_agent (sb);
 
-  if (held_lock == NULL)
-    {
-      own_lock = vc_lock_acquire (sb->lock_path, what, lock_timeout_ms, &error);
-      if (own_lock == NULL)
-        {
-          /* Stays pending: the next operation persists it. */
-          g_debug ("sandbox %s: cannot persist the stop yet: %s", sb->id, error->message);
-          return;
-        }
-      g_autoptr(VcSandboxRecord) fresh = vc_state_read (sb->dir, &error);
-      if (fresh == NULL)
-        {
-          g_debug ("sandbox %s: %s", sb->id, error->message);
-          return;
-        }
-      g_mutex_lock (&sb->state_mutex);
-      vc_sandbox_record_free (sb->record);
-      sb->record = g_steal_pointer (&fresh);
-      g_mutex_unlock (&sb->state_mutex);
-    }
-
+  if (!locked)
+    return;
   g_mutex_lock (&sb->state_mutex);
-  apply_pending_locked (sb);
+  apply_pending_locked (sb);   /* the VM gone: forget its saved state */
   write_record_locked (sb, &error);
   if (error == NULL)
     {

@@ -866,6 +866,14 @@ test_fs_died_event (void)
   g_autoptr(VcSandboxRecord) r = wait_disk_state (w, "fsd", VC_SANDBOX_STOPPED);
   g_assert_cmpint (r->state, ==, VC_SANDBOX_STOPPED);
   g_assert_cmpstr (r->reason, ==, reason);
+  /* Once the VM is down, its saved state goes (written second). */
+  for (int i = 0; i < 200 && r->hypervisor_state != NULL; i++)
+    {
+      g_usleep (10000);
+      g_clear_pointer (&r, vc_sandbox_record_free);
+      r = disk_record (w, "fsd");
+    }
+  g_assert_null (r->hypervisor_state);
 
   g_assert_true (vc_sandbox_delete (sb, FALSE, &error));
   g_assert_no_error (error);
