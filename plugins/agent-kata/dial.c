@@ -43,7 +43,8 @@ connect_with_deadline (int fd, const struct sockaddr *addr, socklen_t len, gint6
   if (flags < 0 || fcntl (fd, F_SETFL, flags | O_NONBLOCK) < 0)
     return -1;
   int r = connect (fd, addr, len);
-  if (r < 0 && (errno == EINPROGRESS || errno == EAGAIN))
+  /* (EAGAIN from a Unix socket means its backlog is full: fail and retry.) */
+  if (r < 0 && errno == EINPROGRESS)
     {
       struct pollfd pfd = { .fd = fd, .events = POLLOUT };
       gint64 left = MAX (ms_left (deadline), 1);
