@@ -694,8 +694,11 @@ qemu_stop_vm (VcVm *vm, guint graceful_timeout_ms, GError **error)
   if (connected && !qemu_vm_wait_exit (vm, 0))
     {
       gboolean running = FALSE;
-      /* A paused guest cannot answer the power button. */
-      if (query_running (vm, &running, NULL, NULL) && running && graceful_timeout_ms > 0)
+      /* A paused guest cannot answer the power button; microvm has neither an
+       * i8042 keyboard for Ctrl-Alt-Del nor a guest that acts on its ACPI
+       * button, so waiting would only lose time. */
+      if (vm->machine == QEMU_MACHINE_Q35 && graceful_timeout_ms > 0
+          && query_running (vm, &running, NULL, NULL) && running)
         {
           ask_guest_to_power_off (vm);
           qemu_vm_wait_exit (vm, graceful_timeout_ms);
