@@ -1246,6 +1246,24 @@ test_dial_timeout (void)
   desc->destroy (instance);
 }
 
+/* No vsock peer here (or no vsock at all): connect gives up in time, naming it. */
+static void
+test_dial_vsock_unreachable (void)
+{
+  const VcPluginDescriptor *desc = vc_plugin_descriptor ();
+  g_autoptr(GError) error = NULL;
+  VcPluginInstance *instance = desc->create (NULL, NULL, &error);
+  VcAgentEndpoint ep = {
+    .struct_size = sizeof ep, .transport = VC_AGENT_TRANSPORT_VSOCK, .cid = 4242, .port = 1024,
+  };
+  gint64 start = g_get_monotonic_time ();
+  g_assert_null (desc->agent->connect (instance, &ep, 300, &error));
+  g_assert_error (error, VC_ERROR, VC_ERROR_TIMEOUT);
+  g_assert_nonnull (strstr (error->message, "vsock 4242:1024"));
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 3 * G_TIME_SPAN_SECOND);
+  desc->destroy (instance);
+}
+
 static void
 test_settings (void)
 {
@@ -1313,6 +1331,7 @@ main (int argc, char **argv)
   g_test_add_func ("/agent-kata/dial/serial-retry", test_dial_serial);
   g_test_add_func ("/agent-kata/dial/hybrid-vsock", test_dial_hybrid);
   g_test_add_func ("/agent-kata/dial/timeout", test_dial_timeout);
+  g_test_add_func ("/agent-kata/dial/vsock-unreachable", test_dial_vsock_unreachable);
   g_test_add_func ("/agent-kata/settings", test_settings);
   return g_test_run ();
 }
