@@ -618,10 +618,17 @@ vcd_container_export (VcdSandbox *sandbox, VcContainer *handle)
                                        G_DBUS_OBJECT_SKELETON (container->object));
 
   /* A container found running (vcrund restarted): pick up its process. */
-  if ((state == VC_CONTAINER_RUNNING || state == VC_CONTAINER_PAUSED)
-      && vcd_sandbox_check_owned (sandbox, NULL))
-    start_init_process (container);
+  if (vcd_sandbox_check_owned (sandbox, NULL))
+    vcd_container_adopt (container);
   return container;
+}
+
+void
+vcd_container_adopt (VcdContainer *container)
+{
+  VcContainerState state = vc_container_get_state (container->handle);
+  if (state == VC_CONTAINER_RUNNING || state == VC_CONTAINER_PAUSED)
+    start_init_process (container);
 }
 
 VcdContainer *

@@ -209,6 +209,12 @@ vcd_sandbox_check_owned (VcdSandbox *sandbox, GError **error)
       g_message ("sandbox %s: owner process %d is gone, vcrund takes it over", sandbox->id,
                  sandbox->foreign_pid);
       sandbox->foreign_pid = 0;
+      GHashTableIter iter;
+      gpointer value;
+      g_hash_table_iter_init (&iter, sandbox->containers);
+      while (g_hash_table_iter_next (&iter, NULL, &value))
+        vcd_container_adopt (value);
+      refresh_pid (sandbox);
       return TRUE;
     }
   g_set_error (error, VC_ERROR, VC_ERROR_BUSY,

@@ -118,6 +118,9 @@ VcdContainer *vcd_container_ref      (VcdContainer *container);
 void          vcd_container_unref    (VcdContainer *container);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VcdContainer, vcd_container_unref)
 void          vcd_container_unexport (VcdContainer *container);
+/* Drains and waits for its init process if it is running and nobody does
+ * yet (a container found running, or whose owner process went away). */
+void          vcd_container_adopt    (VcdContainer *container);
 const char   *vcd_container_get_path (VcdContainer *container);
 /* Brings the properties in line with the handle. */
 void          vcd_container_sync     (VcdContainer *container);

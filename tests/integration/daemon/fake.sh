@@ -241,6 +241,18 @@ if [ -x "$VCRUN" ]; then
     || not_ok "vcrun --bus state deleted: $st $(cat "$TMP/out")"
   [ "$(bus call $NAME $MANAGER $M ListSandboxes)" = "ao 1 \"$S2\"" ] && ok "vcrun --bus left nothing behind" \
     || not_ok "after vcrun --bus: $(bus call $NAME $MANAGER $M ListSandboxes)"
+  # A sandbox that embedded vcrun created (its own supervisor owns it).
+  if "$VCRUN" --config "$TMP/vcrun.conf" create --bundle "$TMP/sleep" emb1 > "$TMP/out" 2>&1; then
+    EP=$(sandbox_path emb1)
+    bus call $NAME $MANAGER $M ListSandboxes | grep -q "\"$EP\"" \
+      && ok "a sandbox embedded vcrun made appears on the bus" || not_ok "emb1 not listed"
+    expect_error Busy "its container's Start goes to its own supervisor" "$(container_path emb1 emb1)" $C.Start
+    "$VCRUN" --config "$TMP/vcrun.conf" delete --force emb1 >/dev/null 2>&1
+    bus call $NAME $MANAGER $M ListSandboxes | grep -q "\"$EP\"" \
+      && not_ok "emb1 still listed after its deletion" || ok "... and leaves the bus when vcrun deletes it"
+  else
+    not_ok "embedded vcrun create: $(cat "$TMP/out")"
+  fi
 else
   for i in 1 2 3 4 5 6 7 8 9 10; do skip "vcrun is not built"; done
 fi
