@@ -578,6 +578,78 @@ test_container_io (void)
   g_assert_no_error (error);
 }
 
+typedef struct {
+  VcContainer *container;
+  GString     *out;
+  GError      *error;
+} Reader;
+
+static gpointer
+reader_thread (gpointer data)
+{
+  Reader *r = data;
+  for (;;)
+    {
+      g_autoptr(GBytes) chunk = vc_container_read_stdout (r->container, NULL, 7, &r->error);
+      if (chunk == NULL || g_bytes_get_size (chunk) == 0)
+        break;
+      g_string_append_len (r->out, g_bytes_get_data (chunk, NULL),
+                           (gssize) g_bytes_get_size (chunk));
+    }
+  return NULL;
+}
+
+/* Blocking stdio and wait calls run next to state changes of the same
+ * sandbox without blocking them, and vice versa. */
+static void
+test_container_concurrency (void)
+{
+  g_autoptr(LcWorld) w = lc_world_new (NULL, NULL, NULL);
+  g_autoptr(VcRuntime) rt = lc_world_runtime (w);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(VcSandbox) sb = create_ok (rt, "cc");
+  g_assert_true (vc_sandbox_start (sb, &error));
+  lc_write_bundle (w->bundle, "[\"cat\"]", NULL);
+  g_autoptr(VcContainer) c = container_ok (sb, "c1", w->bundle);
+  g_assert_true (vc_container_start (c, &error));
+  g_assert_no_error (error);
+
+  g_autofree char *b2 = g_build_filename (w->tmp, "b2", NULL);
+  lc_write_bundle (b2, "[\"sleep\"]", NULL);
+  Reader reader = { .container = c, .out = g_string_new (NULL) };
+  GThread *thread = g_thread_new ("reader", reader_thread, &reader);
+  GString *expect = g_string_new (NULL);
+  for (int i = 0; i < 50; i++)
+    {
+      g_autofree char *line = g_strdup_printf ("line %d\n", i);
+      gsize written = 0;
+      g_assert_true (vc_container_write_stdin (c, NULL, (const guint8 *) line, strlen (line),
+                                               &written, &error));
+      g_assert_no_error (error);
+      g_string_append (expect, line);
+      /* State changes while the reader is blocked. */
+      if (i % 10 == 0)
+        {
+          g_assert_true (vc_container_pause (c, &error));
+          g_assert_true (vc_container_resume (c, &error));
+          g_autoptr(VcContainer) other = container_ok (sb, "c2", b2);
+          g_assert_true (vc_container_delete (other, FALSE, &error));
+          g_assert_no_error (error);
+        }
+    }
+  g_assert_true (vc_container_close_stdin (c, NULL, &error));
+  g_thread_join (thread);
+  g_assert_no_error (reader.error);
+  g_assert_cmpstr (reader.out->str, ==, expect->str);
+  int status = -1;
+  g_assert_true (vc_container_wait (c, NULL, &status, &error));
+  g_assert_cmpint (status, ==, 0);
+  g_string_free (reader.out, TRUE);
+  g_string_free (expect, TRUE);
+  g_assert_true (vc_sandbox_delete (sb, TRUE, &error));
+  g_assert_no_error (error);
+}
+
 /* The rootfs and each bind mount go through the fs plugin, read-only as
  * config.json says; other mounts stay in the spec for the agent. */
 static void
@@ -962,6 +1034,7 @@ main (int argc, char **argv)
   g_test_add_func ("/lifecycle/states/container", test_container_states);
   g_test_add_func ("/lifecycle/container/io", test_container_io);
   g_test_add_func ("/lifecycle/container/shares", test_container_shares);
+  g_test_add_func ("/lifecycle/container/concurrency", test_container_concurrency);
   g_test_add_func ("/lifecycle/container/bad-bundle", test_container_bad_bundle);
   for (gsize i = 0; i < G_N_ELEMENTS (rollback_cases); i++)
     {
