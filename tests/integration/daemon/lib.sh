@@ -24,7 +24,7 @@ finish () { echo "1..$test_n"; [ "$test_failed" -eq 0 ]; exit $?; }
 
 # Needs: skip the whole script when something is missing.
 skip_all () { echo "1..0 # SKIP $*"; exit 0; }
-for tool in dbus-daemon busctl gdbus python3 setpriv; do
+for tool in dbus-daemon busctl gdbus python3 setpriv bc stdbuf; do
   command -v $tool >/dev/null 2>&1 || skip_all "$tool is not installed"
 done
 [ -x "$VCRUND" ] || skip_all "vcrund is not built"
