@@ -43,7 +43,8 @@ typedef struct {
   const char   *sandbox_id;
   const char   *state_dir;        /* the sandbox's own directory */
   guint64       hypervisor_caps;  /* VcHypervisorCaps of the sandbox's hypervisor */
-  VcFsEventFunc event_func;       /* may be NULL */
+  VcFsEventFunc event_func;       /* may be NULL; unlike the other fields, it and
+                                     event_data stay valid until free_share */
   gpointer      event_data;
 } VcFsSandboxConfig;
 

@@ -85,7 +85,8 @@ typedef struct {
   const char      *initrd;
   const char      *kernel_params;  /* appended to the plugin's own */
   VcAgentTransport agent_transport;/* NONE: the plugin's best */
-  VcVmEventFunc    event_func;     /* may be NULL */
+  VcVmEventFunc    event_func;     /* may be NULL; unlike the other fields, it and
+                                      event_data stay valid until free_vm */
   gpointer         event_data;
 } VcVmConfig;
 
