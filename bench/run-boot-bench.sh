@@ -38,8 +38,9 @@ if [ -w /dev/kvm ]; then accel=kvm; cpu=host; else accel=tcg; cpu=max; fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vcrun-bench.XXXXXX")
 qemu_pid=
+holder_pid=
 cleanup() {
-    [ -n "$qemu_pid" ] && { kill "$qemu_pid" 2>/dev/null; wait "$qemu_pid" 2>/dev/null; }
+    [ -n "$qemu_pid" ] && { kill "$qemu_pid" $holder_pid 2>/dev/null; wait "$qemu_pid" 2>/dev/null; }
     for id in $("$vcrun" --config "$conf" --root "$tmp/state" list -q 2>/dev/null); do
         "$vcrun" --config "$conf" --root "$tmp/state" delete --force "$id" >/dev/null 2>&1
     done
@@ -91,17 +92,31 @@ qemu_once() {
         -device virtserialport,bus=vc-serial.0,chardev=agent,name=agent.channel.0 \
         </dev/null >"$tmp/qemu.out" 2>&1 &
     qemu_pid=$!
+    # The agent announces itself once a host holds the port open, as the
+    # agent-kata plugin does: connect like it.
+    python3 -c '
+import socket, sys, time
+while True:
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.connect(sys.argv[1])
+        break
+    except OSError:
+        s.close()
+        time.sleep(0.02)
+time.sleep(3600)' "$tmp/agent.sock" >/dev/null 2>&1 &
+    holder_pid=$!
     deadline=$(( $(date +%s) + timeout_s ))
     while ! grep -q 'vcrun-agent: ready' "$log" 2>/dev/null; do
         if ! kill -0 "$qemu_pid" 2>/dev/null || [ "$(date +%s)" -ge "$deadline" ]; then
             echo "bench: bare QEMU did not reach the agent's ready line: $(tail -2 "$tmp/qemu.out" "$log" 2>/dev/null)" >&2
-            kill "$qemu_pid" 2>/dev/null; wait "$qemu_pid" 2>/dev/null; qemu_pid=
+            kill "$qemu_pid" "$holder_pid" 2>/dev/null; wait "$qemu_pid" "$holder_pid" 2>/dev/null; qemu_pid=
             return 1
         fi
         sleep 0.05
     done
     t1=$(now)
-    kill "$qemu_pid" 2>/dev/null; wait "$qemu_pid" 2>/dev/null; qemu_pid=
+    kill "$qemu_pid" "$holder_pid" 2>/dev/null; wait "$qemu_pid" "$holder_pid" 2>/dev/null; qemu_pid=
     elapsed "$t0" "$t1"
 }
 
