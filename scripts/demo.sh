@@ -18,7 +18,8 @@ ldconfig
 
 bundle=$(mktemp -d /tmp/vcrun-demo.XXXXXX)
 trap 'rm -rf "$bundle"' EXIT
-mkdir -p "$bundle/rootfs/bin"
+# The mount points config.json uses: the rootfs is shared read-only (root.readonly).
+mkdir -p "$bundle/rootfs/bin" "$bundle/rootfs/proc" "$bundle/rootfs/sys" "$bundle/rootfs/dev" "$bundle/rootfs/tmp"
 cp /bin/busybox "$bundle/rootfs/bin/busybox"
 for a in sh echo uname cat ls; do ln -s busybox "$bundle/rootfs/bin/$a"; done
 vcrun spec --bundle "$bundle"

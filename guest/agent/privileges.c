@@ -72,6 +72,17 @@ apply_capabilities (const Grpc__LinuxCapabilities *caps, char *msg, size_t msg_l
       || !caps_mask (caps->inheritable, caps->n_inheritable, &inheritable, msg, msg_len)
       || !caps_mask (caps->ambient, caps->n_ambient, &ambient, msg, msg_len))
     return false;
+  /* The kernel keeps ambient within permitted and inheritable; OCI specs (runc's
+   * default among them) list ambient capabilities without inheritable ones, so
+   * an ambient capability implies its inheritable bit. */
+  if (ambient & ~permitted)
+    {
+      for (int cap = 0; cap < 64; cap++)
+        if (((ambient & ~permitted) >> cap) & 1)
+          return msg_fail (msg, msg_len, EINVAL,
+                           "ambient capability %d is not in the permitted set", cap);
+    }
+  inheritable |= ambient;
 
   struct __user_cap_header_struct header = { .version = _LINUX_CAPABILITY_VERSION_3 };
   struct __user_cap_data_struct data[2] = { 0 };
