@@ -81,7 +81,8 @@ wait_thread (gpointer data)
 {
   Exec *exec = data;
   exec->result = vc_owner_client_receive (exec->client, -1, &exec->error);
-  g_main_context_invoke (NULL, quit_loop, exec->loop);
+  /* Queued: a quit before g_main_loop_run would be lost. */
+  g_idle_add (quit_loop, exec->loop);
   return NULL;
 }
 

@@ -135,7 +135,8 @@ setup_thread (gpointer data)
       else if (g_atomic_int_get (&run->pending_signal) == 0)
         vc_owner_start (run->owner, error);
     }
-  g_main_context_invoke (NULL, setup_finished, run);
+  /* Queued: a quit before g_main_loop_run would be lost. */
+  g_idle_add (setup_finished, run);
   return NULL;
 }
 

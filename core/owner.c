@@ -518,8 +518,13 @@ notify (VcOwner *owner, gboolean deleted, int exit_status)
   n->owner = owner_ref (owner);
   n->deleted = deleted;
   n->exit_status = exit_status;
-  g_main_context_invoke_full (owner->notify_context, G_PRIORITY_DEFAULT, deliver_notification,
-                              n, free_notification);
+  /* Always queued, never called here: g_main_context_invoke would run it on
+   * this thread when nobody runs the context yet, and a g_main_loop_quit
+   * before g_main_loop_run is lost. */
+  GSource *source = g_idle_source_new ();
+  g_source_set_callback (source, deliver_notification, n, free_notification);
+  g_source_attach (source, owner->notify_context);
+  g_source_unref (source);
 }
 
 typedef struct {
@@ -750,13 +755,18 @@ handle_delete (VcOwner *owner, gboolean force, GError **error)
       /* The VM goes away next anyway. */
       g_debug ("deleting container %s: %s", vc_container_get_id (owner->container), local->message);
     }
-  if (!vc_sandbox_delete (owner->sandbox, TRUE, error))
-    return FALSE;
+  return vc_sandbox_delete (owner->sandbox, TRUE, error);
+}
+
+/* After the reply to delete went out: the owner's process may end now. */
+static void
+mark_deleted (VcOwner *owner)
+{
   g_mutex_lock (&owner->lock);
   owner->deleted = TRUE;
   g_cond_broadcast (&owner->cond);
   g_mutex_unlock (&owner->lock);
-  return TRUE;
+  notify (owner, TRUE, vc_owner_get_exit_status (owner));
 }
 
 /* exec, first part: checks the request and starts the process. */
@@ -941,7 +951,7 @@ handle_request (VcOwner *owner, int fd, JsonObject *request, GArray *fds)
         {
           reply = ok_reply ();
           send_reply (fd, reply);
-          notify (owner, TRUE, vc_owner_get_exit_status (owner));
+          mark_deleted (owner);
           return;
         }
     }

@@ -52,7 +52,7 @@ VcOwner  *vc_owner_new (VcSandbox *sandbox, VcContainer *container, GError **err
  * err_fd is not used. Call before the init process starts. */
 void      vc_owner_set_init_stdio (VcOwner *owner, int in_fd, int out_fd, int err_fd);
 
-/* Called once, in context's thread (g_main_context_invoke), when the init
+/* Called once, in context's thread (from an idle source), when the init
  * process has exited and its output was forwarded, with its exit status
  * (-1 when it could not be waited for), and once more with deleted TRUE when
  * a client's delete request has removed the sandbox. */
