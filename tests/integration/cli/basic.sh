@@ -24,7 +24,7 @@ err=$("$VCRUN" frobnicate 2>&1); rc=$?
 expect_match "unknown command without a close one" "^vcrun: unknown command 'frobnicate' \(see 'vcrun --help'\)$" "$err"
 err=$("$VCRUN" --bus list 2>&1); rc=$?
 expect_eq "--bus exits 125 without vcrund" 125 $rc
-expect_match "--bus says it needs vcrund" "needs the vcrund service" "$err"
+expect_match "--bus without a reachable vcrund says why" "vcrund|cannot reach the (system|session) bus" "$err"
 err=$("$VCRUN" --log-format xml list 2>&1); rc=$?
 expect_match "bad --log-format" "log-format takes text or json" "$err"
 
