@@ -369,13 +369,6 @@ bus_create_or_run (VcCli *cli, const char *name, int argc, char **argv)
   return status;
 }
 
-static char *
-format_time (gint64 unix_time)
-{
-  g_autoptr(GDateTime) t = g_date_time_new_from_unix_utc (unix_time);
-  return t ? g_date_time_format (t, "%Y-%m-%dT%H:%M:%SZ") : g_strdup ("-");
-}
-
 /* The OCI state of the container at t, as embedded `state` prints it. */
 static JsonObject *
 state_of (Target *t, const char *id)
@@ -399,22 +392,12 @@ state_of (Target *t, const char *id)
   json_object_set_int_member (state, "pid", g_str_equal (status, "stopped") || !pid ? 0 : atoi (pid));
   json_object_set_string_member (state, "bundle", bundle ? bundle : "");
   json_object_set_object_member (state, "annotations", json_object_new ());
-  g_autofree char *when = format_time (created ? g_ascii_strtoll (created, NULL, 10) : 0);
+  g_autofree char *when = vc_cli_format_time (created ? g_ascii_strtoll (created, NULL, 10) : 0);
   json_object_set_string_member (state, "created", when);
   json_object_set_string_member (state, "owner", "vcrund");
   if (exit_status && atoi (exit_status) >= 0)
     json_object_set_int_member (state, "exit_status", atoi (exit_status));
   return state;
-}
-
-static void
-print_json (JsonNode *node)
-{
-  g_autoptr(JsonGenerator) generator = json_generator_new ();
-  json_generator_set_pretty (generator, TRUE);
-  json_generator_set_root (generator, node);
-  g_autofree char *text = json_generator_to_data (generator, NULL);
-  printf ("%s\n", text);
 }
 
 static int
@@ -431,7 +414,7 @@ bus_state (VcCli *cli, int argc, char **argv)
   if (!open_target (cli, id, &t, &error))
     return fail (error);
   g_autoptr(JsonNode) node = json_node_init_object (json_node_alloc (), state_of (&t, id));
-  print_json (node);
+  vc_cli_print_json (node);
   return 0;
 }
 
@@ -474,7 +457,7 @@ bus_list (VcCli *cli, int argc, char **argv)
   if (format && g_str_equal (format, "json"))
     {
       g_autoptr(JsonNode) node = json_node_init_array (json_node_alloc (), list);
-      print_json (node);
+      vc_cli_print_json (node);
       return 0;
     }
   if (!quiet)

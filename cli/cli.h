@@ -2,6 +2,7 @@
 #pragma once
 
 #include <glib.h>
+#include <json-glib/json-glib.h>
 
 #include "../core/vc-config.h"
 #include "../core/container.h"
@@ -48,6 +49,11 @@ gboolean vc_cli_parse_posix (const VcCliCommand *command, const GOptionEntry *en
                              int *argc, char ***argv, int *exit_status);
 /* The command table entry of the command called name. */
 const VcCliCommand *vc_cli_command (const char *name);
+
+/* "2026-11-25T01:02:03Z" (UTC), or "-" for an impossible time. */
+char *vc_cli_format_time (gint64 unix_time);
+/* Prints node as pretty JSON on stdout. */
+void  vc_cli_print_json (JsonNode *node);
 
 /* Logging set up from --log/--log-format/--debug. */
 void vc_cli_setup_logging (const VcCli *cli);

@@ -47,13 +47,6 @@ effective_status (VcSandbox *sandbox, VcContainer *container)
   return vc_container_state_to_string (vc_container_get_state (container));
 }
 
-static char *
-format_time (gint64 unix_time)
-{
-  g_autoptr(GDateTime) t = g_date_time_new_from_unix_utc (unix_time);
-  return t ? g_date_time_format (t, "%Y-%m-%dT%H:%M:%SZ") : g_strdup ("-");
-}
-
 /* The OCI state of container id (plus created, owner_pid, exit_status). */
 static JsonObject *
 container_state (VcSandbox *sandbox, VcContainer *container)
@@ -88,7 +81,7 @@ container_state (VcSandbox *sandbox, VcContainer *container)
     json_object_set_member (state, "annotations", json_node_copy (annotations));
   else
     json_object_set_object_member (state, "annotations", json_object_new ());
-  g_autofree char *created = format_time (container ? vc_container_get_created (container)
+  g_autofree char *created = vc_cli_format_time (container ? vc_container_get_created (container)
                                                     : vc_sandbox_get_created (sandbox));
   json_object_set_string_member (state, "created", created);
   json_object_set_int_member (state, "owner_pid", vc_sandbox_get_owner_pid (sandbox));
@@ -97,16 +90,6 @@ container_state (VcSandbox *sandbox, VcContainer *container)
   if (container && vc_container_get_exit_status (container) >= 0)
     json_object_set_int_member (state, "exit_status", vc_container_get_exit_status (container));
   return state;
-}
-
-static void
-print_json (JsonNode *node)
-{
-  g_autoptr(JsonGenerator) generator = json_generator_new ();
-  json_generator_set_pretty (generator, TRUE);
-  json_generator_set_root (generator, node);
-  g_autofree char *text = json_generator_to_data (generator, NULL);
-  printf ("%s\n", text);
 }
 
 /* Loads the container; on failure prints the error, sets *status. */
@@ -209,7 +192,7 @@ vc_cmd_state (VcCli *cli, int argc, char **argv)
     return status;
   g_autoptr(JsonObject) state = container_state (sandbox, container);
   g_autoptr(JsonNode) node = json_node_init_object (json_node_alloc (), state);
-  print_json (node);
+  vc_cli_print_json (node);
   return 0;
 }
 
@@ -322,7 +305,7 @@ vc_cmd_ps (VcCli *cli, int argc, char **argv)
   if (format && g_str_equal (format, "json"))
     {
       g_autoptr(JsonNode) node = json_node_init_array (json_node_alloc (), processes);
-      print_json (node);
+      vc_cli_print_json (node);
       return 0;
     }
   printf ("%-24s %-6s %-9s %s\n", "PROCESS", "INIT", "STATUS", "EXIT");
@@ -385,7 +368,7 @@ vc_cmd_list (VcCli *cli, int argc, char **argv)
   if (format && g_str_equal (format, "json"))
     {
       g_autoptr(JsonNode) node = json_node_init_array (json_node_alloc (), list);
-      print_json (node);
+      vc_cli_print_json (node);
       return 0;
     }
   if (!quiet)

@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <unistd.h>
 
+#include <json-glib/json-glib.h>
+
 #include "cli.h"
 
 int
@@ -61,6 +63,23 @@ vc_cli_parse_posix (const VcCliCommand *command, const GOptionEntry *entries,
                     int *argc, char ***argv, int *exit_status)
 {
   return parse_options (command, entries, TRUE, argc, argv, exit_status);
+}
+
+char *
+vc_cli_format_time (gint64 unix_time)
+{
+  g_autoptr(GDateTime) t = g_date_time_new_from_unix_utc (unix_time);
+  return t ? g_date_time_format (t, "%Y-%m-%dT%H:%M:%SZ") : g_strdup ("-");
+}
+
+void
+vc_cli_print_json (JsonNode *node)
+{
+  g_autoptr(JsonGenerator) generator = json_generator_new ();
+  json_generator_set_pretty (generator, TRUE);
+  json_generator_set_root (generator, node);
+  g_autofree char *text = json_generator_to_data (generator, NULL);
+  printf ("%s\n", text);
 }
 
 /* ---- logging ---------------------------------------------------------- */
