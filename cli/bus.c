@@ -647,6 +647,52 @@ bus_exec (VcCli *cli, int argc, char **argv)
   return vc_cli_status_to_exit (exit_status);
 }
 
+static int
+bus_ps (VcCli *cli, int argc, char **argv)
+{
+  g_autofree char *format = NULL;
+  int status;
+  GOptionEntry entries[] = {
+    { "format", 'f', 0, G_OPTION_ARG_STRING, &format, "table (default) or json", "FORMAT" },
+    { NULL }
+  };
+  if (!vc_cli_parse (vc_cli_command ("ps"), entries, &argc, &argv, &status))
+    return status;
+  if (format && !g_str_equal (format, "table") && !g_str_equal (format, "json"))
+    return vc_cli_fail_msg ("ps: --format takes table or json, not '%s'", format);
+  const char *id = single_id ("ps", argc, argv, &status);
+  if (id == NULL)
+    return status;
+  g_autoptr(GError) error = NULL;
+  g_auto(Target) t = { 0 };
+  if (!open_target (cli, id, &t, &error))
+    return fail (error);
+  if (t.container == NULL)
+    return vc_cli_fail_msg ("ps: sandbox %s has no container %s", id, id);
+  g_autoptr(GVariant) reply = call (t.bus, t.container, IFACE_C, "ListProcesses", NULL,
+                                    "(a(sbsi))", NULL, &error);
+  if (reply == NULL)
+    return fail (error);
+
+  g_autoptr(JsonArray) processes = json_array_new ();
+  g_autoptr(GVariantIter) iter = NULL;
+  const char *exec_id, *state;
+  gboolean init;
+  gint32 exit_status;
+  g_variant_get (reply, "(a(sbsi))", &iter);
+  while (g_variant_iter_next (iter, "(&sb&si)", &exec_id, &init, &state, &exit_status))
+    {
+      JsonObject *p = json_object_new ();
+      json_object_set_string_member (p, "exec_id", exec_id);
+      json_object_set_boolean_member (p, "init", init);
+      json_object_set_string_member (p, "status", state);
+      json_object_set_int_member (p, "exit_status", exit_status);
+      json_array_add_object_element (processes, p);
+    }
+  vc_cli_print_processes (processes, format);
+  return 0;
+}
+
 int
 vc_cli_bus_dispatch (VcCli *cli, const VcCliCommand *command, int argc, char **argv)
 {
@@ -671,6 +717,8 @@ vc_cli_bus_dispatch (VcCli *cli, const VcCliCommand *command, int argc, char **a
     return bus_delete (cli, argc, argv);
   if (g_str_equal (name, "exec"))
     return bus_exec (cli, argc, argv);
+  if (g_str_equal (name, "ps"))
+    return bus_ps (cli, argc, argv);
   return vc_cli_fail_msg ("%s --bus=%s: not available through vcrund; run it without --bus",
                           name, cli->bus);
 }

@@ -55,6 +55,10 @@ char *vc_cli_format_time (gint64 unix_time);
 /* Prints node as pretty JSON on stdout. */
 void  vc_cli_print_json (JsonNode *node);
 
+/* Prints a process list (objects with exec_id, init, status, exit_status) as
+ * `vcrun ps` does: a table, or JSON when format is "json". */
+void  vc_cli_print_processes (JsonArray *processes, const char *format);
+
 /* Logging set up from --log/--log-format/--debug. */
 void vc_cli_setup_logging (const VcCli *cli);
 

@@ -275,6 +275,30 @@ vc_cmd_delete (VcCli *cli, int argc, char **argv)
 
 /* ---- ps ------------------------------------------------------------------ */
 
+void
+vc_cli_print_processes (JsonArray *processes, const char *format)
+{
+  if (format && g_str_equal (format, "json"))
+    {
+      g_autoptr(JsonNode) node = json_node_init_array (json_node_alloc (), processes);
+      vc_cli_print_json (node);
+      return;
+    }
+  printf ("%-24s %-6s %-9s %s\n", "PROCESS", "INIT", "STATUS", "EXIT");
+  for (guint i = 0; i < json_array_get_length (processes); i++)
+    {
+      JsonObject *p = json_array_get_object_element (processes, i);
+      if (p == NULL)
+        continue;
+      gint64 exit_status = json_object_get_int_member_with_default (p, "exit_status", -1);
+      g_autofree char *exit_text = exit_status >= 0 ? g_strdup_printf ("%" G_GINT64_FORMAT, exit_status)
+                                                    : g_strdup ("-");
+      printf ("%-24s %-6s %-9s %s\n", json_object_get_string_member_with_default (p, "exec_id", "?"),
+              json_object_get_boolean_member_with_default (p, "init", FALSE) ? "yes" : "no",
+              json_object_get_string_member_with_default (p, "status", "?"), exit_text);
+    }
+}
+
 int
 vc_cmd_ps (VcCli *cli, int argc, char **argv)
 {
@@ -302,25 +326,7 @@ vc_cmd_ps (VcCli *cli, int argc, char **argv)
   if (processes == NULL)
     return vc_cli_fail_msg ("ps: the owner of %s sent no process list", id);
 
-  if (format && g_str_equal (format, "json"))
-    {
-      g_autoptr(JsonNode) node = json_node_init_array (json_node_alloc (), processes);
-      vc_cli_print_json (node);
-      return 0;
-    }
-  printf ("%-24s %-6s %-9s %s\n", "PROCESS", "INIT", "STATUS", "EXIT");
-  for (guint i = 0; i < json_array_get_length (processes); i++)
-    {
-      JsonObject *p = json_array_get_object_element (processes, i);
-      if (p == NULL)
-        continue;
-      gint64 exit_status = json_object_get_int_member_with_default (p, "exit_status", -1);
-      g_autofree char *exit_text = exit_status >= 0 ? g_strdup_printf ("%" G_GINT64_FORMAT, exit_status)
-                                                    : g_strdup ("-");
-      printf ("%-24s %-6s %-9s %s\n", json_object_get_string_member_with_default (p, "exec_id", "?"),
-              json_object_get_boolean_member_with_default (p, "init", FALSE) ? "yes" : "no",
-              json_object_get_string_member_with_default (p, "status", "?"), exit_text);
-    }
+  vc_cli_print_processes (processes, format);
   return 0;
 }
 

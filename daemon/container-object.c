@@ -1,6 +1,7 @@
 /* vcrund: one container on the bus (org.vcrun.Runtime1.Container). */
 #include "vcrund.h"
 
+#include <string.h>
 #include <gio/gunixfdlist.h>
 #include <json-glib/json-glib.h>
 
@@ -529,6 +530,30 @@ on_handle_wait_exec (VcdBusContainer *iface, GDBusMethodInvocation *invocation,
 }
 
 static gboolean
+on_handle_list_processes (VcdBusContainer *iface, GDBusMethodInvocation *invocation,
+                          gpointer user_data)
+{
+  VcdContainer *container = user_data;
+  GVariantBuilder list;
+  g_variant_builder_init (&list, G_VARIANT_TYPE ("a(sbsi)"));
+  g_variant_builder_add (&list, "(sbsi)", container->id, TRUE,
+                         !container->init_started ? "created"
+                           : container->init_exited ? "exited" : "running",
+                         container->init_exited ? container->init_status : -1);
+  g_autoptr(GList) ids = container->execs ? g_hash_table_get_keys (container->execs) : NULL;
+  ids = g_list_sort (ids, (GCompareFunc) strcmp);
+  for (GList *l = ids; l; l = l->next)
+    {
+      ExecEntry *entry = g_hash_table_lookup (container->execs, l->data);
+      g_variant_builder_add (&list, "(sbsi)", (const char *) l->data, FALSE,
+                             entry->exited ? "exited" : "running",
+                             entry->exited ? entry->status : -1);
+    }
+  g_dbus_method_invocation_return_value (invocation, g_variant_new ("(a(sbsi))", &list));
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
 work_delete (gpointer data, GError **error)
 {
   Call *call = data;
@@ -604,6 +629,7 @@ vcd_container_export (VcdSandbox *sandbox, VcContainer *handle)
   g_signal_connect (iface, "handle-resize-tty", G_CALLBACK (on_handle_resize_tty), container);
   g_signal_connect (iface, "handle-wait", G_CALLBACK (on_handle_wait), container);
   g_signal_connect (iface, "handle-wait-exec", G_CALLBACK (on_handle_wait_exec), container);
+  g_signal_connect (iface, "handle-list-processes", G_CALLBACK (on_handle_list_processes), container);
   g_signal_connect (iface, "handle-delete", G_CALLBACK (on_handle_delete), container);
   VcSandbox *sandbox_handle = vcd_sandbox_get_handle (sandbox);
   vcd_callers_guard (vcd_daemon_get_callers (vcd_sandbox_get_daemon (sandbox)),
