@@ -117,22 +117,6 @@ open_target (VcCli *cli, const char *id, Target *t, GError **error)
   return TRUE;
 }
 
-static const char *
-single_id (const char *command, int argc, char **argv, int *status)
-{
-  if (argc < 2)
-    {
-      *status = vc_cli_fail_msg ("%s: missing container ID (see 'vcrun %s --help')", command, command);
-      return NULL;
-    }
-  if (argc > 2)
-    {
-      *status = vc_cli_fail_msg ("%s: unexpected argument '%s'", command, argv[2]);
-      return NULL;
-    }
-  return argv[1];
-}
-
 /* ---- stdio ------------------------------------------------------------- */
 
 static int signal_pipe[2] = { -1, -1 };
@@ -301,7 +285,7 @@ bus_create_or_run (VcCli *cli, const char *name, int argc, char **argv)
   };
   if (!vc_cli_parse (vc_cli_command (name), run ? run_entries : create_entries, &argc, &argv, &status))
     return status;
-  const char *id = single_id (name, argc, argv, &status);
+  const char *id = vc_cli_single_id (name, argc, argv, &status);
   if (id == NULL)
     return status;
   g_autoptr(GError) error = NULL;
@@ -406,7 +390,7 @@ bus_state (VcCli *cli, int argc, char **argv)
   int status;
   if (!vc_cli_parse (vc_cli_command ("state"), (GOptionEntry[]) { { NULL } }, &argc, &argv, &status))
     return status;
-  const char *id = single_id ("state", argc, argv, &status);
+  const char *id = vc_cli_single_id ("state", argc, argv, &status);
   if (id == NULL)
     return status;
   g_autoptr(GError) error = NULL;
@@ -484,7 +468,7 @@ bus_simple (VcCli *cli, const char *name, const char *method, int argc, char **a
   int status;
   if (!vc_cli_parse (vc_cli_command (name), (GOptionEntry[]) { { NULL } }, &argc, &argv, &status))
     return status;
-  const char *id = single_id (name, argc, argv, &status);
+  const char *id = vc_cli_single_id (name, argc, argv, &status);
   if (id == NULL)
     return status;
   g_autoptr(GError) error = NULL;
@@ -538,7 +522,7 @@ bus_delete (VcCli *cli, int argc, char **argv)
   };
   if (!vc_cli_parse (vc_cli_command ("delete"), entries, &argc, &argv, &status))
     return status;
-  const char *id = single_id ("delete", argc, argv, &status);
+  const char *id = vc_cli_single_id ("delete", argc, argv, &status);
   if (id == NULL)
     return status;
   g_autoptr(GError) error = NULL;
@@ -660,7 +644,7 @@ bus_ps (VcCli *cli, int argc, char **argv)
     return status;
   if (format && !g_str_equal (format, "table") && !g_str_equal (format, "json"))
     return vc_cli_fail_msg ("ps: --format takes table or json, not '%s'", format);
-  const char *id = single_id ("ps", argc, argv, &status);
+  const char *id = vc_cli_single_id ("ps", argc, argv, &status);
   if (id == NULL)
     return status;
   g_autoptr(GError) error = NULL;

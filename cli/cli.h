@@ -50,6 +50,9 @@ gboolean vc_cli_parse_posix (const VcCliCommand *command, const GOptionEntry *en
 /* The command table entry of the command called name. */
 const VcCliCommand *vc_cli_command (const char *name);
 
+/* The one ID argument of a command (argv[1]); NULL with the error printed and
+ * *status set when it is missing or followed by more. */
+const char *vc_cli_single_id (const char *command, int argc, char **argv, int *status);
 /* "2026-11-25T01:02:03Z" (UTC), or "-" for an impossible time. */
 char *vc_cli_format_time (gint64 unix_time);
 /* Prints node as pretty JSON on stdout. */

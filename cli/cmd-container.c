@@ -13,23 +13,6 @@
 #include "cli.h"
 #include "../core/owner-client.h"
 
-/* Takes the one ID argument of a command; prints the error otherwise. */
-static const char *
-single_id (const char *command, int argc, char **argv, int *status)
-{
-  if (argc < 2)
-    {
-      *status = vc_cli_fail_msg ("%s: missing container ID (see 'vcrun %s --help')", command, command);
-      return NULL;
-    }
-  if (argc > 2)
-    {
-      *status = vc_cli_fail_msg ("%s: unexpected argument '%s'", command, argv[2]);
-      return NULL;
-    }
-  return argv[1];
-}
-
 /* The status as OCI reports it, accounting for a lost owner. */
 static const char *
 effective_status (VcSandbox *sandbox, VcContainer *container)
@@ -125,7 +108,7 @@ vc_cmd_create (VcCli *cli, int argc, char **argv)
   };
   if (!vc_cli_parse (vc_cli_command ("create"), entries, &argc, &argv, &status))
     return status;
-  const char *id = single_id ("create", argc, argv, &status);
+  const char *id = vc_cli_single_id ("create", argc, argv, &status);
   if (id == NULL)
     return status;
   if (console_socket)
@@ -148,7 +131,7 @@ simple_request (VcCli *cli, const char *command, const char *op, int argc, char 
 
   if (!vc_cli_parse (vc_cli_command (command), NULL, &argc, &argv, &status))
     return status;
-  const char *id = single_id (command, argc, argv, &status);
+  const char *id = vc_cli_single_id (command, argc, argv, &status);
   if (id == NULL || !open_container (cli, id, &runtime, &sandbox, &container, &status))
     return status;
   g_autoptr(JsonObject) reply = vc_owner_call (sandbox, op, NULL, &error);
@@ -187,7 +170,7 @@ vc_cmd_state (VcCli *cli, int argc, char **argv)
 
   if (!vc_cli_parse (vc_cli_command ("state"), NULL, &argc, &argv, &status))
     return status;
-  const char *id = single_id ("state", argc, argv, &status);
+  const char *id = vc_cli_single_id ("state", argc, argv, &status);
   if (id == NULL || !open_container (cli, id, &runtime, &sandbox, &container, &status))
     return status;
   g_autoptr(JsonObject) state = container_state (sandbox, container);
@@ -248,7 +231,7 @@ vc_cmd_delete (VcCli *cli, int argc, char **argv)
   };
   if (!vc_cli_parse (vc_cli_command ("delete"), entries, &argc, &argv, &status))
     return status;
-  const char *id = single_id ("delete", argc, argv, &status);
+  const char *id = vc_cli_single_id ("delete", argc, argv, &status);
   if (id == NULL || !open_container (cli, id, &runtime, &sandbox, &container, &status))
     return status;
 
@@ -316,7 +299,7 @@ vc_cmd_ps (VcCli *cli, int argc, char **argv)
     return status;
   if (format && !g_str_equal (format, "table") && !g_str_equal (format, "json"))
     return vc_cli_fail_msg ("ps: --format takes table or json, not '%s'", format);
-  const char *id = single_id ("ps", argc, argv, &status);
+  const char *id = vc_cli_single_id ("ps", argc, argv, &status);
   if (id == NULL || !open_container (cli, id, &runtime, &sandbox, &container, &status))
     return status;
   g_autoptr(JsonObject) reply = vc_owner_call (sandbox, "ps", NULL, &error);

@@ -65,6 +65,22 @@ vc_cli_parse_posix (const VcCliCommand *command, const GOptionEntry *entries,
   return parse_options (command, entries, TRUE, argc, argv, exit_status);
 }
 
+const char *
+vc_cli_single_id (const char *command, int argc, char **argv, int *status)
+{
+  if (argc < 2)
+    {
+      *status = vc_cli_fail_msg ("%s: missing container ID (see 'vcrun %s --help')", command, command);
+      return NULL;
+    }
+  if (argc > 2)
+    {
+      *status = vc_cli_fail_msg ("%s: unexpected argument '%s'", command, argv[2]);
+      return NULL;
+    }
+  return argv[1];
+}
+
 char *
 vc_cli_format_time (gint64 unix_time)
 {
