@@ -119,7 +119,15 @@ open_target (VcCli *cli, const char *id, Target *t, GError **error)
 
 /* ---- stdio ------------------------------------------------------------- */
 
+/* The process whose stdio pump() carries. */
+typedef struct {
+  Target     *t;
+  const char *exec_id;   /* "" for the init process */
+  gboolean    tty;       /* SIGWINCH resizes its terminal */
+} Attached;
+
 static int signal_pipe[2] = { -1, -1 };
+static const int forwarded_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGWINCH };
 
 static void
 on_signal (int signum)
@@ -131,10 +139,47 @@ on_signal (int signum)
   errno = saved;
 }
 
-/* Copies our stdin to in and out/err to our stdout/stderr until both end;
- * SIGINT, SIGTERM and SIGHUP go to the container's process (Kill). */
+/* While a process is attached, SIGINT, SIGTERM and SIGHUP go to it and
+ * SIGWINCH to its terminal, through signal_pipe (pump reads it). */
 static void
-pump (Target *t, int in, int out, int err, gboolean forward_signals)
+forward_signals (gboolean on)
+{
+  if (on && signal_pipe[0] < 0 && pipe2 (signal_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+    return;
+  struct sigaction sa = { .sa_handler = on ? on_signal : SIG_DFL };
+  sigemptyset (&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  for (gsize i = 0; i < G_N_ELEMENTS (forwarded_signals); i++)
+    sigaction (forwarded_signals[i], &sa, NULL);
+}
+
+/* Gives the process's terminal our window size. */
+static void
+resize (Attached *a)
+{
+  guint rows, columns;
+  g_autoptr(GError) error = NULL;
+  if (a->tty && vc_cli_terminal_size (STDIN_FILENO, &rows, &columns)
+      && !call_void (a->t->bus, a->t->container, IFACE_C, "ResizeTty",
+                     g_variant_new ("(suu)", a->exec_id, rows, columns), &error))
+    g_debug ("resize: %s", error->message);
+}
+
+static void
+deliver_signal (Attached *a, int signum)
+{
+  g_autoptr(GError) error = NULL;
+  if (signum == SIGWINCH)
+    resize (a);
+  else if (!call_void (a->t->bus, a->t->container, IFACE_C, "SignalProcess",
+                       g_variant_new ("(si)", a->exec_id, (gint32) signum), &error))
+    g_debug ("forwarding signal %d: %s", signum, error->message);
+}
+
+/* Copies our stdin to in and out/err to our stdout/stderr until both end,
+ * delivering the signals forward_signals catches. */
+static void
+pump (Attached *a, int in, int out, int err)
 {
   char buf[65536];
   gboolean our_in_open = TRUE;
@@ -143,7 +188,7 @@ pump (Target *t, int in, int out, int err, gboolean forward_signals)
       struct pollfd pfd[4] = {
         { .fd = out, .events = POLLIN }, { .fd = err, .events = POLLIN },
         { .fd = in >= 0 && our_in_open ? 0 : -1, .events = POLLIN },
-        { .fd = forward_signals ? signal_pipe[0] : -1, .events = POLLIN },
+        { .fd = signal_pipe[0], .events = POLLIN },
       };
       if (poll (pfd, 4, -1) < 0)
         {
@@ -175,13 +220,9 @@ pump (Target *t, int in, int out, int err, gboolean forward_signals)
               in = -1;
             }
         }
-      if (pfd[3].revents)
-        {
-          unsigned char signum;
-          if (read (signal_pipe[0], &signum, 1) == 1)
-            call_void (t->bus, t->container, IFACE_C, "Kill",
-                       g_variant_new ("(ib)", (gint32) signum, FALSE), NULL);
-        }
+      unsigned char signum;
+      while (pfd[3].revents && read (signal_pipe[0], &signum, 1) == 1)
+        deliver_signal (a, signum);
     }
   if (in >= 0)
     close (in);
@@ -205,16 +246,27 @@ reply_fds (GVariant *reply, GUnixFDList *list, int fds[3])
   return TRUE;
 }
 
-static void
-forward_signals (gboolean on)
+/* Carries the stdio of an attached process (in raw mode when it has a
+ * terminal) and returns vcrun's exit status once it has exited. */
+static int
+attach_and_wait (Attached *a, int fds[3])
 {
-  static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP };
-  if (on && signal_pipe[0] < 0 && pipe2 (signal_pipe, O_CLOEXEC) < 0)
-    return;
-  struct sigaction sa = { .sa_handler = on ? on_signal : SIG_DFL };
-  sigemptyset (&sa.sa_mask);
-  for (gsize i = 0; i < G_N_ELEMENTS (forwarded); i++)
-    sigaction (forwarded[i], &sa, NULL);
+  g_autoptr(GError) error = NULL;
+  forward_signals (TRUE);
+  VcCliTerminal *terminal = a->tty ? vc_cli_terminal_raw (STDIN_FILENO) : NULL;
+  resize (a);
+  pump (a, fds[0], fds[1], fds[2]);
+  g_autoptr(GVariant) waited = a->exec_id[0]
+    ? call (a->t->bus, a->t->container, IFACE_C, "WaitExec", g_variant_new ("(s)", a->exec_id),
+            "(i)", NULL, &error)
+    : call (a->t->bus, a->t->container, IFACE_C, "Wait", NULL, "(i)", NULL, &error);
+  vc_cli_terminal_restore (terminal);
+  forward_signals (FALSE);
+  if (waited == NULL)
+    return fail (error);
+  gint32 exit_status;
+  g_variant_get (waited, "(i)", &exit_status);
+  return vc_cli_status_to_exit (exit_status);
 }
 
 /* ---- commands ---------------------------------------------------------- */
@@ -267,14 +319,14 @@ create_all (VcCli *cli, const char *id, const char *bundle, Target *t, GError **
 static int
 bus_create_or_run (VcCli *cli, const char *name, int argc, char **argv)
 {
-  g_autofree char *bundle = NULL, *pid_file = NULL;
+  g_autofree char *bundle = NULL, *pid_file = NULL, *bundle_copy = NULL;
   gboolean detach = FALSE, tty = FALSE, terminal = FALSE;
   gboolean run = g_str_equal (name, "run");
   int status;
   GOptionEntry run_entries[] = {
     { "bundle", 'b', 0, G_OPTION_ARG_FILENAME, &bundle, "bundle directory (default: the current one)", "DIR" },
     { "detach", 'd', 0, G_OPTION_ARG_NONE, &detach, "start the container and exit; it keeps running", NULL },
-    { "tty", 't', 0, G_OPTION_ARG_NONE, &tty, "give the process a terminal", NULL },
+    { "tty", 't', 0, G_OPTION_ARG_NONE, &tty, "give the process a terminal (as process.terminal does)", NULL },
     { "pid-file", 0, 0, G_OPTION_ARG_FILENAME, &pid_file, "write the container's pid to FILE", "FILE" },
     { NULL }
   };
@@ -288,17 +340,27 @@ bus_create_or_run (VcCli *cli, const char *name, int argc, char **argv)
   const char *id = vc_cli_single_id (name, argc, argv, &status);
   if (id == NULL)
     return status;
+  if (detach && tty)
+    return vc_cli_fail_msg ("run: --tty and --detach together need a console socket, which vcrun does not support");
   g_autoptr(GError) error = NULL;
   g_autofree char *abs = bundle_path (bundle, &terminal, &error);
   if (abs == NULL)
     return vc_cli_fail (error);
-  if (tty || (run && !detach && terminal))
-    return vc_cli_fail_msg ("%s --bus: terminals are not supported through vcrund yet; "
-                            "run it without --bus", name);
+  if (tty && !terminal)
+    {
+      /* vcrund reads the copy at CreateContainer; it goes with the sandbox. */
+      bundle_copy = vc_cli_bundle_with_terminal (abs, &error);
+      if (bundle_copy == NULL)
+        return vc_cli_fail_msg ("run: cannot prepare the bundle for --tty: %s", error->message);
+    }
 
   g_auto(Target) t = { 0 };
-  if (!create_all (cli, id, abs, &t, &error))
-    return fail (error);
+  if (!create_all (cli, id, bundle_copy ? bundle_copy : abs, &t, &error))
+    {
+      if (bundle_copy)
+        vc_cli_remove_bundle_copy (bundle_copy);
+      return fail (error);
+    }
   if (!run || detach)
     {
       if (run && !call_void (t.bus, t.container, IFACE_C, "Start", NULL, &error))
@@ -332,15 +394,17 @@ bus_create_or_run (VcCli *cli, const char *name, int argc, char **argv)
     }
   else
     {
-      forward_signals (TRUE);
-      pump (&t, fds[0], fds[1], fds[2], TRUE);
-      g_autoptr(GVariant) waited = call (t.bus, t.container, IFACE_C, "Wait", NULL, "(i)", NULL,
-                                         &error);
-      forward_signals (FALSE);
-      gint32 exit_status = -1;
-      if (waited)
-        g_variant_get (waited, "(i)", &exit_status);
-      status = waited ? vc_cli_status_to_exit (exit_status) : fail (error);
+      if (pid_file)
+        {
+          g_autofree char *pid = get_string (t.bus, t.container, IFACE_C, "Pid");
+          if (!vc_cli_write_pid_file (pid_file, pid ? atoi (pid) : 0, &error))
+            {
+              vc_cli_fail (error);
+              g_clear_error (&error);
+            }
+        }
+      Attached a = { .t = &t, .exec_id = "", .tty = tty || terminal };
+      status = attach_and_wait (&a, fds);
     }
   g_clear_error (&error);
   /* Leave nothing behind, as embedded run does. */
@@ -350,6 +414,10 @@ bus_create_or_run (VcCli *cli, const char *name, int argc, char **argv)
       if (status == 0)
         status = VC_EXIT_RUNTIME_FAILURE;
     }
+  if (pid_file && run)
+    unlink (pid_file);
+  if (bundle_copy)
+    vc_cli_remove_bundle_copy (bundle_copy);
   return status;
 }
 
@@ -559,60 +627,33 @@ bus_exec (VcCli *cli, int argc, char **argv)
   };
   if (!vc_cli_parse_posix (vc_cli_command ("exec"), entries, &argc, &argv, &status))
     return status;
+  if (argc < 2)
+    return vc_cli_fail_msg ("exec: missing container ID (see 'vcrun exec --help')");
   if (argc < 3)
-    return vc_cli_fail_msg ("exec: usage: vcrun exec [OPTIONS] ID CMD [ARG...]");
-  if (tty)
-    return vc_cli_fail_msg ("exec --bus: terminals are not supported through vcrund yet; "
-                            "run it without --bus");
-  guint uid = 0, gid = 0;
-  if (user)
-    {
-      g_auto(GStrv) parts = g_strsplit (user, ":", 2);
-      guint64 u, g = 0;
-      if (!g_ascii_string_to_unsigned (parts[0], 10, 0, G_MAXUINT32, &u, NULL)
-          || (parts[1] && !g_ascii_string_to_unsigned (parts[1], 10, 0, G_MAXUINT32, &g, NULL)))
-        return vc_cli_fail_msg ("exec: --user takes UID[:GID] in numbers, not '%s'", user);
-      uid = u;
-      gid = parts[1] ? g : u;
-    }
-
-  g_autoptr(JsonBuilder) b = json_builder_new ();
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "args");
-  json_builder_begin_array (b);
-  for (int i = 2; i < argc; i++)
-    json_builder_add_string_value (b, argv[i]);
-  json_builder_end_array (b);
-  json_builder_set_member_name (b, "cwd");
-  json_builder_add_string_value (b, cwd ? cwd : "/");
-  json_builder_set_member_name (b, "env");
-  json_builder_begin_array (b);
-  json_builder_add_string_value (b, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-  for (char **e = env; e && *e; e++)
-    json_builder_add_string_value (b, *e);
-  json_builder_end_array (b);
-  json_builder_set_member_name (b, "user");
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "uid");
-  json_builder_add_int_value (b, uid);
-  json_builder_set_member_name (b, "gid");
-  json_builder_add_int_value (b, gid);
-  json_builder_end_object (b);
-  json_builder_end_object (b);
-  g_autoptr(JsonNode) root = json_builder_get_root (b);
-  g_autofree char *process = json_to_string (root, FALSE);
-  if (exec_id == NULL)
-    exec_id = g_strdup_printf ("exec-%d-%08x", (int) getpid (), g_random_int ());
+    return vc_cli_fail_msg ("exec: missing the command to run");
 
   g_autoptr(GError) error = NULL;
   g_auto(Target) t = { 0 };
   if (!open_target (cli, argv[1], &t, &error))
     return fail (error);
   if (t.container == NULL)
-    return vc_cli_fail_msg ("exec: container %s is still being created", argv[1]);
+    return vc_cli_fail_msg ("container %s is still being created", argv[1]);
+  if (exec_id == NULL)
+    exec_id = g_strdup_printf ("exec-%08x", g_random_int ());
+  if (!vc_id_validate (exec_id, "exec", &error))
+    return vc_cli_fail (error);
+  /* The same process as embedded exec: config.json's, with the options. */
+  g_autofree char *bundle = get_string (t.bus, t.container, IFACE_C, "Bundle");
+  g_autoptr(JsonNode) process = vc_cli_exec_process (bundle ? bundle : "/nonexistent", argv + 2,
+                                                     tty, cwd, env, user, &error);
+  if (process == NULL)
+    return vc_cli_fail (error);
+  g_autofree char *process_json = json_to_string (process, FALSE);
+
   g_autoptr(GUnixFDList) list = NULL;
   g_autoptr(GVariant) reply = call (t.bus, t.container, IFACE_C, "Exec",
-                                    g_variant_new ("(ss)", exec_id, process), "(hhh)", &list, &error);
+                                    g_variant_new ("(ss)", exec_id, process_json), "(hhh)", &list,
+                                    &error);
   int fds[3];
   if (reply == NULL)
     {
@@ -621,14 +662,8 @@ bus_exec (VcCli *cli, int argc, char **argv)
     }
   if (!reply_fds (reply, list, fds))
     return vc_cli_fail_msg ("vcrund sent no stdio");
-  pump (&t, fds[0], fds[1], fds[2], FALSE);
-  g_autoptr(GVariant) waited = call (t.bus, t.container, IFACE_C, "WaitExec",
-                                     g_variant_new ("(s)", exec_id), "(i)", NULL, &error);
-  if (waited == NULL)
-    return fail (error);
-  gint32 exit_status;
-  g_variant_get (waited, "(i)", &exit_status);
-  return vc_cli_status_to_exit (exit_status);
+  Attached a = { .t = &t, .exec_id = exec_id, .tty = tty };
+  return attach_and_wait (&a, fds);
 }
 
 static int

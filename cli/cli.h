@@ -96,6 +96,18 @@ gboolean   vc_cli_write_pid_file (const char *path, gint pid, GError **error);
 /* 128+N for a -1 status means "unknown": 125. */
 int        vc_cli_status_to_exit (int status);
 
+/* ---- bundles (cli/bundle.c) ---- */
+
+/* The OCI Process object for `exec`: the process of bundle's config.json
+ * (env, cwd, user, capabilities: runc's exec defaults) with args, terminal
+ * and the options applied. */
+JsonNode  *vc_cli_exec_process (const char *bundle, char **args, gboolean tty, const char *cwd,
+                                char **env, const char *user, GError **error);
+/* A copy of bundle (a new temporary directory) whose config.json asks for a
+ * terminal (run -t); its root.path points at the original rootfs. */
+char      *vc_cli_bundle_with_terminal (const char *bundle, GError **error);
+void       vc_cli_remove_bundle_copy (const char *dir);
+
 /* ---- the sandbox supervisor (cli/supervisor.c) ---- */
 
 /* Forks a detached supervisor (fork, setsid, fork) that boots sandbox id,

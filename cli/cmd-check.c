@@ -125,7 +125,7 @@ vc_cmd_check (VcCli *cli, int argc, char **argv)
 
   int kvm = open ("/dev/kvm", O_RDWR | O_CLOEXEC);
   add_row (&table, "kvm", kvm >= 0, FALSE,
-           kvm >= 0 ? "/dev/kvm usable: hardware acceleration"
+           kvm >= 0 ? "/dev/kvm opens (the hypervisor plugin says whether it works)"
                     : "no usable /dev/kvm: QEMU falls back to TCG (slower, works)");
   if (kvm >= 0)
     close (kvm);

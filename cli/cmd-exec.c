@@ -86,100 +86,6 @@ wait_thread (gpointer data)
   return NULL;
 }
 
-/* The container's process object from its config.json, with the options
- * applied. */
-static JsonNode *
-build_process (VcContainer *container, char **args, gboolean tty, const char *cwd, char **env,
-               const char *user, GError **error)
-{
-  g_autofree char *path = g_build_filename (vc_container_get_bundle (container), "config.json", NULL);
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  JsonObject *process = NULL;
-  if (json_parser_load_from_file (parser, path, NULL)
-      && JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
-    {
-      JsonObject *spec = json_node_get_object (json_parser_get_root (parser));
-      JsonNode *p = json_object_get_member (spec, "process");
-      if (p && JSON_NODE_HOLDS_OBJECT (p))
-        process = json_object_ref (json_node_get_object (p));
-    }
-  if (process == NULL)
-    process = json_object_new ();
-  g_autoptr(JsonObject) owned = process;
-
-  JsonArray *argv = json_array_new ();
-  for (char **a = args; *a; a++)
-    json_array_add_string_element (argv, *a);
-  json_object_set_array_member (process, "args", argv);
-  json_object_set_boolean_member (process, "terminal", tty);
-  if (cwd)
-    {
-      if (!g_path_is_absolute (cwd))
-        {
-          g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT, "exec: --cwd must be an absolute path, not '%s'", cwd);
-          return NULL;
-        }
-      json_object_set_string_member (process, "cwd", cwd);
-    }
-  if (!json_object_has_member (process, "cwd"))
-    json_object_set_string_member (process, "cwd", "/");
-
-  /* -e K=V replaces K's value from config.json, or adds it. */
-  JsonArray *old_env = json_object_has_member (process, "env")
-                       ? json_object_get_array_member (process, "env") : NULL;
-  JsonArray *new_env = json_array_new ();
-  for (guint i = 0; old_env && i < json_array_get_length (old_env); i++)
-    {
-      const char *entry = json_array_get_string_element (old_env, i);
-      if (entry == NULL)
-        continue;
-      gboolean replaced = FALSE;
-      for (char **e = env; e && *e && !replaced; e++)
-        {
-          const char *eq = strchr (*e, '=');
-          replaced = eq && strncmp (entry, *e, eq - *e + 1) == 0;
-        }
-      if (!replaced)
-        json_array_add_string_element (new_env, entry);
-    }
-  for (char **e = env; e && *e; e++)
-    {
-      if (strchr (*e, '=') == NULL || **e == '=')
-        {
-          json_array_unref (new_env);
-          g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT, "exec: -e takes KEY=VALUE, not '%s'", *e);
-          return NULL;
-        }
-      json_array_add_string_element (new_env, *e);
-    }
-  json_object_set_array_member (process, "env", new_env);
-
-  if (user)
-    {
-      g_auto(GStrv) parts = g_strsplit (user, ":", 2);
-      guint64 uid, gid = 0;
-      if (!g_ascii_string_to_unsigned (parts[0], 10, 0, G_MAXUINT32 - 1, &uid, NULL)
-          || (parts[1] && !g_ascii_string_to_unsigned (parts[1], 10, 0, G_MAXUINT32 - 1, &gid, NULL)))
-        {
-          g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT,
-                       "exec: --user takes UID[:GID] (numbers), not '%s'", user);
-          return NULL;
-        }
-      JsonObject *u = json_object_new ();
-      json_object_set_int_member (u, "uid", (gint64) uid);
-      json_object_set_int_member (u, "gid", (gint64) gid);
-      json_object_set_object_member (process, "user", u);
-    }
-  else if (!json_object_has_member (process, "user"))
-    {
-      JsonObject *u = json_object_new ();
-      json_object_set_int_member (u, "uid", 0);
-      json_object_set_int_member (u, "gid", 0);
-      json_object_set_object_member (process, "user", u);
-    }
-  return json_node_init_object (json_node_alloc (), process);
-}
-
 int
 vc_cmd_exec (VcCli *cli, int argc, char **argv)
 {
@@ -216,7 +122,7 @@ vc_cmd_exec (VcCli *cli, int argc, char **argv)
                                          : g_strdup_printf ("exec-%08x", g_random_int ());
   if (!vc_id_validate (exec_id, "exec", &error))
     return vc_cli_fail (error);
-  g_autoptr(JsonNode) process = build_process (container, argv + 2, tty, cwd, env, user, &error);
+  g_autoptr(JsonNode) process = vc_cli_exec_process (vc_container_get_bundle (container), argv + 2, tty, cwd, env, user, &error);
   if (process == NULL)
     return vc_cli_fail (error);
 

@@ -140,46 +140,6 @@ setup_thread (gpointer data)
   return NULL;
 }
 
-/* A copy of bundle whose config.json asks for a terminal (run -t); its
- * root.path points at the original rootfs. */
-static char *
-bundle_with_terminal (const char *bundle, GError **error)
-{
-  g_autofree char *path = g_build_filename (bundle, "config.json", NULL);
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  if (!json_parser_load_from_file (parser, path, error))
-    return NULL;
-  JsonObject *spec = json_node_get_object (json_parser_get_root (parser));
-  JsonObject *process = json_object_get_object_member (spec, "process");
-  JsonObject *root = json_object_get_object_member (spec, "root");
-  json_object_set_boolean_member (process, "terminal", TRUE);
-  const char *root_path = json_object_get_string_member (root, "path");
-  g_autofree char *abs_root = g_path_is_absolute (root_path) ? g_strdup (root_path)
-                                                             : g_build_filename (bundle, root_path, NULL);
-  json_object_set_string_member (root, "path", abs_root);
-
-  g_autofree char *dir = g_dir_make_tmp ("vcrun-bundle-XXXXXX", error);
-  if (dir == NULL)
-    return NULL;
-  g_autoptr(JsonGenerator) generator = json_generator_new ();
-  json_generator_set_root (generator, json_parser_get_root (parser));
-  g_autofree char *copy = g_build_filename (dir, "config.json", NULL);
-  if (!json_generator_to_file (generator, copy, error))
-    {
-      rmdir (dir);
-      return NULL;
-    }
-  return g_steal_pointer (&dir);
-}
-
-static void
-remove_bundle_copy (const char *dir)
-{
-  g_autofree char *copy = g_build_filename (dir, "config.json", NULL);
-  unlink (copy);
-  rmdir (dir);
-}
-
 int
 vc_cmd_run (VcCli *cli, int argc, char **argv)
 {
@@ -211,7 +171,7 @@ vc_cmd_run (VcCli *cli, int argc, char **argv)
     return vc_cli_spawn_supervisor (cli, id, bundle_abs, pid_file, TRUE);
   if (tty && !spec_terminal)
     {
-      bundle_copy = bundle_with_terminal (bundle_abs, &error);
+      bundle_copy = vc_cli_bundle_with_terminal (bundle_abs, &error);
       if (bundle_copy == NULL)
         return vc_cli_fail_msg ("run: cannot prepare the bundle for --tty: %s", error->message);
     }
@@ -265,7 +225,7 @@ vc_cmd_run (VcCli *cli, int argc, char **argv)
   if (pid_file)
     unlink (pid_file);
   if (bundle_copy)
-    remove_bundle_copy (bundle_copy);
+    vc_cli_remove_bundle_copy (bundle_copy);
 
   for (gsize i = 0; i < G_N_ELEMENTS (forwarded); i++)
     {

@@ -275,26 +275,44 @@ static gboolean
 work_kill (gpointer data, GError **error)
 {
   Call *call = data;
-  return vc_container_signal (call->container->handle, NULL, call->signum, call->flag, error);
+  return vc_container_signal (call->container->handle, call->exec_id, call->signum, call->flag,
+                              error);
 }
 
-static gboolean
-on_handle_kill (VcdBusContainer *iface, GDBusMethodInvocation *invocation, gint signum,
-                gboolean all, gpointer user_data)
+/* Kill and SignalProcess: exec_id NULL for the init process. */
+static void
+handle_signal (VcdContainer *container, GDBusMethodInvocation *invocation, const char *exec_id,
+               gint signum, gboolean all)
 {
   if (signum <= 0 || signum >= 65)
     {
       g_autofree char *message = g_strdup_printf ("signal %d is not a signal number (1..64)",
                                                   signum);
       vcd_return_error_literal (invocation, VC_ERROR_INVALID_ARGUMENT, message);
-      return G_DBUS_METHOD_INVOCATION_HANDLED;
+      return;
     }
-  if (!check_owned (user_data, invocation))
-    return G_DBUS_METHOD_INVOCATION_HANDLED;
-  Call *call = call_new (user_data, invocation);
+  if (!check_owned (container, invocation))
+    return;
+  Call *call = call_new (container, invocation);
+  call->exec_id = g_strdup (exec_id);
   call->signum = signum;
   call->flag = all;
   run_call (call, work_kill, done_empty);
+}
+
+static gboolean
+on_handle_kill (VcdBusContainer *iface, GDBusMethodInvocation *invocation, gint signum,
+                gboolean all, gpointer user_data)
+{
+  handle_signal (user_data, invocation, NULL, signum, all);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+on_handle_signal_process (VcdBusContainer *iface, GDBusMethodInvocation *invocation,
+                          const char *exec_id, gint signum, gpointer user_data)
+{
+  handle_signal (user_data, invocation, exec_id[0] ? exec_id : NULL, signum, FALSE);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
@@ -624,6 +642,8 @@ vcd_container_export (VcdSandbox *sandbox, VcContainer *handle)
   g_signal_connect (iface, "handle-pause", G_CALLBACK (on_handle_pause), container);
   g_signal_connect (iface, "handle-resume", G_CALLBACK (on_handle_resume), container);
   g_signal_connect (iface, "handle-kill", G_CALLBACK (on_handle_kill), container);
+  g_signal_connect (iface, "handle-signal-process", G_CALLBACK (on_handle_signal_process),
+                    container);
   g_signal_connect (iface, "handle-attach", G_CALLBACK (on_handle_attach), container);
   g_signal_connect (iface, "handle-exec", G_CALLBACK (on_handle_exec), container);
   g_signal_connect (iface, "handle-resize-tty", G_CALLBACK (on_handle_resize_tty), container);

@@ -78,6 +78,29 @@ host_tsc_khz (void)
   return (guint64) (g_ascii_strtod (colon + 1, NULL) * 1000.0);
 }
 
+static gpointer
+decide_accel (gpointer data)
+{
+  VcPluginInstance *self = data;
+  const char *machine = self->machine == QEMU_MACHINE_Q35 ? "q35" : "microvm";
+  self->use_kvm = kvm_usable (&self->kvm_why)
+                  && qemu_kvm_probe (self->qemu_path, machine, &self->kvm_why);
+  if (self->use_kvm)
+    g_message ("hypervisor-qemu: accel auto: using KVM");
+  else
+    g_message ("hypervisor-qemu: accel auto: using TCG (software emulation; KVM: %s)",
+               self->kvm_why);
+  return NULL;
+}
+
+gboolean
+qemu_plugin_use_kvm (VcPluginInstance *self)
+{
+  if (self->accel_auto)
+    g_once (&self->accel_once, decide_accel, self);
+  return self->use_kvm;
+}
+
 static void
 qemu_instance_free (VcPluginInstance *self)
 {
@@ -85,6 +108,7 @@ qemu_instance_free (VcPluginInstance *self)
     return;
   g_free (self->qemu_path);
   g_free (self->kernel_params);
+  g_free (self->kvm_why);
   g_free (self);
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VcPluginInstance, qemu_instance_free)
@@ -117,13 +141,7 @@ qemu_create (const VcPluginHost *host, GVariant *settings, GError **error)
   const char *accel = setting_string (settings, "accel");
   g_autofree char *why = NULL;
   if (accel == NULL || g_str_equal (accel, "auto"))
-    {
-      self->use_kvm = kvm_usable (&why);
-      if (self->use_kvm)
-        g_message ("hypervisor-qemu: accel auto: using KVM");
-      else
-        g_message ("hypervisor-qemu: accel auto: using TCG (software emulation; %s)", why);
-    }
+    self->accel_auto = TRUE;  /* probed at the first VM: most commands boot none */
   else if (g_str_equal (accel, "kvm"))
     {
       if (!kvm_usable (&why))
@@ -150,8 +168,8 @@ qemu_create (const VcPluginHost *host, GVariant *settings, GError **error)
     }
   self->kernel_params = g_strdup (params);
   self->have_vhost_vsock = access ("/dev/vhost-vsock", R_OK | W_OK) == 0;
-  if (self->machine == QEMU_MACHINE_MICROVM && !self->use_kvm)
-    self->tsc_khz = host_tsc_khz ();
+  if (self->machine == QEMU_MACHINE_MICROVM)
+    self->tsc_khz = host_tsc_khz ();  /* used under TCG only */
   return g_steal_pointer (&self);
 }
 
@@ -191,11 +209,18 @@ qemu_check (VcPluginInstance *self, GString *report, GError **error)
   g_string_append_printf (report, "qemu: ok (%s: %s)\n", self->qemu_path, out);
 
   g_autofree char *why = NULL;
-  if (kvm_usable (&why))
-    g_string_append (report, "kvm: ok\n");
+  if (!kvm_usable (&why))
+    g_string_append_printf (report, "kvm: missing (%s), using TCG software emulation\n", why);
+  else if (!qemu_plugin_use_kvm (self))
+    {
+      if (self->accel_auto)
+        g_string_append_printf (report, "kvm: does not work with QEMU here (%s), using TCG software emulation\n",
+                                self->kvm_why);
+      else
+        g_string_append (report, "kvm: ok, not used (accel tcg)\n");
+    }
   else
-    g_string_append_printf (report, "kvm: missing (%s)%s\n", why,
-                            self->use_kvm ? "" : ", using TCG software emulation");
+    g_string_append (report, "kvm: ok\n");
   g_string_append_printf (report, "vhost-vsock: %s\n",
                           self->have_vhost_vsock ? "ok" : "missing (/dev/vhost-vsock), agent uses virtio-serial");
   g_string_append_printf (report, "machine: %s\n",

@@ -25,13 +25,22 @@ typedef enum {
 
 struct VcPluginInstance {
   char        *qemu_path;
-  gboolean     use_kvm;
+  gboolean     use_kvm;         /* read through qemu_plugin_use_kvm */
+  gboolean     accel_auto;      /* use_kvm is decided by a probe, at the first VM */
+  GOnce        accel_once;
+  char        *kvm_why;         /* why the probe chose TCG */
   QemuMachine  machine;
   gboolean     seccomp_sandbox;
   char        *kernel_params;   /* the "kernel_params" setting, may be NULL */
   gboolean     have_vhost_vsock;
   guint64      tsc_khz;         /* the host's TSC rate, for microvm under TCG; 0 unknown */
 };
+
+/* Whether VMs get KVM: with accel auto, the first call probes QEMU. */
+gboolean   qemu_plugin_use_kvm      (VcPluginInstance *self);
+/* Whether qemu_path runs a KVM vCPU with -cpu host on this machine; why not
+ * in *why (qemu-kvm-probe.c). */
+gboolean   qemu_kvm_probe           (const char *qemu_path, const char *machine, char **why);
 
 /* A device the VM has, cold- or hot-plugged. */
 typedef struct {

@@ -242,7 +242,7 @@ qemu_vm_new (VcPluginInstance *self, const VcVmConfig *config, GError **error)
   VcVm *vm = g_new0 (VcVm, 1);
   vm->plugin = self;
   vm->machine = self->machine;
-  vm->use_kvm = self->use_kvm;
+  vm->use_kvm = qemu_plugin_use_kvm (self);
   vm->sandbox_id = g_strdup (config->sandbox_id);
   vm->state_dir = g_strdup (config->state_dir);
   vm->vcpus = config->vcpus;

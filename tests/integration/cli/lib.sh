@@ -2,6 +2,7 @@
 # Sourced; expects VCRUN_TOP_BUILDDIR (set by make check).
 
 top_builddir=${VCRUN_TOP_BUILDDIR:-$(cd "$(dirname "$0")/../../.." && pwd)}
+top_srcdir=${VCRUN_TOP_SRCDIR:-$(cd "$(dirname "$0")/../../.." && pwd)}
 VCRUN=${VCRUN:-$top_builddir/cli/vcrun}
 CONF=${VCRUN_TEST_CONFIG:-$top_builddir/etc/vcrun-uninstalled.conf}
 

@@ -175,53 +175,8 @@ expect_eq "... and nothing is left" "" "$(vc list -q)"
 # ---- E: a terminal session driven from a pty ------------------------------
 B=$ROOT/bundle-e
 make_bundle "$B" '["sh"]'
-out=$(python3 - "$VCRUN" "$CONF" "$ROOT" "$B" <<'EOF'
-import fcntl, os, pty, select, struct, sys, termios, time
-vcrun, conf, root, bundle = sys.argv[1:5]
-pid, fd = pty.fork()
-if pid == 0:
-    fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
-    os.execv(vcrun, [vcrun, "--config", conf, "--root", root, "run", "-t", "--bundle", bundle, "t1"])
-buf = b""
-def expect(pattern, timeout):
-    global buf
-    deadline = time.time() + timeout
-    while pattern not in buf:
-        left = deadline - time.time()
-        if left <= 0:
-            return False
-        r, _, _ = select.select([fd], [], [], left)
-        if r:
-            try:
-                data = os.read(fd, 4096)
-            except OSError:
-                return False
-            if not data:
-                return False
-            buf += data
-    return True
-def send(text):
-    os.write(fd, text.encode())
-results = []
-results.append(("prompt", expect(b"# ", 180)))
-send("stty size\n")
-results.append(("initial window size 30 100", expect(b"30 100", 30)))
-send("echo $((6*7))x\n")
-results.append(("a command's output", expect(b"42x", 30)))
-fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
-time.sleep(2)
-send("stty size\n")
-results.append(("window size change forwarded (40 120)", expect(b"40 120", 30)))
-send("test -t 0 && test -t 1 && echo is-a-$((1+1))-tty\n")
-results.append(("the process has a terminal", expect(b"is-a-2-tty", 30)))
-send("exit 5\n")
-_, status = os.waitpid(pid, 0)
-for name, good in results:
-    print(("ok" if good else "not ok") + " " + name)
-print("exit %d" % (os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1))
-sys.stderr.write(buf.decode(errors="replace")[-2000:] + "\n")
-EOF
-)
+out=$(python3 "$top_srcdir/tests/integration/tty-session.py" \
+          "$VCRUN" --config "$CONF" --root "$ROOT" run -t --bundle "$B" t1)
 for check in "prompt" "initial window size 30 100" "a command's output" \
              "window size change forwarded (40 120)" "the process has a terminal"; do
     printf '%s\n' "$out" | grep -qx "ok $check"; ok $? "tty: $check"

@@ -128,6 +128,15 @@ expect_error InvalidArgument "Exec with a bad exec ID" "$C2" $C.Exec 'bad id' '{
 expect_error InvalidArgument "Exec with invalid JSON" "$C2" $C.Exec e4 '{nope'
 expect_error InvalidState "Start of a running container" "$C2" $C.Start
 expect_error InvalidArgument "Kill with signal 0" "$C2" $C.Kill 0 false
+expect_error InvalidArgument "SignalProcess with signal 99" "$C2" $C.SignalProcess e1 99
+expect_error NotFound "SignalProcess to an unknown exec ID" "$C2" $C.SignalProcess nope 15
+"$CLIENT" "$ADDR" exec "$C2" e5 '{"args":["sleep","1000"],"cwd":"/"}' > /dev/null &
+exec_pid=$!
+wait_for 10 sh -c "busctl --address=$ADDR call $NAME $C2 $C ListProcesses | grep -q '\"e5\" false \"running\"'"
+bus call $NAME "$C2" $C SignalProcess si e5 15; wait $exec_pid; st=$?
+[ $st -eq 143 ] && [ "$(prop "$C2" Container State)" = running ] \
+  && ok "SignalProcess 15 to exec e5: it exits 143, the container runs on" \
+  || not_ok "SignalProcess e5: status $st, container $(prop "$C2" Container State)"
 bus call $NAME "$C2" $C Kill ib 9 false && out=$(bus call $NAME "$C2" $C Wait)
 [ "$out" = "i 137" ] && ok "Kill 9 then Wait: 137" || not_ok "Kill/Wait: $out"
 bus call $NAME "$C1" $C Delete b false && bus call $NAME "$C2" $C Delete b false \

@@ -28,16 +28,17 @@ vbus () { busctl --address="$ADDR" --timeout=300 "$@"; }
 make_bundle () {
   mkdir -p "$1/rootfs/bin" "$1/rootfs/proc" "$1/rootfs/sys" "$1/rootfs/dev" "$1/rootfs/tmp"
   cp "$BUSYBOX" "$1/rootfs/bin/busybox"
-  for a in sh echo cat sleep uname true; do ln -sf busybox "$1/rootfs/bin/$a"; done
+  for a in sh echo cat sleep uname true stty env; do ln -sf busybox "$1/rootfs/bin/$a"; done
   cat > "$1/config.json" <<EOF
 { "ociVersion": "1.0.2", "root": { "path": "rootfs", "readonly": false },
   "hostname": "vcrund-test",
-  "process": { "args": $2, "cwd": "/", "env": ["PATH=/bin"], "user": { "uid": 0, "gid": 0 } },
+  "process": { "args": $2, "cwd": "/", "env": ["PATH=/bin", "FROM_SPEC=yes"], "user": { "uid": 0, "gid": 0 } },
   "mounts": [ { "destination": "/proc", "type": "proc", "source": "proc" } ] }
 EOF
 }
 make_bundle "$TMP/hello" '["/bin/sh", "-c", "echo hello from $(uname -r); echo to-stderr >&2; exit 3"]'
 make_bundle "$TMP/sleeper" '["/bin/sleep", "1000"]'
+make_bundle "$TMP/shell" '["/bin/sh"]'
 
 start_bus
 start_vcrund "$CONF" --root "$TMP/state" || { not_ok "vcrund starts"; finish; }
@@ -136,8 +137,47 @@ if [ -x "$VCRUN" ]; then
     || not_ok "vcrun --bus run: $st '$(cat "$TMP/cli.out")' '$(cat "$TMP/cli.err")'"
   [ "$(bus call $NAME $MANAGER $M ListSandboxes)" = "ao 0" ] && ok "... and removed its sandbox" \
     || not_ok "vcrun --bus run left: $(bus call $NAME $MANAGER $M ListSandboxes)"
+
+  # run -t: a terminal session from a pty, as embedded run -t has (tty-session.py).
+  out=$(python3 "$SRC/tests/integration/tty-session.py" "$VCRUN" --bus=session run -t \
+          --bundle "$TMP/shell" tty1 2> "$TMP/tty1.log")
+  for check in "prompt" "initial window size 30 100" "a command's output" \
+               "window size change forwarded (40 120)" "the process has a terminal"; do
+    printf '%s\n' "$out" | grep -qx "ok $check" && ok "--bus run -t: $check" \
+      || { not_ok "--bus run -t: $check"; sed 's/^/#   /' "$TMP/tty1.log" | tail -15; }
+  done
+  [ "$(printf '%s\n' "$out" | tail -1)" = "exit 5" ] && ok "--bus run -t: exits with the shell's status 5" \
+    || not_ok "--bus run -t: $(printf '%s\n' "$out" | tail -1)"
+  [ "$(bus call $NAME $MANAGER $M ListSandboxes)" = "ao 0" ] && ok "... and removed its sandbox" \
+    || not_ok "vcrun --bus run -t left: $(bus call $NAME $MANAGER $M ListSandboxes)"
+
+  # exec into a detached container: config.json's env, a terminal, signals.
+  "$VCRUN" --bus=session run -d --bundle "$TMP/sleeper" cli2 \
+    && ok "--bus run -d: a detached container" || not_ok "--bus run -d cli2"
+  out=$("$VCRUN" --bus=session exec -e EXTRA=1 cli2 env); st=$?
+  [ $st -eq 0 ] && printf '%s\n' "$out" | grep -qx FROM_SPEC=yes && printf '%s\n' "$out" | grep -qx EXTRA=1 \
+    && ok "--bus exec: config.json's env and -e, as embedded exec" || not_ok "--bus exec env: $st '$out'"
+  out=$(python3 "$SRC/tests/integration/tty-session.py" "$VCRUN" --bus=session exec -t cli2 /bin/sh \
+          2> "$TMP/tty2.log")
+  for check in "prompt" "initial window size 30 100" "a command's output" \
+               "window size change forwarded (40 120)" "the process has a terminal"; do
+    printf '%s\n' "$out" | grep -qx "ok $check" && ok "--bus exec -t: $check" \
+      || { not_ok "--bus exec -t: $check"; sed 's/^/#   /' "$TMP/tty2.log" | tail -15; }
+  done
+  [ "$(printf '%s\n' "$out" | tail -1)" = "exit 5" ] && ok "--bus exec -t: exits with the shell's status 5" \
+    || not_ok "--bus exec -t: $(printf '%s\n' "$out" | tail -1)"
+  "$VCRUN" --bus=session exec cli2 /bin/sh -c \
+    'trap "echo got-term; exit 9" TERM; echo ready; while true; do sleep 0.2; done' > "$TMP/e3.out" &
+  e3=$!
+  wait_for 60 grep -q ready "$TMP/e3.out"
+  kill -TERM $e3; wait $e3; st=$?
+  [ $st -eq 9 ] && grep -q got-term "$TMP/e3.out" \
+    && ok "SIGTERM to vcrun --bus exec reaches the process, which exits 9" \
+    || not_ok "--bus exec SIGTERM: status $st, '$(cat "$TMP/e3.out")'"
+  "$VCRUN" --bus=session delete --force cli2 && [ "$(bus call $NAME $MANAGER $M ListSandboxes)" = "ao 0" ] \
+    && ok "--bus delete --force cli2: nothing left" || not_ok "--bus delete cli2"
 else
-  skip "vcrun is not built"; skip "vcrun is not built"
+  for i in $(seq 19); do skip "vcrun is not built"; done
 fi
 
 if [ "$test_failed" -gt 0 ]; then
