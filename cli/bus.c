@@ -34,6 +34,7 @@ typedef struct {
   GDBusConnection *bus;
   char            *sandbox;    /* object paths */
   char            *container;
+  gint             owner_pid;  /* vcrund's; 0 unknown */
 } Target;
 
 static void
@@ -99,16 +100,40 @@ connect_bus (VcCli *cli, GError **error)
   return bus;
 }
 
+/* vcrund's pid: it owns every sandbox it serves, as the supervisor does in
+ * embedded mode. */
+static gint
+vcrund_pid (GDBusConnection *bus)
+{
+  g_autoptr(GVariant) reply = g_dbus_connection_call_sync (
+      bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+      "GetConnectionUnixProcessID", g_variant_new ("(s)", BUS_NAME), G_VARIANT_TYPE ("(u)"),
+      G_DBUS_CALL_FLAGS_NONE, -1, NULL, NULL);
+  guint32 pid = 0;
+  if (reply)
+    g_variant_get (reply, "(u)", &pid);
+  return (gint) pid;
+}
+
 /* Finds sandbox id and its container id. */
 static gboolean
 open_target (VcCli *cli, const char *id, Target *t, GError **error)
 {
   if ((t->bus = connect_bus (cli, error)) == NULL)
     return FALSE;
+  g_autoptr(GError) local = NULL;
   g_autoptr(GVariant) sb = call (t->bus, MANAGER, IFACE_M, "GetSandbox", g_variant_new ("(s)", id),
-                                 "(o)", NULL, error);
+                                 "(o)", NULL, &local);
   if (sb == NULL)
-    return FALSE;
+    {
+      g_autofree char *name = g_dbus_error_get_remote_error (local);
+      /* As embedded mode says it. */
+      if (g_strcmp0 (name, BUS_NAME ".Error.NotFound") == 0)
+        g_set_error (error, VC_ERROR, VC_ERROR_NOT_FOUND, "container %s does not exist", id);
+      else
+        g_propagate_error (error, g_steal_pointer (&local));
+      return FALSE;
+    }
   g_variant_get (sb, "(o)", &t->sandbox);
   g_autoptr(GVariant) c = call (t->bus, t->sandbox, IFACE_S, "GetContainer",
                                 g_variant_new ("(s)", id), "(o)", NULL, NULL);
@@ -271,38 +296,26 @@ attach_and_wait (Attached *a, int fds[3])
 
 /* ---- commands ---------------------------------------------------------- */
 
-/* bundle (default: the current directory), absolute, with a config.json. */
-static char *
-bundle_path (const char *bundle, gboolean *terminal, GError **error)
-{
-  g_autofree char *cwd = g_get_current_dir ();
-  g_autofree char *joined = g_canonicalize_filename (bundle ? bundle : ".", cwd);
-  g_autofree char *config = g_build_filename (joined, "config.json", NULL);
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  if (!json_parser_load_from_file (parser, config, error))
-    {
-      g_prefix_error (error, "bundle %s: ", joined);
-      return NULL;
-    }
-  JsonNode *root = json_parser_get_root (parser);
-  JsonObject *process = root && JSON_NODE_HOLDS_OBJECT (root)
-                        && json_object_has_member (json_node_get_object (root), "process")
-                        ? json_object_get_object_member (json_node_get_object (root), "process") : NULL;
-  *terminal = process && json_object_has_member (process, "terminal")
-              && json_object_get_boolean_member (process, "terminal");
-  return g_steal_pointer (&joined);
-}
-
 /* create and run: sandbox, started, with the container created. */
 static gboolean
 create_all (VcCli *cli, const char *id, const char *bundle, Target *t, GError **error)
 {
   if ((t->bus = connect_bus (cli, error)) == NULL)
     return FALSE;
+  g_autoptr(GError) local = NULL;
   g_autoptr(GVariant) sb = call (t->bus, MANAGER, IFACE_M, "CreateSandbox",
-                                 g_variant_new ("(sa{sv})", id, NULL), "(o)", NULL, error);
+                                 g_variant_new ("(sa{sv})", id, NULL), "(o)", NULL, &local);
   if (sb == NULL)
-    return FALSE;
+    {
+      g_autofree char *name = g_dbus_error_get_remote_error (local);
+      /* As embedded mode says it. */
+      if (g_strcmp0 (name, BUS_NAME ".Error.Exists") == 0)
+        g_set_error (error, VC_ERROR, VC_ERROR_EXISTS,
+                     "container ID %s is already in use (see 'vcrun list')", id);
+      else
+        g_propagate_error (error, g_steal_pointer (&local));
+      return FALSE;
+    }
   g_variant_get (sb, "(o)", &t->sandbox);
   g_autoptr(GVariant) c = NULL;
   if (!call_void (t->bus, t->sandbox, IFACE_S, "Start", NULL, error)
@@ -343,8 +356,8 @@ bus_create_or_run (VcCli *cli, const char *name, int argc, char **argv)
   if (detach && tty)
     return vc_cli_fail_msg ("run: --tty and --detach together need a console socket, which vcrun does not support");
   g_autoptr(GError) error = NULL;
-  g_autofree char *abs = bundle_path (bundle, &terminal, &error);
-  if (abs == NULL)
+  g_autofree char *abs = NULL;
+  if (!vc_cli_check_bundle (id, bundle, &abs, &terminal, &error))
     return vc_cli_fail (error);
   if (tty && !terminal)
     {
@@ -425,7 +438,6 @@ bus_create_or_run (VcCli *cli, const char *name, int argc, char **argv)
 static JsonObject *
 state_of (Target *t, const char *id)
 {
-  JsonObject *state = json_object_new ();
   g_autofree char *sb_state = get_string (t->bus, t->sandbox, IFACE_S, "State");
   g_autofree char *c_state = t->container ? get_string (t->bus, t->container, IFACE_C, "State") : NULL;
   g_autofree char *bundle = t->container ? get_string (t->bus, t->container, IFACE_C, "Bundle") : NULL;
@@ -438,18 +450,19 @@ state_of (Target *t, const char *id)
     status = "stopped";
   else if (g_strcmp0 (sb_state, "paused") == 0)
     status = "paused";
-  json_object_set_string_member (state, "ociVersion", "1.0.2");
-  json_object_set_string_member (state, "id", id);
-  json_object_set_string_member (state, "status", status);
-  json_object_set_int_member (state, "pid", g_str_equal (status, "stopped") || !pid ? 0 : atoi (pid));
-  json_object_set_string_member (state, "bundle", bundle ? bundle : "");
-  json_object_set_object_member (state, "annotations", json_object_new ());
-  g_autofree char *when = vc_cli_format_time (created ? g_ascii_strtoll (created, NULL, 10) : 0);
-  json_object_set_string_member (state, "created", when);
-  json_object_set_string_member (state, "owner", "vcrund");
-  if (exit_status && atoi (exit_status) >= 0)
-    json_object_set_int_member (state, "exit_status", atoi (exit_status));
-  return state;
+  if (t->owner_pid == 0)
+    t->owner_pid = vcrund_pid (t->bus);
+  VcCliState state = {
+    .id = id,
+    .status = status,
+    .pid = pid ? atoi (pid) : 0,
+    .bundle = bundle,
+    .created = created ? g_ascii_strtoll (created, NULL, 10) : 0,
+    .owner_pid = t->owner_pid,
+    .owner_alive = TRUE,  /* it answered */
+    .exit_status = exit_status ? atoi (exit_status) : -1,
+  };
+  return vc_cli_state_to_json (&state);
 }
 
 static int
@@ -506,26 +519,7 @@ bus_list (VcCli *cli, int argc, char **argv)
         continue;  /* deleted meanwhile */
       json_array_add_object_element (list, state_of (&t, id));
     }
-  if (format && g_str_equal (format, "json"))
-    {
-      g_autoptr(JsonNode) node = json_node_init_array (json_node_alloc (), list);
-      vc_cli_print_json (node);
-      return 0;
-    }
-  if (!quiet)
-    printf ("%-20s %-8s %-9s %-40s %-21s %s\n", "ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER");
-  for (guint i = 0; i < json_array_get_length (list); i++)
-    {
-      JsonObject *s = json_array_get_object_element (list, i);
-      if (quiet)
-        printf ("%s\n", json_object_get_string_member (s, "id"));
-      else
-        printf ("%-20s %-8" G_GINT64_FORMAT " %-9s %-40s %-21s %s\n",
-                json_object_get_string_member (s, "id"), json_object_get_int_member (s, "pid"),
-                json_object_get_string_member (s, "status"),
-                json_object_get_string_member (s, "bundle"),
-                json_object_get_string_member (s, "created"), "vcrund");
-    }
+  vc_cli_print_states (list, format, quiet);
   return 0;
 }
 
@@ -545,6 +539,12 @@ bus_simple (VcCli *cli, const char *name, const char *method, int argc, char **a
     return fail (error);
   if (t.container == NULL)
     return vc_cli_fail_msg ("%s: container %s is still being created", name, id);
+  if (g_str_equal (name, "start"))
+    {
+      g_autofree char *state = get_string (t.bus, t.container, IFACE_C, "State");
+      if (g_strcmp0 (state, "created") != 0)
+        return vc_cli_fail_msg ("container %s was started already", id);
+    }
   if (!call_void (t.bus, t.container, IFACE_C, method, NULL, &error))
     {
       g_dbus_error_strip_remote_error (error);
@@ -601,8 +601,8 @@ bus_delete (VcCli *cli, int argc, char **argv)
     {
       g_autofree char *state = get_string (t.bus, t.container, IFACE_C, "State");
       if (state && (g_str_equal (state, "running") || g_str_equal (state, "paused")))
-        return vc_cli_fail_msg ("container %s is %s: stop it first, or use 'vcrun delete --force %s'",
-                                id, state, id);
+        return vc_cli_fail_msg ("container %s is %s: stop it first (vcrun kill) or use delete --force",
+                                id, state);
     }
   /* The container is done with: its sandbox goes with it. */
   if (!call_void (t.bus, t.sandbox, IFACE_S, "Delete", g_variant_new ("(b)", TRUE), &error))

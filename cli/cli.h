@@ -79,9 +79,12 @@ VcRuntime *vc_cli_open_runtime (VcCli *cli, GError **error);
  * sandbox has none yet). "container ID does not exist" when there is none. */
 gboolean   vc_cli_load (VcRuntime *runtime, const char *id, VcSandbox **sandbox,
                         VcContainer **container, GError **error);
-/* Checks what `create`/`run` need before booting anything: a valid ID not in
- * use, a bundle directory with a valid config.json. Sets *bundle_abs (the
- * bundle, absolute) and *terminal (process.terminal). */
+/* Checks what `create`/`run` need before booting anything: a valid ID, a
+ * bundle directory with a valid config.json (and for
+ * vc_cli_check_new_container, an ID not in use in the state dir). Sets
+ * *bundle_abs (the bundle, absolute) and *terminal (process.terminal). */
+gboolean   vc_cli_check_bundle (const char *id, const char *bundle, char **bundle_abs,
+                                gboolean *terminal, GError **error);
 gboolean   vc_cli_check_new_container (VcCli *cli, const char *id, const char *bundle,
                                        char **bundle_abs, gboolean *terminal, GError **error);
 /* The exit status for a failure to start a process: 127 when its command was
@@ -95,6 +98,25 @@ gboolean   vc_cli_parse_signal (const char *text, int *signum, GError **error);
 gboolean   vc_cli_write_pid_file (const char *path, gint pid, GError **error);
 /* 128+N for a -1 status means "unknown": 125. */
 int        vc_cli_status_to_exit (int status);
+
+/* ---- OCI state (cli/oci-state.c) ---- */
+
+typedef struct {
+  const char *id;
+  const char *status;       /* OCI status: creating, created, running, paused, stopped */
+  gint        pid;          /* the process's; 0 before it has one */
+  const char *bundle;       /* NULL while creating */
+  gint64      created;      /* seconds since the epoch */
+  gint        owner_pid;    /* who holds the sandbox: the supervisor, or vcrund */
+  gboolean    owner_alive;
+  int         exit_status;  /* -1 before the process exited */
+} VcCliState;
+
+/* `vcrun state`'s object: the OCI state (ociVersion and annotations read from
+ * the bundle's config.json) plus created, owner_pid, owner_alive, exit_status. */
+JsonObject *vc_cli_state_to_json (const VcCliState *state);
+/* Prints `vcrun list`: a table, the IDs (quiet) or JSON (format "json"). */
+void        vc_cli_print_states  (JsonArray *states, const char *format, gboolean quiet);
 
 /* ---- bundles (cli/bundle.c) ---- */
 

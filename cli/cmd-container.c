@@ -34,45 +34,18 @@ effective_status (VcSandbox *sandbox, VcContainer *container)
 static JsonObject *
 container_state (VcSandbox *sandbox, VcContainer *container)
 {
-  JsonObject *state = json_object_new ();
-  const char *status = effective_status (sandbox, container);
-  const char *bundle = container ? vc_container_get_bundle (container) : NULL;
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  JsonObject *spec = NULL;
-
-  if (bundle)
-    {
-      g_autofree char *path = g_build_filename (bundle, "config.json", NULL);
-      if (json_parser_load_from_file (parser, path, NULL)
-          && JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
-        spec = json_node_get_object (json_parser_get_root (parser));
-    }
-  const char *version = spec && json_object_has_member (spec, "ociVersion")
-                        && JSON_NODE_HOLDS_VALUE (json_object_get_member (spec, "ociVersion"))
-                        ? json_object_get_string_member (spec, "ociVersion") : NULL;
-  json_object_set_string_member (state, "ociVersion", version ? version : "1.0.2");
-  json_object_set_string_member (state, "id", vc_sandbox_get_id (sandbox));
-  json_object_set_string_member (state, "status", status);
-  gint pid = 0;
-  if (container && !g_str_equal (status, "stopped"))
-    pid = vc_container_get_pid (container) > 0 ? vc_container_get_pid (container)
-                                               : vc_sandbox_get_owner_pid (sandbox);
-  json_object_set_int_member (state, "pid", pid);
-  json_object_set_string_member (state, "bundle", bundle ? bundle : "");
-  JsonNode *annotations = spec ? json_object_get_member (spec, "annotations") : NULL;
-  if (annotations && JSON_NODE_HOLDS_OBJECT (annotations))
-    json_object_set_member (state, "annotations", json_node_copy (annotations));
-  else
-    json_object_set_object_member (state, "annotations", json_object_new ());
-  g_autofree char *created = vc_cli_format_time (container ? vc_container_get_created (container)
-                                                    : vc_sandbox_get_created (sandbox));
-  json_object_set_string_member (state, "created", created);
-  json_object_set_int_member (state, "owner_pid", vc_sandbox_get_owner_pid (sandbox));
-  json_object_set_boolean_member (state, "owner_alive",
-                                  vc_owner_pid_alive (vc_sandbox_get_owner_pid (sandbox)));
-  if (container && vc_container_get_exit_status (container) >= 0)
-    json_object_set_int_member (state, "exit_status", vc_container_get_exit_status (container));
-  return state;
+  gint owner_pid = vc_sandbox_get_owner_pid (sandbox);
+  VcCliState state = {
+    .id = vc_sandbox_get_id (sandbox),
+    .status = effective_status (sandbox, container),
+    .pid = container ? vc_container_get_pid (container) : 0,
+    .bundle = container ? vc_container_get_bundle (container) : NULL,
+    .created = container ? vc_container_get_created (container) : vc_sandbox_get_created (sandbox),
+    .owner_pid = owner_pid,
+    .owner_alive = vc_owner_pid_alive (owner_pid),
+    .exit_status = container ? vc_container_get_exit_status (container) : -1,
+  };
+  return vc_cli_state_to_json (&state);
 }
 
 /* Loads the container; on failure prints the error, sets *status. */
@@ -354,30 +327,6 @@ vc_cmd_list (VcCli *cli, int argc, char **argv)
       json_array_add_object_element (list, container_state (sandbox, container));
     }
 
-  if (format && g_str_equal (format, "json"))
-    {
-      g_autoptr(JsonNode) node = json_node_init_array (json_node_alloc (), list);
-      vc_cli_print_json (node);
-      return 0;
-    }
-  if (!quiet)
-    printf ("%-20s %-8s %-9s %-40s %-21s %s\n", "ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER");
-  for (guint i = 0; i < json_array_get_length (list); i++)
-    {
-      JsonObject *s = json_array_get_object_element (list, i);
-      if (quiet)
-        {
-          printf ("%s\n", json_object_get_string_member (s, "id"));
-          continue;
-        }
-      gint64 owner = json_object_get_int_member (s, "owner_pid");
-      g_autofree char *owner_text = json_object_get_boolean_member (s, "owner_alive")
-                                    ? g_strdup_printf ("%" G_GINT64_FORMAT, owner)
-                                    : g_strdup_printf ("%" G_GINT64_FORMAT " (gone)", owner);
-      printf ("%-20s %-8" G_GINT64_FORMAT " %-9s %-40s %-21s %s\n",
-              json_object_get_string_member (s, "id"), json_object_get_int_member (s, "pid"),
-              json_object_get_string_member (s, "status"), json_object_get_string_member (s, "bundle"),
-              json_object_get_string_member (s, "created"), owner_text);
-    }
+  vc_cli_print_states (list, format, quiet);
   return 0;
 }

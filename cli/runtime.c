@@ -44,8 +44,8 @@ vc_cli_load (VcRuntime *runtime, const char *id, VcSandbox **sandbox_out,
 }
 
 gboolean
-vc_cli_check_new_container (VcCli *cli, const char *id, const char *bundle, char **bundle_abs,
-                            gboolean *terminal, GError **error)
+vc_cli_check_bundle (const char *id, const char *bundle, char **bundle_abs, gboolean *terminal,
+                     GError **error)
 {
   if (!vc_id_validate (id, "container", error))
     return FALSE;
@@ -67,7 +67,18 @@ vc_cli_check_new_container (VcCli *cli, const char *id, const char *bundle, char
   g_autoptr(VcOciSpec) spec = vc_oci_spec_load (abs, error);
   if (spec == NULL)
     return FALSE;
+  *bundle_abs = g_steal_pointer (&abs);
+  *terminal = spec->terminal;
+  return TRUE;
+}
 
+gboolean
+vc_cli_check_new_container (VcCli *cli, const char *id, const char *bundle, char **bundle_abs,
+                            gboolean *terminal, GError **error)
+{
+  g_autofree char *abs = NULL;
+  if (!vc_cli_check_bundle (id, bundle, &abs, terminal, error))
+    return FALSE;
   /* The core refuses a duplicate too (atomically); asking first avoids
    * booting a VM only to be told. */
   g_autoptr(VcConfig) config = vc_cli_load_config (cli, error);
@@ -81,7 +92,6 @@ vc_cli_check_new_container (VcCli *cli, const char *id, const char *bundle, char
       return FALSE;
     }
   *bundle_abs = g_steal_pointer (&abs);
-  *terminal = spec->terminal;
   return TRUE;
 }
 

@@ -809,13 +809,15 @@ start_exec (VcOwner *owner, JsonObject *request, GArray *fds, const char **exec_
   g_autofree char *process_json = json_to_string (process, FALSE);
 
   g_mutex_lock (&owner->lock);
-  gboolean taken = g_hash_table_contains (owner->execs, exec_id)
+  /* An exited process's ID may name a new one (vcrund does the same). */
+  ExecRecord *old = g_hash_table_lookup (owner->execs, exec_id);
+  gboolean taken = (old != NULL && old->running)
                    || g_str_equal (exec_id, vc_container_get_id (owner->container));
   if (!taken)
     {
       ExecRecord *record = g_new0 (ExecRecord, 1);
       record->running = TRUE;
-      g_hash_table_insert (owner->execs, g_strdup (exec_id), record);
+      g_hash_table_replace (owner->execs, g_strdup (exec_id), record);
     }
   g_mutex_unlock (&owner->lock);
   if (taken)

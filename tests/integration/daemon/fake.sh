@@ -259,7 +259,7 @@ PY
   "$VCRUN" --bus=session kill cli3 KILL && "$VCRUN" --bus=session delete cli3 \
     && ok "vcrun --bus kill, delete" || not_ok "vcrun --bus kill/delete"
   "$VCRUN" --bus=session state cli3 > "$TMP/out" 2>&1; st=$?
-  [ $st -eq 125 ] && grep -q "no sandbox cli3" "$TMP/out" && ok "vcrun --bus state of a deleted container: 125" \
+  [ $st -eq 125 ] && grep -q "container cli3 does not exist" "$TMP/out" && ok "vcrun --bus state of a deleted container: 125" \
     || not_ok "vcrun --bus state deleted: $st $(cat "$TMP/out")"
   [ "$(bus call $NAME $MANAGER $M ListSandboxes)" = "ao 1 \"$S2\"" ] && ok "vcrun --bus left nothing behind" \
     || not_ok "after vcrun --bus: $(bus call $NAME $MANAGER $M ListSandboxes)"

@@ -1,0 +1,77 @@
+/* vcrun state and list: the OCI state of a container as JSON and the list
+ * table, the same for the embedded and the --bus commands. */
+#include "config.h"
+
+#include <stdio.h>
+
+#include "cli.h"
+
+JsonObject *
+vc_cli_state_to_json (const VcCliState *s)
+{
+  JsonObject *state = json_object_new ();
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  JsonObject *spec = NULL;
+  if (s->bundle)
+    {
+      g_autofree char *path = g_build_filename (s->bundle, "config.json", NULL);
+      if (json_parser_load_from_file (parser, path, NULL)
+          && JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+        spec = json_node_get_object (json_parser_get_root (parser));
+    }
+  const char *version = spec && json_object_has_member (spec, "ociVersion")
+                        && JSON_NODE_HOLDS_VALUE (json_object_get_member (spec, "ociVersion"))
+                        ? json_object_get_string_member (spec, "ociVersion") : NULL;
+  json_object_set_string_member (state, "ociVersion", version ? version : "1.0.2");
+  json_object_set_string_member (state, "id", s->id);
+  json_object_set_string_member (state, "status", s->status);
+  /* OCI: the pid of created and running containers. Until the process has
+   * one, the owner (the supervisor, or vcrund) stands for it. */
+  gint pid = 0;
+  if (s->bundle && !g_str_equal (s->status, "stopped"))
+    pid = s->pid > 0 ? s->pid : s->owner_pid;
+  json_object_set_int_member (state, "pid", pid);
+  json_object_set_string_member (state, "bundle", s->bundle ? s->bundle : "");
+  JsonNode *annotations = spec ? json_object_get_member (spec, "annotations") : NULL;
+  if (annotations && JSON_NODE_HOLDS_OBJECT (annotations))
+    json_object_set_member (state, "annotations", json_node_copy (annotations));
+  else
+    json_object_set_object_member (state, "annotations", json_object_new ());
+  g_autofree char *created = vc_cli_format_time (s->created);
+  json_object_set_string_member (state, "created", created);
+  json_object_set_int_member (state, "owner_pid", s->owner_pid);
+  json_object_set_boolean_member (state, "owner_alive", s->owner_alive);
+  if (s->exit_status >= 0)
+    json_object_set_int_member (state, "exit_status", s->exit_status);
+  return state;
+}
+
+void
+vc_cli_print_states (JsonArray *states, const char *format, gboolean quiet)
+{
+  if (format && g_str_equal (format, "json"))
+    {
+      g_autoptr(JsonNode) node = json_node_init_array (json_node_alloc (), json_array_ref (states));
+      vc_cli_print_json (node);
+      return;
+    }
+  if (!quiet)
+    printf ("%-20s %-8s %-9s %-40s %-21s %s\n", "ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER");
+  for (guint i = 0; i < json_array_get_length (states); i++)
+    {
+      JsonObject *s = json_array_get_object_element (states, i);
+      if (quiet)
+        {
+          printf ("%s\n", json_object_get_string_member (s, "id"));
+          continue;
+        }
+      gint64 owner = json_object_get_int_member (s, "owner_pid");
+      g_autofree char *owner_text = json_object_get_boolean_member (s, "owner_alive")
+                                    ? g_strdup_printf ("%" G_GINT64_FORMAT, owner)
+                                    : g_strdup_printf ("%" G_GINT64_FORMAT " (gone)", owner);
+      printf ("%-20s %-8" G_GINT64_FORMAT " %-9s %-40s %-21s %s\n",
+              json_object_get_string_member (s, "id"), json_object_get_int_member (s, "pid"),
+              json_object_get_string_member (s, "status"), json_object_get_string_member (s, "bundle"),
+              json_object_get_string_member (s, "created"), owner_text);
+    }
+}

@@ -1,0 +1,122 @@
+#!/bin/bash
+# vcrun --bus against embedded vcrun, on the test-only fake plugins: the same
+# command line, run both ways (embedded with a state dir of its own, --bus
+# through vcrund on a private bus), must print the same stdout and stderr and
+# exit with the same status. Pids and creation times are the only fields
+# allowed to differ (the owner is the supervisor in one, vcrund in the other);
+# a pid of 0 against a real one still counts as a difference.
+. "$VCRUN_TOP_SRCDIR/tests/integration/daemon/lib.sh"
+
+FAKES="$BUILD/tests/fake/.libs"
+VCRUN="$BUILD/cli/vcrun"
+[ -f "$FAKES/fake-hypervisor.so" ] || skip_all "the fake plugins are not built (tests/fake)"
+[ -x "$VCRUN" ] || skip_all "vcrun is not built"
+
+cat > "$TMP/vcrun.conf" <<CONF
+runtime: { state_dir = "$TMP/unused"; plugin_dir = "$FAKES"; };
+plugins: ( { name = "fake-hypervisor"; }, { name = "fake-agent"; }, { name = "fake-fs"; } );
+sandbox: { hypervisor = "fake-hypervisor"; agent = "fake-agent"; fs = "fake-fs";
+           kernel = "/nonexistent/vmlinuz"; initrd = "/nonexistent/initrd.img"; };
+CONF
+bundle () {  # bundle NAME ARGS_JSON
+  mkdir -p "$TMP/$1/rootfs"
+  cat > "$TMP/$1/config.json" <<JSON
+{ "ociVersion": "1.0.2", "process": { "args": $2, "cwd": "/", "env": [ "A=1" ] },
+  "root": { "path": "rootfs" }, "annotations": { "k": "v" } }
+JSON
+}
+bundle echo '["echo", "hello"]'
+bundle seven '["exit", "7"]'
+bundle sleep '["sleep", "1000"]'
+bundle cat '["cat"]'
+
+start_bus
+start_vcrund "$TMP/vcrun.conf" --root "$TMP/bus-state" || { not_ok "vcrund starts"; finish; }
+
+normalize () {
+  sed -E -e 's/"(pid|owner_pid)" : [1-9][0-9]*/"\1" : PID/' \
+         -e 's/"created" : "[0-9TZ:-]*"/"created" : TIME/' \
+         -e 's/^([^ ]+ +)[1-9][0-9]*( +)/\1PID\2/' \
+         -e 's/ [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z / TIME /' \
+         -e 's/  [1-9][0-9]*$/  PID/' "$1"
+}
+
+# same [--stdin TEXT] ARGS...: the command, embedded then through vcrund.
+same () {
+  input=
+  if [ "$1" = --stdin ]; then input=$2; shift 2; fi
+  printf '%s' "$input" | timeout 30 "$VCRUN" --config "$TMP/vcrun.conf" --root "$TMP/embedded" "$@" \
+    > "$TMP/e.out" 2> "$TMP/e.err"; es=$?
+  printf '%s' "$input" | timeout 30 "$VCRUN" --bus=session "$@" > "$TMP/b.out" 2> "$TMP/b.err"; bs=$?
+  normalize "$TMP/e.out" > "$TMP/e.norm"; normalize "$TMP/b.out" > "$TMP/b.norm"
+  if [ $es -eq $bs ] && cmp -s "$TMP/e.norm" "$TMP/b.norm" && cmp -s "$TMP/e.err" "$TMP/b.err"; then
+    ok "same: vcrun $* (status $es)"
+  else
+    not_ok "vcrun $*: embedded status $es, --bus status $bs"
+    diff "$TMP/e.norm" "$TMP/b.norm" | sed 's/^/#   stdout /'
+    diff "$TMP/e.err" "$TMP/b.err" | sed 's/^/#   stderr /'
+  fi
+}
+
+# attached runs
+same run --bundle "$TMP/echo" r1
+same run --bundle "$TMP/seven" r2
+same --stdin 'typed in
+' run --bundle "$TMP/cat" r3
+same run --bundle "$TMP/echo" 'bad/id'
+same run --bundle /nonexistent r4
+same run -t -d --bundle "$TMP/sleep" r5
+same run
+# detached, and the lifecycle
+same run -d --bundle "$TMP/sleep" d1
+same run -d --bundle "$TMP/sleep" d1
+same create --bundle "$TMP/sleep" d1
+same start d1
+same pause d1
+same pause d1
+same state d1
+same resume d1
+same resume d1
+same exec --exec-id x1 -e B=2 --cwd /tmp d1 echo hi
+same exec --exec-id x1 d1 echo again
+same exec --exec-id x2 --cwd rel d1 echo hi
+same exec --exec-id x3 -e nope d1 echo hi
+same exec --exec-id x3 -u abc d1 echo hi
+same exec --exec-id 'bad id' d1 echo hi
+same exec --exec-id x4 d1 exit 3
+same ps d1
+same ps --format json d1
+same ps --format yaml d1
+same kill --all d1 TERM
+same kill d1
+same delete --force d1
+same delete --force d1
+# created, started, killed, deleted
+same create --bundle "$TMP/sleep" c1
+same state c1
+same kill c1 TERM
+same start c1
+same state c1
+same list
+same list -q
+same list --format json
+same list --format yaml
+same delete c1
+same kill c1 NOSIG
+same kill c1 KILL
+sleep 0.5
+same state c1
+same start c1
+same delete c1
+same state c1
+# unknown IDs, missing arguments
+for cmd in state start pause resume kill delete ps; do same $cmd nope; done
+same exec nope echo
+same state
+same exec c1
+
+[ "$(bus call $NAME $MANAGER org.vcrun.Runtime1.Manager ListSandboxes)" = "ao 0" ] \
+  && ok "--bus left no sandbox behind" || not_ok "left: $(bus call $NAME $MANAGER org.vcrun.Runtime1.Manager ListSandboxes)"
+[ -z "$("$VCRUN" --config "$TMP/vcrun.conf" --root "$TMP/embedded" list -q)" ] \
+  && ok "embedded left no sandbox behind" || not_ok "embedded left some"
+finish
