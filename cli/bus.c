@@ -21,6 +21,7 @@
 #include <json-glib/json-glib.h>
 
 #include "cli.h"
+#include "../core/owner-client.h"
 
 #define BUS_NAME    "org.vcrun.Runtime1"
 #define MANAGER     "/org/vcrun/Runtime1"
@@ -34,7 +35,6 @@ typedef struct {
   GDBusConnection *bus;
   char            *sandbox;    /* object paths */
   char            *container;
-  gint             owner_pid;  /* vcrund's; 0 unknown */
 } Target;
 
 static void
@@ -98,21 +98,6 @@ connect_bus (VcCli *cli, GError **error)
   if (bus == NULL)
     g_prefix_error (error, "cannot reach the %s bus: ", cli->bus);
   return bus;
-}
-
-/* vcrund's pid: it owns every sandbox it serves, as the supervisor does in
- * embedded mode. */
-static gint
-vcrund_pid (GDBusConnection *bus)
-{
-  g_autoptr(GVariant) reply = g_dbus_connection_call_sync (
-      bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
-      "GetConnectionUnixProcessID", g_variant_new ("(s)", BUS_NAME), G_VARIANT_TYPE ("(u)"),
-      G_DBUS_CALL_FLAGS_NONE, -1, NULL, NULL);
-  guint32 pid = 0;
-  if (reply)
-    g_variant_get (reply, "(u)", &pid);
-  return (gint) pid;
 }
 
 /* Finds sandbox id and its container id. */
@@ -450,16 +435,17 @@ state_of (Target *t, const char *id)
     status = "stopped";
   else if (g_strcmp0 (sb_state, "paused") == 0)
     status = "paused";
-  if (t->owner_pid == 0)
-    t->owner_pid = vcrund_pid (t->bus);
+  /* vcrund, or the vcrun supervisor of a sandbox vcrun created. */
+  g_autofree char *owner_pid = get_string (t->bus, t->sandbox, IFACE_S, "OwnerPid");
+  gint owner = owner_pid ? atoi (owner_pid) : 0;
   VcCliState state = {
     .id = id,
     .status = status,
     .pid = pid ? atoi (pid) : 0,
     .bundle = bundle,
     .created = created ? g_ascii_strtoll (created, NULL, 10) : 0,
-    .owner_pid = t->owner_pid,
-    .owner_alive = TRUE,  /* it answered */
+    .owner_pid = owner,
+    .owner_alive = vc_owner_pid_alive (owner),
     .exit_status = exit_status ? atoi (exit_status) : -1,
   };
   return vc_cli_state_to_json (&state);

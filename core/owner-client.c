@@ -25,6 +25,19 @@ vc_owner_pid_alive (gint pid)
   return pid > 0 && (kill (pid, 0) == 0 || errno == EPERM);
 }
 
+/* vcrund owns the sandboxes it creates and serves them over D-Bus only. */
+static gboolean
+pid_is_vcrund (gint pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/comm", pid);
+  g_autofree char *comm = NULL;
+  if (!g_file_get_contents (path, &comm, NULL, NULL))
+    return FALSE;
+  g_strchomp (comm);
+  /* lt-vcrund: libtool's name for it in a build tree. */
+  return g_str_equal (comm, "vcrund") || g_str_equal (comm, "lt-vcrund");
+}
+
 VcOwnerClient *
 vc_owner_client_connect (VcSandbox *sandbox, GError **error)
 {
@@ -39,6 +52,10 @@ vc_owner_client_connect (VcSandbox *sandbox, GError **error)
         g_set_error (error, VC_ERROR, VC_ERROR_STOPPED,
                      "sandbox %s has no owner (process %d is gone); only 'vcrun delete --force %s' works now",
                      vc_sandbox_get_id (sandbox), pid, vc_sandbox_get_id (sandbox));
+      else if (pid_is_vcrund (pid))
+        g_set_error (error, VC_ERROR, VC_ERROR_BUSY,
+                     "sandbox %s is run by vcrund (process %d): use 'vcrun --bus' for it",
+                     vc_sandbox_get_id (sandbox), pid);
       else if (g_error_matches (local, VC_ERROR, VC_ERROR_STOPPED))
         g_set_error (error, VC_ERROR, VC_ERROR_STOPPED,
                      "sandbox %s: its owner (process %d) does not serve %s",

@@ -209,6 +209,7 @@ vcd_sandbox_check_owned (VcdSandbox *sandbox, GError **error)
       g_message ("sandbox %s: owner process %d is gone, vcrund takes it over", sandbox->id,
                  sandbox->foreign_pid);
       sandbox->foreign_pid = 0;
+      vcd_bus_sandbox_set_owner_pid (sandbox->iface, (gint) getpid ());
       GHashTableIter iter;
       gpointer value;
       g_hash_table_iter_init (&iter, sandbox->containers);
@@ -447,6 +448,7 @@ vcd_sandbox_export (VcdDaemon *daemon, VcSandbox *handle)
   vcd_bus_sandbox_set_fs (iface, vc_sandbox_get_fs_name (handle));
   vcd_bus_sandbox_set_created (iface, vc_sandbox_get_created (handle));
   vcd_bus_sandbox_set_owner (iface, vc_sandbox_get_owner_uid (handle));
+  vcd_bus_sandbox_set_owner_pid (iface, sandbox->foreign_pid ? sandbox->foreign_pid : (gint) getpid ());
   g_signal_connect (iface, "handle-start", G_CALLBACK (on_handle_start), sandbox);
   g_signal_connect (iface, "handle-stop", G_CALLBACK (on_handle_stop), sandbox);
   g_signal_connect (iface, "handle-pause", G_CALLBACK (on_handle_pause), sandbox);

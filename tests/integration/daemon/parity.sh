@@ -4,7 +4,8 @@
 # through vcrund on a private bus), must print the same stdout and stderr and
 # exit with the same status. Pids and creation times are the only fields
 # allowed to differ (the owner is the supervisor in one, vcrund in the other);
-# a pid of 0 against a real one still counts as a difference.
+# a pid of 0 against a real one still counts as a difference. Then both
+# modes on one state dir: each says who holds a sandbox it cannot drive.
 . "$VCRUN_TOP_SRCDIR/tests/integration/daemon/lib.sh"
 
 FAKES="$BUILD/tests/fake/.libs"
@@ -114,6 +115,26 @@ for cmd in state start pause resume kill delete ps; do same $cmd nope; done
 same exec nope echo
 same state
 same exec c1
+
+# One state dir, two kinds of owner: each mode says who holds a sandbox.
+emb () { timeout 30 "$VCRUN" --config "$TMP/vcrun.conf" --root "$TMP/bus-state" "$@"; }
+field () { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+"$VCRUN" --bus=session run -d --bundle "$TMP/sleep" viabus && emb run -d --bundle "$TMP/sleep" viaemb \
+  && ok "a sandbox through vcrund and one embedded, in one state dir" || not_ok "viabus/viaemb"
+out=$(emb exec viabus echo x 2>&1); st=$?
+[ $st -eq 125 ] && [ "$out" = "vcrun: sandbox viabus is run by vcrund (process $VCRUND_PID): use 'vcrun --bus' for it" ] \
+  && ok "embedded exec into vcrund's sandbox: 125, says to use --bus" || not_ok "embedded exec viabus: $st '$out'"
+[ "$(emb state viabus | field owner_pid)" = "$VCRUND_PID" ] && ok "embedded state: owner_pid is vcrund's" \
+  || not_ok "embedded state viabus: $(emb state viabus)"
+sup=$(emb state viaemb | field owner_pid)
+[ -n "$sup" ] && [ "$sup" != "$VCRUND_PID" ] && [ "$("$VCRUN" --bus=session state viaemb | field owner_pid)" = "$sup" ] \
+  && ok "--bus state: owner_pid is the supervisor's ($sup), as embedded state says" \
+  || not_ok "--bus state viaemb: $("$VCRUN" --bus=session state viaemb 2>&1)"
+out=$("$VCRUN" --bus=session exec viaemb echo x 2>&1); st=$?
+[ $st -eq 125 ] && printf '%s' "$out" | grep -q "is run by process $sup (a vcrun supervisor)" \
+  && ok "--bus exec into the supervisor's sandbox: 125, says who runs it" || not_ok "--bus exec viaemb: $st '$out'"
+emb delete --force viaemb && "$VCRUN" --bus=session delete --force viabus \
+  && ok "each deleted by its own mode" || not_ok "delete viaemb/viabus"
 
 [ "$(bus call $NAME $MANAGER org.vcrun.Runtime1.Manager ListSandboxes)" = "ao 0" ] \
   && ok "--bus left no sandbox behind" || not_ok "left: $(bus call $NAME $MANAGER org.vcrun.Runtime1.Manager ListSandboxes)"
