@@ -15,7 +15,7 @@ static const char *const machine_choices[] = { "q35", "microvm", NULL };
 static const VcSettingSpec qemu_settings[] = {
   { "path", VC_SETTING_STRING, "the qemu-system-x86_64 binary",
     "/usr/bin/qemu-system-x86_64", 0, 0, NULL },
-  { "accel", VC_SETTING_ENUM, "auto: KVM when /dev/kvm is usable, else TCG",
+  { "accel", VC_SETTING_ENUM, "auto: KVM when QEMU can use it here (probed at the first VM), else TCG",
     "auto", 0, 0, accel_choices },
   { "machine", VC_SETTING_ENUM, "q35 (PCIe, hotplug) or microvm (virtio-mmio, no hotplug)",
     "q35", 0, 0, machine_choices },
