@@ -528,6 +528,8 @@ bus_simple (VcCli *cli, const char *name, const char *method, int argc, char **a
   if (g_str_equal (name, "start"))
     {
       g_autofree char *state = get_string (t.bus, t.container, IFACE_C, "State");
+      if (g_strcmp0 (state, "stopped") == 0)
+        return vc_cli_fail_msg ("container %s is stopped", id);
       if (g_strcmp0 (state, "created") != 0)
         return vc_cli_fail_msg ("container %s was started already", id);
     }

@@ -514,7 +514,9 @@ vc_container_signal (VcContainer *c, const char *exec_id, int signum, gboolean a
       g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT, "invalid signal number %d", signum);
       return FALSE;
     }
-  g_autoptr(VcAgentRef) agent = agent_for (c, CMASK (VC_CONTAINER_RUNNING)
+  /* OCI allows kill of a created container: its init waits for start. */
+  g_autoptr(VcAgentRef) agent = agent_for (c, CMASK (VC_CONTAINER_CREATED)
+                                              | CMASK (VC_CONTAINER_RUNNING)
                                               | CMASK (VC_CONTAINER_PAUSED), TRUE, error);
   if (agent == NULL)
     return FALSE;
@@ -527,6 +529,19 @@ vc_container_signal (VcContainer *c, const char *exec_id, int signum, gboolean a
       return FALSE;
     }
   return TRUE;
+}
+
+gboolean
+vc_signal_default_terminates (int signum)
+{
+  switch (signum)
+    {
+    case SIGCHLD: case SIGCONT: case SIGURG: case SIGWINCH:
+    case SIGSTOP: case SIGTSTP: case SIGTTIN: case SIGTTOU:
+      return FALSE;
+    default:
+      return signum > 0 && signum < 65;
+    }
 }
 
 gboolean

@@ -59,9 +59,14 @@ gboolean  vc_container_start  (VcContainer *container, GError **error);
 /* RUNNING -> PAUSED -> RUNNING (the agent freezes the container's cgroup). */
 gboolean  vc_container_pause  (VcContainer *container, GError **error);
 gboolean  vc_container_resume (VcContainer *container, GError **error);
-/* Signals a process (exec_id NULL: init; all: every process of the container). */
+/* Signals a process (exec_id NULL: init; all: every process of the container).
+ * A created container's init may be signalled too: it has not run yet, so a
+ * signal whose default action ends a process ends it, and waiting for it
+ * (vc_container_wait) then records the container stopped. */
 gboolean  vc_container_signal (VcContainer *container, const char *exec_id, int signum,
                                gboolean all, GError **error);
+/* Whether signum's default action ends a process (not ignored, not a stop). */
+gboolean  vc_signal_default_terminates (int signum);
 /* Blocks until the process exits; exit_status 0..255, or 128+N after signal N.
  * For the init process, the container then becomes STOPPED. A stopped
  * container's init status is returned at once. */

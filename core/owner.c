@@ -559,6 +559,17 @@ wait_init (gpointer data)
   return NULL;
 }
 
+/* Carries the init process's stdio and waits for it on a thread of its own. */
+static void
+watch_init (VcOwner *owner)
+{
+  InitWait *w = g_new0 (InitWait, 1);
+  w->owner = owner_ref (owner);
+  w->io = process_io_start (owner->container, NULL, owner->init_fds[0], owner->init_fds[1],
+                            owner->init_fds[2], vc_container_get_terminal (owner->container));
+  g_thread_unref (g_thread_new ("vc-owner-wait", wait_init, w));
+}
+
 gboolean
 vc_owner_start (VcOwner *owner, GError **error)
 {
@@ -568,7 +579,9 @@ vc_owner_start (VcOwner *owner, GError **error)
   g_mutex_unlock (&owner->lock);
   if (started)
     {
-      g_set_error (error, VC_ERROR, VC_ERROR_INVALID_STATE, "container %s was started already",
+      g_set_error (error, VC_ERROR, VC_ERROR_INVALID_STATE,
+                   vc_container_get_state (owner->container) == VC_CONTAINER_STOPPED
+                   ? "container %s is stopped" : "container %s was started already",
                    vc_container_get_id (owner->container));
       return FALSE;
     }
@@ -579,12 +592,23 @@ vc_owner_start (VcOwner *owner, GError **error)
       g_mutex_unlock (&owner->lock);
       return FALSE;
     }
-  InitWait *w = g_new0 (InitWait, 1);
-  w->owner = owner_ref (owner);
-  w->io = process_io_start (owner->container, NULL, owner->init_fds[0], owner->init_fds[1],
-                            owner->init_fds[2], vc_container_get_terminal (owner->container));
-  g_thread_unref (g_thread_new ("vc-owner-wait", wait_init, w));
+  watch_init (owner);
   return TRUE;
+}
+
+/* After kill of a container that was never started: its init is ending,
+ * so wait for it as start would have, and let nobody start it. */
+static void
+watch_killed_init (VcOwner *owner, int signum)
+{
+  if (!vc_signal_default_terminates (signum))
+    return;
+  g_mutex_lock (&owner->lock);
+  gboolean started = owner->started;
+  owner->started = TRUE;
+  g_mutex_unlock (&owner->lock);
+  if (!started)
+    watch_init (owner);
 }
 
 /* ---- requests ------------------------------------------------------------ */
@@ -915,7 +939,11 @@ handle_request (VcOwner *owner, int fd, JsonObject *request, GArray *fds)
       if (get_int (request, "signal", 1, 64, SIGTERM, &n, &error)
           && vc_container_signal (owner->container, exec_id, (int) n, get_bool (request, "all"),
                                   &error))
-        reply = ok_reply ();
+        {
+          reply = ok_reply ();
+          if (exec_id == NULL)
+            watch_killed_init (owner, (int) n);
+        }
     }
   else if (g_str_equal (op, "pause") || g_str_equal (op, "resume"))
     {

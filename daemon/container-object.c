@@ -279,6 +279,17 @@ work_kill (gpointer data, GError **error)
                               error);
 }
 
+static void
+done_kill (gpointer data, const GError *error)
+{
+  Call *call = data;
+  /* A container killed before it started: its init is ending, so wait for
+   * it as Start would have (the core records the container stopped). */
+  if (error == NULL && call->exec_id == NULL && vc_signal_default_terminates (call->signum))
+    start_init_process (call->container);
+  done_empty (data, error);
+}
+
 /* Kill and SignalProcess: exec_id NULL for the init process. */
 static void
 handle_signal (VcdContainer *container, GDBusMethodInvocation *invocation, const char *exec_id,
@@ -297,7 +308,7 @@ handle_signal (VcdContainer *container, GDBusMethodInvocation *invocation, const
   call->exec_id = g_strdup (exec_id);
   call->signum = signum;
   call->flag = all;
-  run_call (call, work_kill, done_empty);
+  run_call (call, work_kill, done_kill);
 }
 
 static gboolean

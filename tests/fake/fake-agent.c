@@ -10,6 +10,7 @@
  * when it disappears, blocked calls fail as over a dead channel. */
 #include "fake-common.h"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -349,7 +350,9 @@ fake_signal_process (VcAgentConn *conn, const char *cid, const char *exec_id, in
     return FALSE;
   g_mutex_lock (&conn->mutex);
   FakeProcess *p = find (conn, cid, exec_id, error);
-  if (p && p->started && !p->exited)
+  /* Not started yet: TERM and KILL end it, as they end a created
+   * container's waiting init. */
+  if (p && !p->exited && (p->started || signum == SIGTERM || signum == SIGKILL))
     {
       p->exited = TRUE;
       p->status = 128 + signum;

@@ -104,6 +104,22 @@ out=$(vc list --format json | python3 -c 'import json,sys; print(",".join(c["id"
 expect_eq "list --format json" "d2=running=v" "$out"
 vc delete --force d2; expect_eq "delete --force of a running container" 0 $?
 
+# Killed before it started (OCI: kill works on a created container).
+vc create --bundle "$B" k1 >/dev/null 2>&1
+vc kill k1 TERM; expect_eq "kill of a created container exits 0" 0 $?
+k1_stopped() { [ "$(state_field k1 status)" = stopped ]; }
+wait_for 10 k1_stopped; ok $? "... and it is stopped"
+expect_eq "... with exit status 143" 143 "$(state_field k1 exit_status)"
+err=$(vc start k1 2>&1); rc=$?
+expect_eq "start of it exits 125" 125 $rc
+expect_eq "... saying it is stopped" "vcrun: container k1 is stopped" "$err"
+vc delete k1; expect_eq "delete of it exits 0" 0 $?
+vc create --bundle "$B" k2 >/dev/null 2>&1
+vc kill k2 CONT; expect_eq "CONT to a created container exits 0" 0 $?
+expect_eq "... and it stays created" created "$(state_field k2 status)"
+vc start k2; expect_eq "... and starts" 0 $?
+vc delete --force k2 >/dev/null 2>&1
+
 # An owner that died.
 vc create --bundle "$B" d3 >/dev/null 2>&1
 owner=$(state_field d3 owner_pid)

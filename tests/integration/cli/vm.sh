@@ -138,6 +138,21 @@ owner_gone() { ! kill -0 "$owner" 2>/dev/null; }
 wait_for 10 owner_gone; ok $? "the owner ends after delete"
 wait_for 10 no_vm_left c3; ok $? "... and the VM is gone"
 
+# ---- C2: kill of a created container (its init never ran) -----------------
+B=$ROOT/bundle-c2
+make_bundle "$B" '["sh", "-c", "echo must-not-run"]'
+vc create --bundle "$B" c5 >"$ROOT/c5.out" 2>&1; expect_eq "create c5 exits 0" 0 $?
+vc kill c5 KILL; expect_eq "kill of a created container exits 0" 0 $?
+c5_stopped() { [ "$(state_field c5 status)" = stopped ]; }
+wait_for 30 c5_stopped; ok $? "... and it is stopped"
+expect_eq "... with exit status 137" 137 "$(state_field c5 exit_status)"
+err=$(vc start c5 2>&1); rc=$?
+expect_eq "start after it exits 125" 125 $rc
+expect_eq "... saying it is stopped" "vcrun: container c5 is stopped" "$err"
+vc delete c5; expect_eq "delete exits 0" 0 $?
+expect_eq "its process never ran" "" "$(grep must-not-run "$ROOT/c5.out")"
+wait_for 10 no_vm_left c5; ok $? "... and the VM is gone"
+
 # ---- D: run -d, the owner dies, delete --force still works ----------------
 B=$ROOT/bundle-d
 make_bundle "$B" '["sleep", "1000"]'

@@ -92,10 +92,15 @@ same kill --all d1 TERM
 same kill d1
 same delete --force d1
 same delete --force d1
-# created, started, killed, deleted
+# killed before it started; created, started, killed, deleted
+same create --bundle "$TMP/sleep" k1
+same kill k1 TERM
+sleep 0.5
+same state k1
+same start k1
+same delete k1
 same create --bundle "$TMP/sleep" c1
 same state c1
-same kill c1 TERM
 same start c1
 same state c1
 same list

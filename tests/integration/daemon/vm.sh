@@ -129,6 +129,18 @@ grep -q "$SB: org.freedesktop.DBus.Properties.PropertiesChanged ('org.vcrun.Runt
   && ok "PropertiesChanged State paused" || not_ok "no PropertiesChanged for paused"
 
 # ---- vcrun --bus run: the same output and status as embedded run ------------------------------
+# tty_session LABEL COMMAND...: tty-session.py's six checks (as embedded run -t has them).
+tty_session () {
+  label=$1; shift
+  out=$(python3 "$SRC/tests/integration/tty-session.py" "$@" 2> "$TMP/tty.log")
+  for check in "prompt" "initial window size 30 100" "a command's output" \
+               "window size change forwarded (40 120)" "the process has a terminal"; do
+    printf '%s\n' "$out" | grep -qx "ok $check" && ok "$label: $check" \
+      || { not_ok "$label: $check"; sed 's/^/#   /' "$TMP/tty.log" | tail -15; }
+  done
+  [ "$(printf '%s\n' "$out" | tail -1)" = "exit 5" ] && ok "$label: exits with the shell's status 5" \
+    || not_ok "$label: $(printf '%s\n' "$out" | tail -1)"
+}
 VCRUN="$BUILD/cli/vcrun"
 if [ -x "$VCRUN" ]; then
   "$VCRUN" --bus=session run --bundle "$TMP/hello" cli1 > "$TMP/cli.out" 2> "$TMP/cli.err"; st=$?
@@ -139,15 +151,7 @@ if [ -x "$VCRUN" ]; then
     || not_ok "vcrun --bus run left: $(bus call $NAME $MANAGER $M ListSandboxes)"
 
   # run -t: a terminal session from a pty, as embedded run -t has (tty-session.py).
-  out=$(python3 "$SRC/tests/integration/tty-session.py" "$VCRUN" --bus=session run -t \
-          --bundle "$TMP/shell" tty1 2> "$TMP/tty1.log")
-  for check in "prompt" "initial window size 30 100" "a command's output" \
-               "window size change forwarded (40 120)" "the process has a terminal"; do
-    printf '%s\n' "$out" | grep -qx "ok $check" && ok "--bus run -t: $check" \
-      || { not_ok "--bus run -t: $check"; sed 's/^/#   /' "$TMP/tty1.log" | tail -15; }
-  done
-  [ "$(printf '%s\n' "$out" | tail -1)" = "exit 5" ] && ok "--bus run -t: exits with the shell's status 5" \
-    || not_ok "--bus run -t: $(printf '%s\n' "$out" | tail -1)"
+  tty_session "--bus run -t" "$VCRUN" --bus=session run -t --bundle "$TMP/shell" tty1
   [ "$(bus call $NAME $MANAGER $M ListSandboxes)" = "ao 0" ] && ok "... and removed its sandbox" \
     || not_ok "vcrun --bus run -t left: $(bus call $NAME $MANAGER $M ListSandboxes)"
 
@@ -157,15 +161,7 @@ if [ -x "$VCRUN" ]; then
   out=$("$VCRUN" --bus=session exec -e EXTRA=1 cli2 env); st=$?
   [ $st -eq 0 ] && printf '%s\n' "$out" | grep -qx FROM_SPEC=yes && printf '%s\n' "$out" | grep -qx EXTRA=1 \
     && ok "--bus exec: config.json's env and -e, as embedded exec" || not_ok "--bus exec env: $st '$out'"
-  out=$(python3 "$SRC/tests/integration/tty-session.py" "$VCRUN" --bus=session exec -t cli2 /bin/sh \
-          2> "$TMP/tty2.log")
-  for check in "prompt" "initial window size 30 100" "a command's output" \
-               "window size change forwarded (40 120)" "the process has a terminal"; do
-    printf '%s\n' "$out" | grep -qx "ok $check" && ok "--bus exec -t: $check" \
-      || { not_ok "--bus exec -t: $check"; sed 's/^/#   /' "$TMP/tty2.log" | tail -15; }
-  done
-  [ "$(printf '%s\n' "$out" | tail -1)" = "exit 5" ] && ok "--bus exec -t: exits with the shell's status 5" \
-    || not_ok "--bus exec -t: $(printf '%s\n' "$out" | tail -1)"
+  tty_session "--bus exec -t" "$VCRUN" --bus=session exec -t cli2 /bin/sh
   "$VCRUN" --bus=session exec cli2 /bin/sh -c \
     'trap "echo got-term; exit 9" TERM; echo ready; while true; do sleep 0.2; done' > "$TMP/e3.out" &
   e3=$!
