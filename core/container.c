@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include "sandbox-private.h"
+#include "mountpoints.h"
 #include "oci.h"
 
 #include <signal.h>
@@ -188,6 +189,11 @@ share_all (const VcFsOps *fs, VcFsShare *share, const char *id, const VcOciSpec 
 {
   if (fs->share_rootfs == NULL)
     return unsupported ("share_rootfs (fs)", error);
+  if (spec->root_readonly && !vc_rootfs_make_mountpoints (spec, error))
+    {
+      g_prefix_error (error, "container %s: ", id);
+      return FALSE;
+    }
   VcSharedPath *rootfs = fs->share_rootfs (share, id, spec->root_path, spec->root_readonly,
                                            error);
   if (rootfs == NULL)

@@ -41,6 +41,34 @@ expect_match "stderr is passed through separately" '^to-stderr$' "$(cat "$ROOT/a
 expect_eq "run leaves no state behind" "" "$(vc list -q)"
 wait_for 10 no_vm_left a1; ok $? "run leaves no QEMU behind"
 
+# ---- A2: a read-only rootfs that lacks its mount points --------------------
+# The host shares it read-only, so the guest cannot make /proc, /tmp, or a
+# bind mount's target in it: vcrun makes them on the host first, as runc does.
+B=$ROOT/bundle-a2
+make_bundle "$B" '["sh", "-c", "cat /srv/vol/hello /etc/app/cfg.txt; test -d /proc/self && echo proc-ok; (touch /new || echo rootfs-ro) 2>&1 | tail -n 1"]'
+rmdir "$B/rootfs/proc" "$B/rootfs/tmp"
+mkdir -p "$ROOT/vol-src"; echo from-volume > "$ROOT/vol-src/hello"; echo from-file > "$ROOT/cfg.txt"
+python3 - "$B/config.json" "$ROOT" <<'PY'
+import json, sys
+path, root = sys.argv[1], sys.argv[2]
+spec = json.load(open(path))
+spec["root"]["readonly"] = True
+spec["mounts"] += [
+    {"destination": "/srv/vol", "type": "bind", "source": root + "/vol-src", "options": ["rbind", "ro"]},
+    {"destination": "/etc/app/cfg.txt", "type": "bind", "source": root + "/cfg.txt", "options": ["bind", "ro"]},
+]
+json.dump(spec, open(path, "w"))
+PY
+out=$(vc run --bundle "$B" a2 2>&1 </dev/null); rc=$?
+expect_eq "a read-only rootfs without its mount points runs (exit 0)" 0 $rc
+expect_eq "... with its bind mounts, /proc, and / read-only" "from-volume
+from-file
+proc-ok
+rootfs-ro" "$out"
+[ -d "$B/rootfs/proc" ] && [ -d "$B/rootfs/srv/vol" ] && [ -f "$B/rootfs/etc/app/cfg.txt" ]
+ok $? "... the mount points were made in the host rootfs"
+wait_for 10 no_vm_left a2; ok $? "... and no QEMU is left"
+
 # ---- F: a command that does not exist -> 127 -------------------------------
 B=$ROOT/bundle-f
 make_bundle "$B" '["no-such-command"]'
