@@ -13,6 +13,40 @@
 
 #include <vcrun/types.h>
 
+/* Without openat2 (Linux < 5.6, valgrind): component by component, and a
+ * symbolic link on the way is refused rather than followed. */
+static int
+open_beneath_walk (int root_fd, const char *path, int flags)
+{
+  int fd = openat (root_fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  g_auto(GStrv) parts = g_strsplit (path, "/", -1);
+  for (char **p = parts; fd >= 0 && *p; p++)
+    {
+      if ((*p)[0] == '\0' || g_str_equal (*p, "."))
+        continue;
+      int next = openat (fd, *p, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+      int e = errno;
+      close (fd);
+      fd = next;
+      struct stat st;
+      if (fd < 0)
+        errno = e;
+      else if (fstat (fd, &st) < 0 || S_ISLNK (st.st_mode))
+        {
+          close (fd);
+          fd = -1;
+          errno = ELOOP;
+        }
+      else if ((flags & O_DIRECTORY) && p[1] == NULL && !S_ISDIR (st.st_mode))
+        {
+          close (fd);
+          fd = -1;
+          errno = ENOTDIR;
+        }
+    }
+  return fd;
+}
+
 /* path (relative, no "..") opened beneath root_fd, symlinks resolved as if
  * root_fd were "/": a rootfs's links cannot lead out of it. */
 static int
@@ -22,7 +56,10 @@ open_beneath (int root_fd, const char *path, int flags)
     .flags = (guint64) (flags | O_CLOEXEC),
     .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
   };
-  return (int) syscall (SYS_openat2, root_fd, path[0] ? path : ".", &how, sizeof how);
+  int fd = (int) syscall (SYS_openat2, root_fd, path[0] ? path : ".", &how, sizeof how);
+  if (fd < 0 && errno == ENOSYS)
+    return open_beneath_walk (root_fd, path, flags);
+  return fd;
 }
 
 /* Whether dest lies inside an earlier mount of the list (its mount point is
