@@ -7,8 +7,9 @@
  *   vcd-client ADDRESS exec CONTAINER_PATH EXEC_ID PROCESS_JSON
  *       Exec, the same copying, then WaitExec: exits with the status.
  *   vcd-client ADDRESS bench N SANDBOX_PATH
- *       Times N round trips each of Peer.Ping, a Manager.Version property
- *       read, a Sandbox.State property read and ListSandboxes; prints
+ *       Times N round trips each of the dbus-daemon's GetId (the floor),
+ *       vcrund's Peer.Ping, a Manager.Version property read, a
+ *       Sandbox.State property read and ListSandboxes; prints
  *       "NAME mean_us p50_us max_us" lines.
  *   vcd-client ADDRESS latency MS
  *       For MS milliseconds, calls ListSandboxes and reads Version back to
@@ -167,6 +168,23 @@ bench (GDBusConnection *c, int n, const char *sandbox_path)
     { "get_sandbox_state", sandbox_path, "org.freedesktop.DBus.Properties", "Get", NULL },
     { "list_sandboxes", MANAGER_PATH, "org.vcrun.Runtime1.Manager", "ListSandboxes", NULL },
   };
+  /* The floor: a call answered by the dbus-daemon itself. */
+  {
+    g_autoptr(GArray) times = g_array_new (FALSE, FALSE, sizeof (gint64));
+    for (int i = 0; i < n; i++)
+      {
+        g_autoptr(GError) error = NULL;
+        gint64 t0 = now_us ();
+        g_autoptr(GVariant) reply = g_dbus_connection_call_sync (
+            c, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "GetId",
+            NULL, NULL, G_DBUS_CALL_FLAGS_NONE, 120000, NULL, &error);
+        gint64 dt = now_us () - t0;
+        if (reply == NULL)
+          die (error);
+        g_array_append_val (times, dt);
+      }
+    report ("bus_get_id", times);
+  }
   for (guint k = 0; k < G_N_ELEMENTS (cases); k++)
     {
       g_autoptr(GArray) times = g_array_new (FALSE, FALSE, sizeof (gint64));
