@@ -17,12 +17,12 @@
 
 #include "oci.h"
 #include "owner.h"
+#include "stdio-pump.h"
 
 /* How long forwarding may go on after a process exited: output still in
  * flight is forwarded, a background process holding the pipe open is not
  * waited for. */
 #define DRAIN_TIMEOUT_MS 10000
-#define PUMP_CHUNK 32768
 
 /* ---- sockets and lines --------------------------------------------------- */
 
@@ -233,202 +233,20 @@ vc_owner_read_line (int fd, gsize max_len, int timeout_ms, GArray *fds, GError *
 
 /* ---- stdio forwarding ---------------------------------------------------- */
 
-static gboolean
-write_all (int fd, const guint8 *data, gsize len)
+static int
+dup_fd (int fd)
 {
-  while (len > 0)
-    {
-      ssize_t n = write (fd, data, len);
-      if (n < 0)
-        {
-          if (errno == EINTR)
-            continue;
-          if (errno == EAGAIN)
-            {
-              struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-              poll (&pfd, 1, 1000);
-              continue;
-            }
-          return FALSE;
-        }
-      data += n;
-      len -= n;
-    }
-  return TRUE;
+  return fd >= 0 ? fcntl (fd, F_DUPFD_CLOEXEC, 3) : -1;
 }
 
-/* The forwarding threads of one process. Each thread holds a reference. */
-typedef struct {
-  gint         refcount;
-  VcContainer *container;
-  char        *exec_id;       /* NULL: init */
-  int          in_fd, out_fd, err_fd;
-  int          cancel[2];     /* a pipe: written to stop the stdin thread */
-  GMutex       lock;
-  GCond        cond;
-  guint        outputs_running;
-} ProcessIo;
-
-static ProcessIo *
-process_io_ref (ProcessIo *io)
+/* Forwards a process's stdio to and from copies of the client's fds; with a
+ * terminal, stdout carries both streams. */
+static VcStdioPump *
+pump_start (VcContainer *container, const char *exec_id, int in_fd, int out_fd, int err_fd,
+            gboolean terminal)
 {
-  g_atomic_int_inc (&io->refcount);
-  return io;
-}
-
-static void
-process_io_unref (ProcessIo *io)
-{
-  if (!g_atomic_int_dec_and_test (&io->refcount))
-    return;
-  for (int *fd = &io->in_fd; fd <= &io->err_fd; fd++)
-    if (*fd >= 0)
-      close (*fd);
-  close (io->cancel[0]);
-  close (io->cancel[1]);
-  g_mutex_clear (&io->lock);
-  g_cond_clear (&io->cond);
-  vc_container_unref (io->container);
-  g_free (io->exec_id);
-  g_free (io);
-}
-
-typedef struct {
-  ProcessIo *io;
-  gboolean   is_stderr;
-} OutputJob;
-
-static gpointer
-output_thread (gpointer data)
-{
-  OutputJob *job = data;
-  ProcessIo *io = job->io;
-  int fd = job->is_stderr ? io->err_fd : io->out_fd;
-  gboolean writable = TRUE;
-
-  for (;;)
-    {
-      g_autoptr(GError) error = NULL;
-      g_autoptr(GBytes) bytes = job->is_stderr
-        ? vc_container_read_stderr (io->container, io->exec_id, PUMP_CHUNK, &error)
-        : vc_container_read_stdout (io->container, io->exec_id, PUMP_CHUNK, &error);
-      if (bytes == NULL)
-        {
-          g_debug ("%s of %s: %s", job->is_stderr ? "stderr" : "stdout",
-                   io->exec_id ? io->exec_id : "init", error->message);
-          break;
-        }
-      gsize len;
-      const guint8 *p = g_bytes_get_data (bytes, &len);
-      if (len == 0)
-        break;
-      /* A reader that went away does not stop the draining: the guest must
-       * not block on a full pipe. */
-      if (writable && !write_all (fd, p, len))
-        writable = FALSE;
-    }
-  g_mutex_lock (&io->lock);
-  io->outputs_running--;
-  g_cond_broadcast (&io->cond);
-  g_mutex_unlock (&io->lock);
-  process_io_unref (io);
-  g_free (job);
-  return NULL;
-}
-
-static gpointer
-input_thread (gpointer data)
-{
-  ProcessIo *io = data;
-  guint8 buf[PUMP_CHUNK];
-
-  for (;;)
-    {
-      struct pollfd pfd[2] = { { .fd = io->in_fd, .events = POLLIN },
-                               { .fd = io->cancel[0], .events = POLLIN } };
-      if (poll (pfd, 2, -1) < 0)
-        {
-          if (errno == EINTR)
-            continue;
-          break;
-        }
-      if (pfd[1].revents)
-        break;
-      ssize_t n = read (io->in_fd, buf, sizeof buf);
-      if (n < 0 && (errno == EINTR || errno == EAGAIN))
-        continue;
-      g_autoptr(GError) error = NULL;
-      if (n <= 0)
-        {
-          if (!vc_container_close_stdin (io->container, io->exec_id, &error))
-            g_debug ("closing stdin: %s", error->message);
-          break;
-        }
-      gsize done = 0;
-      while (done < (gsize) n)
-        {
-          gsize written = 0;
-          if (!vc_container_write_stdin (io->container, io->exec_id, buf + done, n - done,
-                                         &written, &error))
-            break;
-          done += written;
-        }
-      if (error)
-        {
-          g_debug ("stdin: %s", error->message);
-          break;
-        }
-    }
-  process_io_unref (io);
-  return NULL;
-}
-
-static ProcessIo *
-process_io_start (VcContainer *container, const char *exec_id, int in_fd, int out_fd, int err_fd,
-                  gboolean terminal)
-{
-  ProcessIo *io = g_new0 (ProcessIo, 1);
-  io->refcount = 1;
-  io->container = vc_container_ref (container);
-  io->exec_id = g_strdup (exec_id);
-  io->in_fd = in_fd >= 0 ? fcntl (in_fd, F_DUPFD_CLOEXEC, 3) : -1;
-  io->out_fd = out_fd >= 0 ? fcntl (out_fd, F_DUPFD_CLOEXEC, 3) : -1;
-  io->err_fd = err_fd >= 0 && !terminal ? fcntl (err_fd, F_DUPFD_CLOEXEC, 3) : -1;
-  if (!g_unix_open_pipe (io->cancel, FD_CLOEXEC, NULL))
-    io->cancel[0] = io->cancel[1] = -1;
-  g_mutex_init (&io->lock);
-  g_cond_init (&io->cond);
-
-  for (int i = 0; i < 2; i++)
-    {
-      int fd = i ? io->err_fd : io->out_fd;
-      if (fd < 0)
-        continue;
-      OutputJob *job = g_new0 (OutputJob, 1);
-      job->io = process_io_ref (io);
-      job->is_stderr = i == 1;
-      io->outputs_running++;
-      g_thread_unref (g_thread_new ("vc-owner-output", output_thread, job));
-    }
-  if (io->in_fd >= 0 && io->cancel[0] >= 0)
-    g_thread_unref (g_thread_new ("vc-owner-input", input_thread, process_io_ref (io)));
-  return io;
-}
-
-/* After the process exited: waits (bounded) for its output to be forwarded,
- * stops reading its stdin, drops the caller's reference. */
-static void
-process_io_finish (ProcessIo *io)
-{
-  gint64 deadline = g_get_monotonic_time () + DRAIN_TIMEOUT_MS * G_TIME_SPAN_MILLISECOND;
-  g_mutex_lock (&io->lock);
-  while (io->outputs_running > 0)
-    if (!g_cond_wait_until (&io->cond, &io->lock, deadline))
-      break;
-  g_mutex_unlock (&io->lock);
-  if (io->cancel[1] >= 0 && write (io->cancel[1], "x", 1) < 0)
-    g_debug ("cannot stop the stdin thread: %s", g_strerror (errno));
-  process_io_unref (io);
+  return vc_stdio_pump_start (container, exec_id, dup_fd (in_fd), dup_fd (out_fd),
+                              terminal ? -1 : dup_fd (err_fd), NULL, NULL, NULL);
 }
 
 /* ---- the owner ----------------------------------------------------------- */
@@ -529,7 +347,7 @@ notify (VcOwner *owner, gboolean deleted, int exit_status)
 
 typedef struct {
   VcOwner   *owner;
-  ProcessIo *io;
+  VcStdioPump *io;
 } InitWait;
 
 static gpointer
@@ -546,7 +364,7 @@ wait_init (gpointer data)
                  error->message);
       status = -1;
     }
-  process_io_finish (w->io);
+  vc_stdio_pump_finish (w->io, DRAIN_TIMEOUT_MS);
 
   g_mutex_lock (&owner->lock);
   owner->init_exited = TRUE;
@@ -565,7 +383,7 @@ watch_init (VcOwner *owner)
 {
   InitWait *w = g_new0 (InitWait, 1);
   w->owner = owner_ref (owner);
-  w->io = process_io_start (owner->container, NULL, owner->init_fds[0], owner->init_fds[1],
+  w->io = pump_start (owner->container, NULL, owner->init_fds[0], owner->init_fds[1],
                             owner->init_fds[2], vc_container_get_terminal (owner->container));
   g_thread_unref (g_thread_new ("vc-owner-wait", wait_init, w));
 }
@@ -794,7 +612,7 @@ mark_deleted (VcOwner *owner)
 }
 
 /* exec, first part: checks the request and starts the process. */
-static ProcessIo *
+static VcStdioPump *
 start_exec (VcOwner *owner, JsonObject *request, GArray *fds, const char **exec_id_out,
             GError **error)
 {
@@ -859,7 +677,7 @@ start_exec (VcOwner *owner, JsonObject *request, GArray *fds, const char **exec_
       return NULL;
     }
   *exec_id_out = exec_id;
-  return process_io_start (owner->container, exec_id, io_fds[0], io_fds[1], io_fds[2], terminal);
+  return pump_start (owner->container, exec_id, io_fds[0], io_fds[1], io_fds[2], terminal);
 }
 
 /* exec: runs until the process has exited; two replies. */
@@ -869,7 +687,7 @@ handle_exec (VcOwner *owner, int fd, JsonObject *request, GArray *fds)
   g_autoptr(GError) error = NULL;
   const char *exec_id = NULL;
 
-  ProcessIo *io = start_exec (owner, request, fds, &exec_id, &error);
+  VcStdioPump *io = start_exec (owner, request, fds, &exec_id, &error);
   if (io == NULL)
     {
       send_error (fd, error);
@@ -881,7 +699,7 @@ handle_exec (VcOwner *owner, int fd, JsonObject *request, GArray *fds)
 
   int status = -1;
   gboolean waited = vc_container_wait (owner->container, exec_id, &status, &error);
-  process_io_finish (io);
+  vc_stdio_pump_finish (io, DRAIN_TIMEOUT_MS);
   g_mutex_lock (&owner->lock);
   ExecRecord *record = g_hash_table_lookup (owner->execs, exec_id);
   if (record)
@@ -1047,6 +865,7 @@ accept_thread (gpointer data)
       conn->fd = fd;
       g_thread_unref (g_thread_new ("vc-owner-conn", connection_thread, conn));
     }
+  owner_unref (owner);  /* the thread's own reference */
   return NULL;
 }
 

@@ -4,8 +4,8 @@
  * whether or not a client listens. Each process gets three pipes; the
  * caller's ends (stdin's write end, stdout's and stderr's read ends) are
  * handed out once over the bus (Attach, Exec). Threads per started process:
- * one per output stream (agent -> pipe), one for stdin (pipe -> agent) and
- * one waiting for the exit.
+ * the stdio pump's (core/stdio-pump.c: one per output stream, one for stdin)
+ * and one waiting for the exit; forward() below is how output is written.
  *
  * Nobody attached yet: output fills the pipe (kept for a later Attach), and
  * what does not fit is dropped, so the guest never blocks on a reader that
@@ -13,6 +13,7 @@
  * Reader gone: the rest is drained and dropped.
  */
 #include "vcrund.h"
+#include "stdio-pump.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,8 +23,6 @@
 #include <gio/gunixfdlist.h>
 #include <glib-unix.h>
 
-/* Bytes asked of the agent per read. */
-#define PUMP_CHUNK (64 * 1024)
 /* How long the exit waits for the output to be forwarded. */
 #define DRAIN_TIMEOUT_MS 10000
 
@@ -38,13 +37,12 @@ struct VcdProcess {
   /* vcrund's ends: stdin's read end, stdout's and stderr's write ends
    * (non-blocking); -1 when unused. */
   int          fds[3];
-  int          cancel[2];        /* stops the stdin thread */
+  VcStdioPump *pump;             /* once started: it owns fds[] then */
 
   GMutex       lock;
   GCond        cond;
   int          caller_fds[3];    /* until handed out; under lock */
   gboolean     attached;         /* under lock */
-  guint        outputs_running;  /* under lock */
   gboolean     started;          /* under lock */
 
   VcdExitFunc    exit_func;      /* main context only, after start */
@@ -79,8 +77,6 @@ vcd_process_unref (VcdProcess *process)
       close_fd (&process->fds[i]);
       close_fd (&process->caller_fds[i]);
     }
-  close_fd (&process->cancel[0]);
-  close_fd (&process->cancel[1]);
   if (process->exit_destroy)
     process->exit_destroy (process->exit_data);
   g_clear_error (&process->wait_error);
@@ -120,7 +116,6 @@ vcd_process_new (VcContainer *handle, const char *exec_id, gboolean terminal, GE
   g_cond_init (&process->cond);
   for (int i = 0; i < 3; i++)
     process->fds[i] = process->caller_fds[i] = -1;
-  process->cancel[0] = process->cancel[1] = -1;
   process->status = -1;
 
   int in[2], out[2], err[2];
@@ -139,8 +134,6 @@ vcd_process_new (VcContainer *handle, const char *exec_id, gboolean terminal, GE
     close (err[1]);  /* the terminal carries both: the reader sees EOF */
   else
     process->fds[STDERR_FD] = err[1];
-  if (!make_pipe (process->cancel, error))
-    goto fail;
   for (int i = STDOUT_FD; i <= STDERR_FD; i++)
     if (process->fds[i] >= 0 && !g_unix_set_fd_nonblocking (process->fds[i], TRUE, error))
       goto fail;
@@ -192,8 +185,9 @@ is_attached (VcdProcess *process)
 /* Writes data to a non-blocking pipe under the policy above. Returns FALSE
  * once the reader is gone. */
 static gboolean
-forward (VcdProcess *process, int fd, const guint8 *data, gsize len)
+forward (int stream, int fd, const guint8 *data, gsize len, gpointer user_data)
 {
+  VcdProcess *process = user_data;
   while (len > 0)
     {
       ssize_t n = write (fd, data, len);
@@ -221,97 +215,6 @@ forward (VcdProcess *process, int fd, const guint8 *data, gsize len)
       return FALSE;  /* EPIPE: the reader closed its end */
     }
   return TRUE;
-}
-
-typedef struct {
-  VcdProcess *process;
-  int         which;   /* STDOUT_FD or STDERR_FD */
-} OutputJob;
-
-static gpointer
-output_thread (gpointer data)
-{
-  OutputJob *job = data;
-  VcdProcess *process = job->process;
-  int fd = process->fds[job->which];
-  gboolean writable = TRUE;
-
-  for (;;)
-    {
-      g_autoptr(GError) error = NULL;
-      g_autoptr(GBytes) bytes = job->which == STDERR_FD
-        ? vc_container_read_stderr (process->handle, process->exec_id, PUMP_CHUNK, &error)
-        : vc_container_read_stdout (process->handle, process->exec_id, PUMP_CHUNK, &error);
-      if (bytes == NULL)
-        {
-          g_debug ("%s: %s", job->which == STDERR_FD ? "stderr" : "stdout", error->message);
-          break;
-        }
-      gsize len;
-      const guint8 *p = g_bytes_get_data (bytes, &len);
-      if (len == 0)
-        break;
-      /* A reader that went away does not stop the draining. */
-      if (writable)
-        writable = forward (process, fd, p, len);
-    }
-
-  g_mutex_lock (&process->lock);
-  /* Our write end closes now: the reader sees end of file. */
-  close_fd (&process->fds[job->which]);
-  process->outputs_running--;
-  g_cond_broadcast (&process->cond);
-  g_mutex_unlock (&process->lock);
-  vcd_process_unref (process);
-  g_free (job);
-  return NULL;
-}
-
-static gpointer
-input_thread (gpointer data)
-{
-  VcdProcess *process = data;
-  guint8 *buf = g_malloc (PUMP_CHUNK);
-
-  for (;;)
-    {
-      struct pollfd pfd[2] = { { .fd = process->fds[STDIN_FD], .events = POLLIN },
-                               { .fd = process->cancel[0], .events = POLLIN } };
-      if (poll (pfd, 2, -1) < 0)
-        {
-          if (errno == EINTR)
-            continue;
-          break;
-        }
-      if (pfd[1].revents)
-        break;
-      ssize_t n = read (process->fds[STDIN_FD], buf, PUMP_CHUNK);
-      if (n < 0 && (errno == EINTR || errno == EAGAIN))
-        continue;
-      g_autoptr(GError) error = NULL;
-      if (n <= 0)
-        {
-          if (!vc_container_close_stdin (process->handle, process->exec_id, &error))
-            g_debug ("closing stdin: %s", error->message);
-          break;
-        }
-      gsize done = 0;
-      while (done < (gsize) n && error == NULL)
-        {
-          gsize written = 0;
-          if (vc_container_write_stdin (process->handle, process->exec_id, buf + done,
-                                        n - done, &written, &error))
-            done += written;
-        }
-      if (error)
-        {
-          g_debug ("stdin: %s", error->message);
-          break;
-        }
-    }
-  g_free (buf);
-  vcd_process_unref (process);
-  return NULL;
 }
 
 static gboolean
@@ -344,16 +247,8 @@ wait_thread (gpointer data)
       status = -1;
     }
 
-  /* Forward the output before telling anyone it exited, within bounds: a
-   * guest that keeps the stream open does not hold the exit forever. */
-  gint64 deadline = g_get_monotonic_time () + DRAIN_TIMEOUT_MS * G_TIME_SPAN_MILLISECOND;
-  g_mutex_lock (&process->lock);
-  while (process->outputs_running > 0)
-    if (!g_cond_wait_until (&process->cond, &process->lock, deadline))
-      break;
-  g_mutex_unlock (&process->lock);
-  if (write (process->cancel[1], "x", 1) < 0)
-    g_debug ("cannot stop the stdin thread: %s", g_strerror (errno));
+  /* Forward the output before telling anyone it exited, within bounds. */
+  vc_stdio_pump_finish (g_steal_pointer (&process->pump), DRAIN_TIMEOUT_MS);
 
   process->status = status;
   process->wait_error = g_steal_pointer (&error);
@@ -377,17 +272,13 @@ vcd_process_start (VcdProcess *process, VcdExitFunc exit_func, gpointer user_dat
   process->exit_func = exit_func;
   process->exit_data = user_data;
   process->exit_destroy = destroy;
-  for (int which = STDOUT_FD; which <= STDERR_FD; which++)
-    {
-      if (process->fds[which] < 0)
-        continue;
-      OutputJob *job = g_new0 (OutputJob, 1);
-      job->process = vcd_process_ref (process);
-      job->which = which;
-      process->outputs_running++;
-      g_thread_unref (g_thread_new ("vcrund-output", output_thread, job));
-    }
+  /* The pump owns our ends from now on. */
+  process->pump = vc_stdio_pump_start (process->handle, process->exec_id, process->fds[STDIN_FD],
+                                       process->fds[STDOUT_FD], process->fds[STDERR_FD], forward,
+                                       vcd_process_ref (process),
+                                       (GDestroyNotify) vcd_process_unref);
+  for (int i = 0; i < 3; i++)
+    process->fds[i] = -1;
   g_mutex_unlock (&process->lock);
-  g_thread_unref (g_thread_new ("vcrund-input", input_thread, vcd_process_ref (process)));
   g_thread_unref (g_thread_new ("vcrund-wait", wait_thread, vcd_process_ref (process)));
 }
