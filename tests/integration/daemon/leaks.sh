@@ -6,28 +6,14 @@
 # start, delete). Each must end with no error and nothing definitely lost.
 . "$VCRUN_TOP_SRCDIR/tests/integration/daemon/lib.sh"
 
-FAKES="$BUILD/tests/fake/.libs"
-VCRUN="$BUILD/cli/vcrun"
-[ -f "$FAKES/fake-hypervisor.so" ] || skip_all "the fake plugins are not built (tests/fake)"
-[ -x "$VCRUN" ] || skip_all "vcrun is not built"
+fake_setup
 command -v valgrind >/dev/null || skip_all "valgrind is not installed"
 LIBTOOL="$BUILD/libtool"
 VALGRIND="valgrind --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite -q"
 
-cat > "$TMP/vcrun.conf" <<CONF
-runtime: { state_dir = "$TMP/state"; plugin_dir = "$FAKES"; };
-plugins: ( { name = "fake-hypervisor"; }, { name = "fake-agent"; }, { name = "fake-fs"; } );
-sandbox: { hypervisor = "fake-hypervisor"; agent = "fake-agent"; fs = "fake-fs";
-           kernel = "/nonexistent/vmlinuz"; initrd = "/nonexistent/initrd.img"; };
-CONF
-bundle () {
-  mkdir -p "$TMP/$1/rootfs"
-  echo "{ \"ociVersion\": \"1.0.2\", \"process\": { \"args\": $2, \"cwd\": \"/\" }, \"root\": { \"path\": \"rootfs\" } }" \
-    > "$TMP/$1/config.json"
-}
-bundle echo '["echo", "hi"]'
-bundle cat '["cat"]'
-bundle sleep '["sleep", "1000"]'
+fake_bundle echo '["echo", "hi"]'
+fake_bundle cat '["cat"]'
+fake_bundle sleep '["sleep", "1000"]'
 
 # clean LOG...: every valgrind log says no error (with -q, an empty log).
 clean () {

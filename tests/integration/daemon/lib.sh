@@ -125,3 +125,27 @@ escape_id () {
 }
 sandbox_path () { echo "$MANAGER/sandbox/$(escape_id "$1")"; }
 container_path () { echo "$(sandbox_path "$1")/container/$(escape_id "$2")"; }
+
+# fake_setup: $FAKES and $VCRUN, and $TMP/vcrun.conf naming the test-only fake
+# plugins (state in $TMP/state); skips the script when they are not built.
+fake_setup () {
+  FAKES="$BUILD/tests/fake/.libs"
+  VCRUN="$BUILD/cli/vcrun"
+  [ -f "$FAKES/fake-hypervisor.so" ] || skip_all "the fake plugins are not built (tests/fake)"
+  [ -x "$VCRUN" ] || skip_all "vcrun is not built"
+  cat > "$TMP/vcrun.conf" <<CONF
+runtime: { state_dir = "$TMP/state"; plugin_dir = "$FAKES"; };
+plugins: ( { name = "fake-hypervisor"; }, { name = "fake-agent"; }, { name = "fake-fs"; } );
+sandbox: { hypervisor = "fake-hypervisor"; agent = "fake-agent"; fs = "fake-fs";
+           kernel = "/nonexistent/vmlinuz"; initrd = "/nonexistent/initrd.img"; };
+CONF
+}
+
+# fake_bundle NAME ARGS_JSON: $TMP/NAME, a bundle for the fake agent.
+fake_bundle () {
+  mkdir -p "$TMP/$1/rootfs"
+  cat > "$TMP/$1/config.json" <<JSON
+{ "ociVersion": "1.0.2", "process": { "args": $2, "cwd": "/", "env": [ "A=1" ] },
+  "root": { "path": "rootfs" }, "annotations": { "k": "v" } }
+JSON
+}
