@@ -706,6 +706,12 @@ vc_cli_bus_dispatch (VcCli *cli, const VcCliCommand *command, int argc, char **a
   const char *name = command->name;
   if (g_str_equal (name, "spec") || g_str_equal (name, "check") || g_str_equal (name, "plugins"))
     return command->run (cli, argc, argv);
+  /* vcrund has its own configuration and state dir: silently using
+   * another one than asked would act on the wrong sandboxes. */
+  if (cli->root || cli->config_file)
+    return vc_cli_fail_msg ("%s --bus: %s applies to vcrun's own runtime, not to vcrund's "
+                            "(see vcrund --config and --root)", name,
+                            cli->root ? "--root" : "--config");
   if (g_str_equal (name, "run") || g_str_equal (name, "create"))
     return bus_create_or_run (cli, name, argc, argv);
   if (g_str_equal (name, "start"))

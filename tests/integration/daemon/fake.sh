@@ -275,6 +275,9 @@ PY
   else
     not_ok "embedded vcrun create: $(cat "$TMP/out")"
   fi
+  out=$("$VCRUN" --bus=session --root "$TMP/elsewhere" list 2>&1); st=$?
+  [ $st -eq 125 ] && printf '%s' "$out" | grep -q -- "--root applies to vcrun's own runtime, not to vcrund's" \
+    && ok "vcrun --bus --root: refused (125), vcrund has its own state dir" || not_ok "--bus --root: $st '$out'"
 else
   for i in 1 2 3 4 5 6 7 8 9 10; do skip "vcrun is not built"; done
 fi
