@@ -281,6 +281,29 @@ attach_and_wait (Attached *a, int fds[3])
 
 /* ---- commands ---------------------------------------------------------- */
 
+/* As embedded create and run -d do, the caller's stdio becomes the
+ * container's: its output goes where ours goes (a terminal's keys stay
+ * with the caller's shell: stdin is /dev/null then). */
+static gboolean
+pass_stdio (Target *t, GError **error)
+{
+  g_autoptr(GUnixFDList) list = g_unix_fd_list_new ();
+  for (int fd = 0; fd < 3; fd++)
+    {
+      gboolean usable = fcntl (fd, F_GETFD) >= 0 && !(fd == STDIN_FILENO && isatty (fd));
+      int null_fd = usable ? -1 : open ("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY | O_CLOEXEC);
+      gint index = g_unix_fd_list_append (list, usable ? fd : null_fd, error);
+      if (null_fd >= 0)
+        close (null_fd);
+      if (index < 0)
+        return FALSE;
+    }
+  g_autoptr(GVariant) reply = g_dbus_connection_call_with_unix_fd_list_sync (
+      t->bus, BUS_NAME, t->container, IFACE_C, "SetStdio", g_variant_new ("(hhh)", 0, 1, 2),
+      NULL, G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, list, NULL, NULL, error);
+  return reply != NULL;
+}
+
 /* create and run: sandbox, started, with the container created. */
 static gboolean
 create_all (VcCli *cli, const char *id, const char *bundle, Target *t, GError **error)
@@ -361,6 +384,11 @@ bus_create_or_run (VcCli *cli, const char *name, int argc, char **argv)
     }
   if (!run || detach)
     {
+      if (!pass_stdio (&t, &error))
+        {
+          call_void (t.bus, t.sandbox, IFACE_S, "Delete", g_variant_new ("(b)", TRUE), NULL);
+          return fail (error);
+        }
       if (run && !call_void (t.bus, t.container, IFACE_C, "Start", NULL, &error))
         {
           call_void (t.bus, t.sandbox, IFACE_S, "Delete", g_variant_new ("(b)", TRUE), NULL);

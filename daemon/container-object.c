@@ -350,6 +350,44 @@ on_handle_attach (VcdBusContainer *iface, GDBusMethodInvocation *invocation,
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
+static gboolean
+on_handle_set_stdio (VcdBusContainer *iface, GDBusMethodInvocation *invocation,
+                     GUnixFDList *in_fds, GVariant *h_in, GVariant *h_out, GVariant *h_err,
+                     gpointer user_data)
+{
+  VcdContainer *container = user_data;
+  g_autoptr(GError) error = NULL;
+  if (!check_owned (container, invocation))
+    return G_DBUS_METHOD_INVOCATION_HANDLED;
+  if (container->init == NULL)
+    {
+      vcd_return_error_literal (invocation, VC_ERROR_INVALID_STATE,
+                                "the container's stdio is not available");
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+  GVariant *handles[3] = { h_in, h_out, h_err };
+  int fds[3] = { -1, -1, -1 };
+  for (int i = 0; i < 3 && error == NULL; i++)
+    {
+      gint32 h = g_variant_get_handle (handles[i]);
+      if (in_fds == NULL || h < 0 || h >= g_unix_fd_list_get_length (in_fds))
+        g_set_error (&error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT,
+                     "SetStdio: handle %d names no passed file descriptor", h);
+      else
+        fds[i] = g_unix_fd_list_get (in_fds, h, &error);
+    }
+  if (error == NULL)
+    vcd_process_use_stdio (container->init, fds, &error);
+  for (int i = 0; i < 3; i++)
+    if (fds[i] >= 0)
+      close (fds[i]);
+  if (error)
+    vcd_return_error (invocation, error);
+  else
+    g_dbus_method_invocation_return_value (invocation, NULL);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
 /* process.terminal of an OCI Process object; the core checks the rest. */
 static gboolean
 process_terminal (const char *process_json, gboolean *terminal, GError **error)
@@ -656,6 +694,7 @@ vcd_container_export (VcdSandbox *sandbox, VcContainer *handle)
   g_signal_connect (iface, "handle-signal-process", G_CALLBACK (on_handle_signal_process),
                     container);
   g_signal_connect (iface, "handle-attach", G_CALLBACK (on_handle_attach), container);
+  g_signal_connect (iface, "handle-set-stdio", G_CALLBACK (on_handle_set_stdio), container);
   g_signal_connect (iface, "handle-exec", G_CALLBACK (on_handle_exec), container);
   g_signal_connect (iface, "handle-resize-tty", G_CALLBACK (on_handle_resize_tty), container);
   g_signal_connect (iface, "handle-wait", G_CALLBACK (on_handle_wait), container);

@@ -173,6 +173,38 @@ vcd_process_attach (VcdProcess *process, GError **error)
   return list;
 }
 
+gboolean
+vcd_process_use_stdio (VcdProcess *process, int fds[3], GError **error)
+{
+  g_mutex_lock (&process->lock);
+  gboolean busy = process->attached || process->started;
+  if (!busy)
+    {
+      for (int i = 0; i < 3; i++)
+        {
+          close_fd (&process->caller_fds[i]);
+          close_fd (&process->fds[i]);
+          process->fds[i] = fds[i];
+          fds[i] = -1;
+        }
+      /* The terminal carries both streams. */
+      if (process->terminal)
+        close_fd (&process->fds[STDERR_FD]);
+      /* Someone reads them, or they are files: output is never dropped. */
+      process->attached = TRUE;
+    }
+  g_mutex_unlock (&process->lock);
+  if (busy)
+    {
+      g_set_error (error, VC_ERROR, VC_ERROR_BUSY,
+                   "the stdio of process %s of container %s was handed out or started already",
+                   process->exec_id ? process->exec_id : "init",
+                   vc_container_get_id (process->handle));
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static gboolean
 is_attached (VcdProcess *process)
 {

@@ -148,5 +148,8 @@ void        vcd_process_start (VcdProcess *process, VcdExitFunc exit_func, gpoin
 /* Hands out the caller's ends (stdin, stdout, stderr) once; VC_ERROR_BUSY
  * after that. */
 GUnixFDList *vcd_process_attach (VcdProcess *process, GError **error);
+/* Instead of the pipes: fds[] (taken over) become the process's stdio, before
+ * it starts and before any attach; VC_ERROR_BUSY otherwise. */
+gboolean    vcd_process_use_stdio (VcdProcess *process, int fds[3], GError **error);
 
 G_END_DECLS

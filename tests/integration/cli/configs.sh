@@ -29,8 +29,12 @@ for template in vcrun.conf.in vcrun-uninstalled.conf.in; do
             *" fs-9p "*) fs=fs-9p ;;
         esac
         conf=$ROOT/$template.$mask
-        ${MAKE:-make} -s --no-print-directory -C "$top_builddir/etc" print-config TEMPLATE="$template" \
-            disabled_plugins="${dropped[*]}" default_fs="$fs" > "$conf" 2> "$ROOT/err"
+        # A make of its own: one started from make check's would print
+        # "Entering directory" lines into the file.
+        env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL ${MAKE:-make} -s --no-print-directory \
+            -C "$top_builddir/etc" print-config TEMPLATE="$template" \
+            disabled_plugins="${dropped[*]}" default_fs="$fs" 2> "$ROOT/err" \
+            | grep -Ev '^g?make(\[[0-9]+\])?: ' > "$conf"
         what="$template without [${dropped[*]}]"
         # Loaded from this build's plugin directories whatever the template says.
         sed -i -e '/^ *plugin_dir =/d' -e "s|^runtime: {|runtime: { plugin_dir = \"$PLUGIN_DIRS\";|" "$conf"

@@ -112,6 +112,18 @@ wait $attach_pid
 out=$(bus call $NAME "$C1" $C Wait)
 [ "$out" = "i 0" ] && ok "Wait after the exit returns at once" || not_ok "second Wait: $out"
 expect_error Busy "a second Attach" "$C1" $C.Attach
+"$CLIENT" "$ADDR" set-stdio "$C1" > "$TMP/out" 2>&1
+grep -q "org.vcrun.Runtime1.Error.Busy" "$TMP/out" \
+  && ok "SetStdio after Attach and Start: Busy" || not_ok "SetStdio after start: $(cat "$TMP/out")"
+C3=$(container_path sb1 c3)
+bus call $NAME "$SB" $S CreateContainer ss c3 "$TMP/echo" >/dev/null
+"$CLIENT" "$ADDR" set-stdio "$C3" > "$TMP/c3.out" 2> "$TMP/c3.err" < /dev/null \
+  && ok "SetStdio before Start" || not_ok "SetStdio: $(cat "$TMP/c3.err")"
+expect_error Busy "Attach after SetStdio" "$C3" $C.Attach
+bus call $NAME "$C3" $C Start && out=$(bus call $NAME "$C3" $C Wait)
+wait_for 5 grep -q "hello world" "$TMP/c3.out" && [ "$out" = "i 0" ] \
+  && ok "... the output went to the passed stdout" || not_ok "SetStdio output: '$(cat "$TMP/c3.out")' $out"
+bus call $NAME "$C3" $C Delete b false || not_ok "c3 Delete"
 expect_error InvalidState "Exec in a stopped container" "$C1" $C.Exec e1 '{"args":["echo","x"],"cwd":"/"}'
 
 C2=$(container_path sb1 c2)

@@ -104,6 +104,26 @@ same exec nope echo
 same state
 same exec c1
 
+# Detached (create + start, run -d): the container's stdio is the creating
+# vcrun's, in both modes: its output lands where create's stdout went.
+for mode in embedded bus; do
+  if [ $mode = embedded ]; then v=("$VCRUN" --config "$TMP/vcrun.conf" --root "$TMP/embedded")
+  else v=("$VCRUN" --bus=session); fi
+  timeout 30 "${v[@]}" create --bundle "$TMP/echo" o1 > "$TMP/o1.$mode" 2>&1 < /dev/null \
+    && timeout 30 "${v[@]}" start o1
+  echo typed | timeout 30 "${v[@]}" run -d --bundle "$TMP/cat" o2 > "$TMP/o2.$mode" 2>&1
+  wait_for 10 grep -q hello "$TMP/o1.$mode"
+  wait_for 10 grep -q typed "$TMP/o2.$mode"
+  timeout 30 "${v[@]}" delete --force o1 >/dev/null 2>&1
+  timeout 30 "${v[@]}" delete --force o2 >/dev/null 2>&1
+done
+[ "$(cat "$TMP/o1.bus")" = hello ] && cmp -s "$TMP/o1.embedded" "$TMP/o1.bus" \
+  && ok "create + start: the output goes to create's stdout, both ways" \
+  || not_ok "create + start output: embedded '$(cat "$TMP/o1.embedded")', --bus '$(cat "$TMP/o1.bus")'"
+[ "$(cat "$TMP/o2.bus")" = typed ] && cmp -s "$TMP/o2.embedded" "$TMP/o2.bus" \
+  && ok "run -d: stdin from the caller, output to its stdout, both ways" \
+  || not_ok "run -d stdio: embedded '$(cat "$TMP/o2.embedded")', --bus '$(cat "$TMP/o2.bus")'"
+
 # One state dir, two kinds of owner: each mode says who holds a sandbox.
 emb () { timeout 30 "$VCRUN" --config "$TMP/vcrun.conf" --root "$TMP/bus-state" "$@"; }
 field () { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }

@@ -6,6 +6,8 @@
  *       end, and our stdin to its stdin. Exit 0.
  *   vcd-client ADDRESS exec CONTAINER_PATH EXEC_ID PROCESS_JSON
  *       Exec, the same copying, then WaitExec: exits with the status.
+ *   vcd-client ADDRESS set-stdio CONTAINER_PATH
+ *       SetStdio with our stdin, stdout and stderr. Exit 0.
  *   vcd-client ADDRESS bench N SANDBOX_PATH
  *       Times N round trips each of the dbus-daemon's GetId (the floor),
  *       vcrund's Peer.Ping, a Manager.Version property read, a
@@ -256,6 +258,21 @@ main (int argc, char **argv)
       gint32 s;
       g_variant_get (status, "(i)", &s);
       return s;
+    }
+  if (g_str_equal (cmd, "set-stdio") && argc == 4)
+    {
+      g_autoptr(GUnixFDList) list = g_unix_fd_list_new ();
+      g_autoptr(GError) error = NULL;
+      for (int fd = 0; fd < 3; fd++)
+        if (g_unix_fd_list_append (list, fd, &error) < 0)
+          die (error);
+      g_autoptr(GVariant) reply = g_dbus_connection_call_with_unix_fd_list_sync (
+          c, BUS_NAME, argv[3], "org.vcrun.Runtime1.Container", "SetStdio",
+          g_variant_new ("(hhh)", 0, 1, 2), NULL, G_DBUS_CALL_FLAGS_NONE, 120000, list, NULL,
+          NULL, &error);
+      if (reply == NULL)
+        die (error);
+      return 0;
     }
   if (g_str_equal (cmd, "bench") && argc == 5)
     {

@@ -39,6 +39,7 @@ EOF
 make_bundle "$TMP/hello" '["/bin/sh", "-c", "echo hello from $(uname -r); echo to-stderr >&2; exit 3"]'
 make_bundle "$TMP/sleeper" '["/bin/sleep", "1000"]'
 make_bundle "$TMP/shell" '["/bin/sh"]'
+make_bundle "$TMP/talker" '["/bin/sh", "-c", "echo detached-hello; exec sleep 1000"]'
 
 start_bus
 start_vcrund "$CONF" --root "$TMP/state" || { not_ok "vcrund starts"; finish; }
@@ -156,8 +157,11 @@ if [ -x "$VCRUN" ]; then
     || not_ok "vcrun --bus run -t left: $(bus call $NAME $MANAGER $M ListSandboxes)"
 
   # exec into a detached container: config.json's env, a terminal, signals.
-  "$VCRUN" --bus=session run -d --bundle "$TMP/sleeper" cli2 \
+  "$VCRUN" --bus=session run -d --bundle "$TMP/talker" cli2 > "$TMP/cli2.out" \
     && ok "--bus run -d: a detached container" || not_ok "--bus run -d cli2"
+  wait_for 30 grep -q detached-hello "$TMP/cli2.out" \
+    && ok "--bus run -d: its output goes to the caller's stdout (SetStdio)" \
+    || not_ok "--bus run -d output: '$(cat "$TMP/cli2.out")'"
   out=$("$VCRUN" --bus=session exec -e EXTRA=1 cli2 env); st=$?
   [ $st -eq 0 ] && printf '%s\n' "$out" | grep -qx FROM_SPEC=yes && printf '%s\n' "$out" | grep -qx EXTRA=1 \
     && ok "--bus exec: config.json's env and -e, as embedded exec" || not_ok "--bus exec env: $st '$out'"
@@ -173,7 +177,7 @@ if [ -x "$VCRUN" ]; then
   "$VCRUN" --bus=session delete --force cli2 && [ "$(bus call $NAME $MANAGER $M ListSandboxes)" = "ao 0" ] \
     && ok "--bus delete --force cli2: nothing left" || not_ok "--bus delete cli2"
 else
-  for i in $(seq 19); do skip "vcrun is not built"; done
+  for i in $(seq 20); do skip "vcrun is not built"; done
 fi
 
 if [ "$test_failed" -gt 0 ]; then
