@@ -304,6 +304,17 @@ pass_stdio (Target *t, GError **error)
   return reply != NULL;
 }
 
+/* The pid that stands for the container, as in `state`: its own once it
+ * has one, else its owner's (vcrund's, as a supervisor's in embedded mode). */
+static gint
+container_pid (Target *t)
+{
+  g_autofree char *pid = get_string (t->bus, t->container, IFACE_C, "Pid");
+  g_autofree char *owner = get_string (t->bus, t->sandbox, IFACE_S, "OwnerPid");
+  gint p = pid ? atoi (pid) : 0;
+  return p > 0 ? p : (owner ? atoi (owner) : 0);
+}
+
 /* create and run: sandbox, started, with the container created. */
 static gboolean
 create_all (VcCli *cli, const char *id, const char *bundle, Target *t, GError **error)
@@ -395,12 +406,8 @@ bus_create_or_run (VcCli *cli, const char *name, int argc, char **argv)
           g_dbus_error_strip_remote_error (error);
           return vc_cli_fail_exec (error);
         }
-      if (pid_file)
-        {
-          g_autofree char *pid = get_string (t.bus, t.container, IFACE_C, "Pid");
-          if (!vc_cli_write_pid_file (pid_file, pid ? atoi (pid) : 0, &error))
-            return vc_cli_fail (error);
-        }
+      if (pid_file && !vc_cli_write_pid_file (pid_file, container_pid (&t), &error))
+        return vc_cli_fail (error);
       return 0;
     }
 
@@ -420,14 +427,10 @@ bus_create_or_run (VcCli *cli, const char *name, int argc, char **argv)
     }
   else
     {
-      if (pid_file)
+      if (pid_file && !vc_cli_write_pid_file (pid_file, container_pid (&t), &error))
         {
-          g_autofree char *pid = get_string (t.bus, t.container, IFACE_C, "Pid");
-          if (!vc_cli_write_pid_file (pid_file, pid ? atoi (pid) : 0, &error))
-            {
-              vc_cli_fail (error);
-              g_clear_error (&error);
-            }
+          vc_cli_fail (error);
+          g_clear_error (&error);
         }
       Attached a = { .t = &t, .exec_id = "", .tty = tty || terminal };
       status = attach_and_wait (&a, fds);

@@ -117,6 +117,17 @@ for mode in embedded bus; do
   timeout 30 "${v[@]}" delete --force o1 >/dev/null 2>&1
   timeout 30 "${v[@]}" delete --force o2 >/dev/null 2>&1
 done
+# --pid-file holds the pid `state` reports.
+for mode in embedded bus; do
+  if [ $mode = embedded ]; then v=("$VCRUN" --config "$TMP/vcrun.conf" --root "$TMP/embedded")
+  else v=("$VCRUN" --bus=session); fi
+  timeout 30 "${v[@]}" create --pid-file "$TMP/p1.$mode" --bundle "$TMP/sleep" p1 >/dev/null 2>&1 </dev/null
+  statepid=$(timeout 30 "${v[@]}" state p1 | sed -n 's/.*"pid" : \([0-9]*\).*/\1/p')
+  [ -n "$statepid" ] && [ "$statepid" != 0 ] && [ "$(cat "$TMP/p1.$mode" 2>/dev/null)" = "$statepid" ] \
+    && ok "$mode create --pid-file: the pid state reports ($statepid)" \
+    || not_ok "$mode --pid-file: '$(cat "$TMP/p1.$mode" 2>/dev/null)' vs state pid '$statepid'"
+  timeout 30 "${v[@]}" delete --force p1 >/dev/null 2>&1
+done
 [ "$(cat "$TMP/o1.bus")" = hello ] && cmp -s "$TMP/o1.embedded" "$TMP/o1.bus" \
   && ok "create + start: the output goes to create's stdout, both ways" \
   || not_ok "create + start output: embedded '$(cat "$TMP/o1.embedded")', --bus '$(cat "$TMP/o1.bus")'"
