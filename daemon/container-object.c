@@ -327,20 +327,30 @@ on_handle_signal_process (VcdBusContainer *iface, GDBusMethodInvocation *invocat
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
+/* Attach and SetStdio: the caller may, and the init process has stdio to
+ * give (a container found stopped has none). */
+static gboolean
+init_stdio_available (VcdContainer *container, GDBusMethodInvocation *invocation)
+{
+  if (!check_owned (container, invocation))
+    return FALSE;
+  if (container->init == NULL)
+    {
+      vcd_return_error_literal (invocation, VC_ERROR_INVALID_STATE,
+                                "the container's stdio is not available");
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static gboolean
 on_handle_attach (VcdBusContainer *iface, GDBusMethodInvocation *invocation,
                   GUnixFDList *in_fds, gpointer user_data)
 {
   VcdContainer *container = user_data;
   g_autoptr(GError) error = NULL;
-  if (!check_owned (container, invocation))
+  if (!init_stdio_available (container, invocation))
     return G_DBUS_METHOD_INVOCATION_HANDLED;
-  if (container->init == NULL)
-    {
-      vcd_return_error_literal (invocation, VC_ERROR_INVALID_STATE,
-                                "the container's stdio is not available");
-      return G_DBUS_METHOD_INVOCATION_HANDLED;
-    }
   g_autoptr(GUnixFDList) fds = vcd_process_attach (container->init, &error);
   if (fds == NULL)
     vcd_return_error (invocation, error);
@@ -357,14 +367,8 @@ on_handle_set_stdio (VcdBusContainer *iface, GDBusMethodInvocation *invocation,
 {
   VcdContainer *container = user_data;
   g_autoptr(GError) error = NULL;
-  if (!check_owned (container, invocation))
+  if (!init_stdio_available (container, invocation))
     return G_DBUS_METHOD_INVOCATION_HANDLED;
-  if (container->init == NULL)
-    {
-      vcd_return_error_literal (invocation, VC_ERROR_INVALID_STATE,
-                                "the container's stdio is not available");
-      return G_DBUS_METHOD_INVOCATION_HANDLED;
-    }
   GVariant *handles[3] = { h_in, h_out, h_err };
   int fds[3] = { -1, -1, -1 };
   for (int i = 0; i < 3 && error == NULL; i++)
