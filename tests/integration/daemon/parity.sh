@@ -117,6 +117,19 @@ for mode in embedded bus; do
   timeout 30 "${v[@]}" delete --force o1 >/dev/null 2>&1
   timeout 30 "${v[@]}" delete --force o2 >/dev/null 2>&1
 done
+# SIGTERM to an attached vcrun run goes to the container's process (the fake
+# agent ends it with 128+15), and vcrun exits with its status.
+for mode in embedded bus; do
+  if [ $mode = embedded ]; then v=("$VCRUN" --config "$TMP/vcrun.conf" --root "$TMP/embedded")
+  else v=("$VCRUN" --bus=session); fi
+  "${v[@]}" run --bundle "$TMP/sleep" t1 > /dev/null 2>&1 < /dev/null &
+  run_pid=$!
+  wait_for 20 sh -c "'${v[0]}' ${v[*]:1} state t1 2>/dev/null | grep -q '\"running\"'"
+  kill -TERM $run_pid; wait $run_pid; st=$?
+  [ $st -eq 143 ] && ok "$mode run: SIGTERM reaches the process, vcrun exits 143" \
+    || not_ok "$mode run after SIGTERM: status $st"
+done
+
 # --pid-file holds the pid `state` reports.
 for mode in embedded bus; do
   if [ $mode = embedded ]; then v=("$VCRUN" --config "$TMP/vcrun.conf" --root "$TMP/embedded")
