@@ -163,6 +163,19 @@ forward_signals (gboolean on)
     sigaction (forwarded_signals[i], &sa, NULL);
 }
 
+/* The last signal (other than SIGWINCH) caught before the process ran; 0 if
+ * none. */
+static int
+pending_signal (void)
+{
+  unsigned char b;
+  int signum = 0;
+  while (signal_pipe[0] >= 0 && read (signal_pipe[0], &b, 1) == 1)
+    if (b != SIGWINCH)
+      signum = b;
+  return signum;
+}
+
 /* Gives the process's terminal our window size. */
 static void
 resize (Attached *a)
@@ -386,12 +399,19 @@ bus_create_or_run (VcCli *cli, const char *name, int argc, char **argv)
         return vc_cli_fail_msg ("run: cannot prepare the bundle for --tty: %s", error->message);
     }
 
+  /* Attached: a signal during the boot aborts it, as in embedded run. */
+  gboolean attached = run && !detach;
+  if (attached)
+    forward_signals (TRUE);
   g_auto(Target) t = { 0 };
   if (!create_all (cli, id, bundle_copy ? bundle_copy : abs, &t, &error))
     {
+      if (attached)
+        forward_signals (FALSE);
       if (bundle_copy)
         vc_cli_remove_bundle_copy (bundle_copy);
-      return fail (error);
+      int signum = attached ? pending_signal () : 0;
+      return signum ? 128 + signum : fail (error);
     }
   if (!run || detach)
     {
@@ -415,9 +435,16 @@ bus_create_or_run (VcCli *cli, const char *name, int argc, char **argv)
   g_autoptr(GUnixFDList) list = NULL;
   g_autoptr(GVariant) reply = call (t.bus, t.container, IFACE_C, "Attach", NULL, "(hhh)", &list,
                                     &error);
-  int fds[3];
+  int fds[3] = { -1, -1, -1 };
+  int signum = 0;
   if (reply == NULL || !reply_fds (reply, list, fds))
     status = error ? fail (error) : vc_cli_fail_msg ("vcrund sent no stdio");
+  else if ((signum = pending_signal ()) != 0)
+    {
+      status = 128 + signum;  /* interrupted before it ran */
+      for (int i = 0; i < 3; i++)
+        close (fds[i]);
+    }
   else if (!call_void (t.bus, t.container, IFACE_C, "Start", NULL, &error))
     {
       g_dbus_error_strip_remote_error (error);
@@ -435,6 +462,7 @@ bus_create_or_run (VcCli *cli, const char *name, int argc, char **argv)
       Attached a = { .t = &t, .exec_id = "", .tty = tty || terminal };
       status = attach_and_wait (&a, fds);
     }
+  forward_signals (FALSE);
   g_clear_error (&error);
   /* Leave nothing behind, as embedded run does. */
   if (!call_void (t.bus, t.sandbox, IFACE_S, "Delete", g_variant_new ("(b)", TRUE), &error))

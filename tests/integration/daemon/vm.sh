@@ -151,6 +151,17 @@ if [ -x "$VCRUN" ]; then
   [ "$(bus call $NAME $MANAGER $M ListSandboxes)" = "ao 0" ] && ok "... and removed its sandbox" \
     || not_ok "vcrun --bus run left: $(bus call $NAME $MANAGER $M ListSandboxes)"
 
+  # SIGINT during the boot: vcrun exits 130 and leaves no sandbox, as embedded run.
+  "$VCRUN" --bus=session run --bundle "$TMP/hello" int1 > "$TMP/int1.out" 2>&1 < /dev/null &
+  int_pid=$!
+  sleep 1
+  kill -INT $int_pid; wait $int_pid; st=$?
+  [ $st -eq 130 ] && ! grep -q "hello from" "$TMP/int1.out" \
+    && ok "--bus run interrupted during the boot: exits 130, the process never ran" \
+    || not_ok "--bus run after SIGINT: status $st, '$(cat "$TMP/int1.out")'"
+  wait_for 30 sh -c "[ \"\$(busctl --address=$ADDR call $NAME $MANAGER $M ListSandboxes)\" = 'ao 0' ]" \
+    && ok "... and its sandbox is gone" || not_ok "left: $(bus call $NAME $MANAGER $M ListSandboxes)"
+
   # run -t: a terminal session from a pty, as embedded run -t has (tty-session.py).
   tty_session "--bus run -t" "$VCRUN" --bus=session run -t --bundle "$TMP/shell" tty1
   [ "$(bus call $NAME $MANAGER $M ListSandboxes)" = "ao 0" ] && ok "... and removed its sandbox" \
@@ -177,7 +188,7 @@ if [ -x "$VCRUN" ]; then
   "$VCRUN" --bus=session delete --force cli2 && [ "$(bus call $NAME $MANAGER $M ListSandboxes)" = "ao 0" ] \
     && ok "--bus delete --force cli2: nothing left" || not_ok "--bus delete cli2"
 else
-  for i in $(seq 20); do skip "vcrun is not built"; done
+  for i in $(seq 22); do skip "vcrun is not built"; done
 fi
 
 if [ "$test_failed" -gt 0 ]; then
