@@ -33,8 +33,14 @@ for b in /bin/busybox /usr/bin/busybox; do
     if [ -x "$b" ] && ! ldd "$b" >/dev/null 2>&1; then busybox=$b; break; fi
 done
 [ -n "$busybox" ] || { echo "bench: needs a static busybox for the container's rootfs" >&2; exit 1; }
-# What the hypervisor-qemu plugin does with accel = "auto".
-if [ -w /dev/kvm ]; then accel=kvm; cpu=host; else accel=tcg; cpu=max; fi
+# What the hypervisor-qemu plugin does with accel = "auto": KVM when /dev/kvm
+# is usable and QEMU runs a -cpu host vCPU with it (plugins/hypervisor-qemu/qemu-kvm-probe.c).
+accel=tcg; cpu=max
+if [ -w /dev/kvm ] && printf '{"execute":"qmp_capabilities"}\n{"execute":"quit"}\n' |
+        timeout 10 "$qemu" -accel kvm -cpu host -machine q35 -nodefaults -no-user-config \
+            -display none -S -qmp stdio >/dev/null 2>&1; then
+    accel=kvm; cpu=host
+fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vcrun-bench.XXXXXX")
 qemu_pid=
