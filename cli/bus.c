@@ -46,10 +46,18 @@ target_clear (Target *t)
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Target, target_clear)
 
+static const char *bus_kind = "system";  /* for messages: the bus --bus named */
+
 /* Prints "vcrun: MESSAGE" without GDBus's "GDBus.Error:NAME: " prefix. */
 static int
 fail (GError *error)
 {
+  g_autofree char *name = g_dbus_error_get_remote_error (error);
+  if (g_strcmp0 (name, "org.freedesktop.DBus.Error.ServiceUnknown") == 0
+      || g_strcmp0 (name, "org.freedesktop.DBus.Error.NameHasNoOwner") == 0)
+    return vc_cli_fail_msg ("vcrund is not running on the %s bus, and the bus cannot start it "
+                            "(start 'vcrund --%s', or run the command without --bus)",
+                            bus_kind, bus_kind);
   g_dbus_error_strip_remote_error (error);
   return vc_cli_fail (error);
 }
@@ -94,6 +102,7 @@ static GDBusConnection *
 connect_bus (VcCli *cli, GError **error)
 {
   GBusType type = g_str_equal (cli->bus, "session") ? G_BUS_TYPE_SESSION : G_BUS_TYPE_SYSTEM;
+  bus_kind = type == G_BUS_TYPE_SESSION ? "session" : "system";
   GDBusConnection *bus = g_bus_get_sync (type, NULL, error);
   if (bus == NULL)
     g_prefix_error (error, "cannot reach the %s bus: ", cli->bus);

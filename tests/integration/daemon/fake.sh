@@ -61,6 +61,13 @@ C=org.vcrun.Runtime1.Container
   || not_ok "missing config: $st $(cat "$TMP/out")"
 
 start_bus
+if [ -x "$BUILD/cli/vcrun" ]; then
+  out=$("$BUILD/cli/vcrun" --bus=session list 2>&1); st=$?
+  [ $st -eq 125 ] && printf '%s' "$out" | grep -q "vcrund is not running on the session bus" \
+    && ok "vcrun --bus without vcrund: 125, says vcrund is not running" || not_ok "no vcrund: $st '$out'"
+else
+  skip "vcrun is not built"
+fi
 start_vcrund "$TMP/vcrun.conf" || { not_ok "vcrund starts"; finish; }
 ok "vcrund owns $NAME on a private bus"
 
