@@ -281,6 +281,46 @@ test_attach_refusals (void)
   vc_plugin_descriptor ()->destroy (self);
 }
 
+/* A fake qemu-system-x86_64: a shell script with body. */
+static char *
+fake_qemu (const char *name, const char *body)
+{
+  g_autofree char *text = g_strdup_printf ("#!/bin/sh\n%s\n", body);
+  char *path = g_build_filename (tmpdir, name, NULL);
+  g_assert_true (g_file_set_contents (path, text, -1, NULL));
+  g_assert_cmpint (g_chmod (path, 0755), ==, 0);
+  return path;
+}
+
+/* The KVM probe of accel auto (qemu-kvm-probe.c) believes QEMU's exit. */
+static void
+test_kvm_probe (void)
+{
+  g_autofree char *why = NULL;
+  /* Quits as asked: the QMP commands arrive on its stdin. */
+  g_autofree char *good = fake_qemu ("qemu-good",
+      "grep -q '\"quit\"' || exit 3\n"
+      "case \"$*\" in *'-accel kvm -cpu host -machine q35'*'-S'*) exit 0 ;; esac\nexit 4");
+  g_assert_true (qemu_kvm_probe (good, "q35", &why));
+  g_assert_null (why);
+  /* Aborts as a nested KVM does on -cpu host. */
+  g_autofree char *msr = fake_qemu ("qemu-msr",
+      "echo 'qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69' >&2\nkill -ABRT $$");
+  g_assert_false (qemu_kvm_probe (msr, "q35", &why));
+  g_assert_cmpstr (why, ==, "qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69");
+  g_clear_pointer (&why, g_free);
+  /* Dies silently: the status says why. */
+  g_autofree char *silent = fake_qemu ("qemu-silent", "exec 2>&-; exit 7");
+  g_assert_false (qemu_kvm_probe (silent, "q35", &why));
+  g_assert_cmpstr (why, ==, "QEMU exited with status 7");
+  g_clear_pointer (&why, g_free);
+  /* Missing. */
+  g_autofree char *missing = g_build_filename (tmpdir, "no-such-qemu", NULL);
+  g_assert_false (qemu_kvm_probe (missing, "q35", &why));
+  g_assert_nonnull (why);
+  g_test_message ("missing QEMU: %s", why);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -291,6 +331,7 @@ main (int argc, char **argv)
   g_test_add_func ("/qemu-config/microvm-cmdline", test_microvm_cmdline);
   g_test_add_func ("/qemu-config/bad-configs", test_bad_configs);
   g_test_add_func ("/qemu-config/attach-refusals", test_attach_refusals);
+  g_test_add_func ("/qemu-config/kvm-probe", test_kvm_probe);
   int rc = g_test_run ();
   g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", tmpdir);
   (void) !system (cmd);
