@@ -84,6 +84,12 @@ same start k1
 same delete k1
 same create --bundle "$TMP/sleep" c1
 same state c1
+same exec c1 echo too-early
+same pause c1
+same resume c1
+same ps c1
+same delete c1
+same create --bundle "$TMP/sleep" c1
 same start c1
 same state c1
 same list
