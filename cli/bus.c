@@ -80,6 +80,7 @@ call_void (GDBusConnection *bus, const char *path, const char *iface, const char
   return reply != NULL;
 }
 
+/* A string property; NULL when unreachable. */
 static char *
 get_string (GDBusConnection *bus, const char *path, const char *iface, const char *name)
 {
@@ -89,13 +90,38 @@ get_string (GDBusConnection *bus, const char *path, const char *iface, const cha
     return NULL;
   g_autoptr(GVariant) value = NULL;
   g_variant_get (reply, "(v)", &value);
-  if (g_variant_is_of_type (value, G_VARIANT_TYPE_STRING))
-    return g_variant_dup_string (value, NULL);
-  if (g_variant_is_of_type (value, G_VARIANT_TYPE_INT32))
-    return g_strdup_printf ("%d", g_variant_get_int32 (value));
-  if (g_variant_is_of_type (value, G_VARIANT_TYPE_INT64))
-    return g_strdup_printf ("%" G_GINT64_FORMAT, g_variant_get_int64 (value));
-  return g_variant_print (value, FALSE);
+  return g_variant_is_of_type (value, G_VARIANT_TYPE_STRING)
+         ? g_variant_dup_string (value, NULL) : NULL;
+}
+
+/* Every property of iface at path in one round trip; NULL when unreachable. */
+static GVariant *
+get_all (GDBusConnection *bus, const char *path, const char *iface)
+{
+  g_autoptr(GVariant) reply = call (bus, path, "org.freedesktop.DBus.Properties", "GetAll",
+                                    g_variant_new ("(s)", iface), "(a{sv})", NULL, NULL);
+  return reply ? g_variant_get_child_value (reply, 0) : NULL;
+}
+
+static const char *
+prop_string (GVariant *props, const char *name)
+{
+  const char *value = NULL;
+  if (props)
+    g_variant_lookup (props, name, "&s", &value);
+  return value;
+}
+
+/* An i or x property; fallback when absent. */
+static gint64
+prop_int (GVariant *props, const char *name, gint64 fallback)
+{
+  g_autoptr(GVariant) value = props ? g_variant_lookup_value (props, name, NULL) : NULL;
+  if (value && g_variant_is_of_type (value, G_VARIANT_TYPE_INT32))
+    return g_variant_get_int32 (value);
+  if (value && g_variant_is_of_type (value, G_VARIANT_TYPE_INT64))
+    return g_variant_get_int64 (value);
+  return fallback;
 }
 
 static GDBusConnection *
@@ -326,15 +352,39 @@ pass_stdio (Target *t, GError **error)
   return reply != NULL;
 }
 
-/* The pid that stands for the container, as in `state`: its own once it
- * has one, else its owner's (vcrund's, as a supervisor's in embedded mode). */
+/* The OCI state of the container at t, as embedded `state` prints it. */
+static JsonObject *
+state_of (Target *t, const char *id)
+{
+  g_autoptr(GVariant) sb = get_all (t->bus, t->sandbox, IFACE_S);
+  g_autoptr(GVariant) c = t->container ? get_all (t->bus, t->container, IFACE_C) : NULL;
+  const char *sb_state = prop_string (sb, "State");
+  const char *status = c && prop_string (c, "State") ? prop_string (c, "State") : "creating";
+  if (g_strcmp0 (sb_state, "stopped") == 0)
+    status = "stopped";
+  else if (g_strcmp0 (sb_state, "paused") == 0)
+    status = "paused";
+  /* vcrund, or the vcrun supervisor of a sandbox vcrun created. */
+  gint owner = (gint) prop_int (sb, "OwnerPid", 0);
+  VcCliState state = {
+    .id = id,
+    .status = status,
+    .pid = (gint) prop_int (c, "Pid", 0),
+    .bundle = prop_string (c, "Bundle"),
+    .created = prop_int (c ? c : sb, "Created", 0),
+    .owner_pid = owner,
+    .owner_alive = vc_owner_pid_alive (owner),
+    .exit_status = (int) prop_int (c, "ExitStatus", -1),
+  };
+  return vc_cli_state_to_json (&state);
+}
+
+/* The pid `state` reports, for --pid-file. */
 static gint
 container_pid (Target *t)
 {
-  g_autofree char *pid = get_string (t->bus, t->container, IFACE_C, "Pid");
-  g_autofree char *owner = get_string (t->bus, t->sandbox, IFACE_S, "OwnerPid");
-  gint p = pid ? atoi (pid) : 0;
-  return p > 0 ? p : (owner ? atoi (owner) : 0);
+  g_autoptr(JsonObject) state = state_of (t, "");
+  return (gint) json_object_get_int_member (state, "pid");
 }
 
 /* create and run: sandbox, started, with the container created. */
@@ -485,38 +535,6 @@ bus_create_or_run (VcCli *cli, const char *name, int argc, char **argv)
   if (bundle_copy)
     vc_cli_remove_bundle_copy (bundle_copy);
   return status;
-}
-
-/* The OCI state of the container at t, as embedded `state` prints it. */
-static JsonObject *
-state_of (Target *t, const char *id)
-{
-  g_autofree char *sb_state = get_string (t->bus, t->sandbox, IFACE_S, "State");
-  g_autofree char *c_state = t->container ? get_string (t->bus, t->container, IFACE_C, "State") : NULL;
-  g_autofree char *bundle = t->container ? get_string (t->bus, t->container, IFACE_C, "Bundle") : NULL;
-  g_autofree char *pid = t->container ? get_string (t->bus, t->container, IFACE_C, "Pid") : NULL;
-  g_autofree char *exit_status = t->container ? get_string (t->bus, t->container, IFACE_C, "ExitStatus") : NULL;
-  g_autofree char *created = get_string (t->bus, t->container ? t->container : t->sandbox,
-                                         t->container ? IFACE_C : IFACE_S, "Created");
-  const char *status = c_state ? c_state : "creating";
-  if (g_strcmp0 (sb_state, "stopped") == 0)
-    status = "stopped";
-  else if (g_strcmp0 (sb_state, "paused") == 0)
-    status = "paused";
-  /* vcrund, or the vcrun supervisor of a sandbox vcrun created. */
-  g_autofree char *owner_pid = get_string (t->bus, t->sandbox, IFACE_S, "OwnerPid");
-  gint owner = owner_pid ? atoi (owner_pid) : 0;
-  VcCliState state = {
-    .id = id,
-    .status = status,
-    .pid = pid ? atoi (pid) : 0,
-    .bundle = bundle,
-    .created = created ? g_ascii_strtoll (created, NULL, 10) : 0,
-    .owner_pid = owner,
-    .owner_alive = vc_owner_pid_alive (owner),
-    .exit_status = exit_status ? atoi (exit_status) : -1,
-  };
-  return vc_cli_state_to_json (&state);
 }
 
 static int
