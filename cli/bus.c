@@ -46,15 +46,22 @@ target_clear (Target *t)
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Target, target_clear)
 
+/* Whether error is the D-Bus error called name. */
+static gboolean
+remote_error_is (const GError *error, const char *name)
+{
+  g_autofree char *remote = g_dbus_error_get_remote_error (error);
+  return g_strcmp0 (remote, name) == 0;
+}
+
 static const char *bus_kind = "system";  /* for messages: the bus --bus named */
 
 /* Prints "vcrun: MESSAGE" without GDBus's "GDBus.Error:NAME: " prefix. */
 static int
 fail (GError *error)
 {
-  g_autofree char *name = g_dbus_error_get_remote_error (error);
-  if (g_strcmp0 (name, "org.freedesktop.DBus.Error.ServiceUnknown") == 0
-      || g_strcmp0 (name, "org.freedesktop.DBus.Error.NameHasNoOwner") == 0)
+  if (remote_error_is (error, "org.freedesktop.DBus.Error.ServiceUnknown")
+      || remote_error_is (error, "org.freedesktop.DBus.Error.NameHasNoOwner"))
     return vc_cli_fail_msg ("vcrund is not running on the %s bus, and the bus cannot start it "
                             "(start 'vcrund --%s', or run the command without --bus)",
                             bus_kind, bus_kind);
@@ -146,9 +153,8 @@ open_target (VcCli *cli, const char *id, Target *t, GError **error)
                                  "(o)", NULL, &local);
   if (sb == NULL)
     {
-      g_autofree char *name = g_dbus_error_get_remote_error (local);
       /* As embedded mode says it. */
-      if (g_strcmp0 (name, BUS_NAME ".Error.NotFound") == 0)
+      if (remote_error_is (local, BUS_NAME ".Error.NotFound"))
         g_set_error (error, VC_ERROR, VC_ERROR_NOT_FOUND, "container %s does not exist", id);
       else
         g_propagate_error (error, g_steal_pointer (&local));
@@ -398,9 +404,8 @@ create_all (VcCli *cli, const char *id, const char *bundle, Target *t, GError **
                                  g_variant_new ("(sa{sv})", id, NULL), "(o)", NULL, &local);
   if (sb == NULL)
     {
-      g_autofree char *name = g_dbus_error_get_remote_error (local);
       /* As embedded mode says it. */
-      if (g_strcmp0 (name, BUS_NAME ".Error.Exists") == 0)
+      if (remote_error_is (local, BUS_NAME ".Error.Exists"))
         g_set_error (error, VC_ERROR, VC_ERROR_EXISTS,
                      "container ID %s is already in use (see 'vcrun list')", id);
       else
