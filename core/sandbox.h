@@ -147,9 +147,11 @@ char           *vc_sandbox_dup_reason       (VcSandbox *sandbox);
 gboolean        vc_sandbox_is_being_created (VcSandbox *sandbox);
 const char     *vc_sandbox_get_dir          (VcSandbox *sandbox);  /* <state_dir>/<id>, borrowed */
 char           *vc_sandbox_get_owner_socket (VcSandbox *sandbox);  /* <dir>/owner.sock */
-const char     *vc_sandbox_get_hypervisor_name (VcSandbox *sandbox);
-const char     *vc_sandbox_get_agent_name   (VcSandbox *sandbox);
-const char     *vc_sandbox_get_fs_name      (VcSandbox *sandbox);
+/* The plugins' names: copies, since the record they live in is replaced by
+ * every operation. */
+char           *vc_sandbox_dup_hypervisor_name (VcSandbox *sandbox);
+char           *vc_sandbox_dup_agent_name   (VcSandbox *sandbox);
+char           *vc_sandbox_dup_fs_name      (VcSandbox *sandbox);
 guint           vc_sandbox_get_vcpus        (VcSandbox *sandbox);
 guint64         vc_sandbox_get_memory_mib   (VcSandbox *sandbox);
 gint64          vc_sandbox_get_created      (VcSandbox *sandbox);  /* unix time, seconds */

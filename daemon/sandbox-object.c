@@ -443,9 +443,12 @@ vcd_sandbox_export (VcdDaemon *daemon, VcSandbox *handle)
   sandbox->iface = vcd_bus_sandbox_skeleton_new ();
   VcdBusSandbox *iface = sandbox->iface;
   vcd_bus_sandbox_set_id (iface, sandbox->id);
-  vcd_bus_sandbox_set_hypervisor (iface, vc_sandbox_get_hypervisor_name (handle));
-  vcd_bus_sandbox_set_agent (iface, vc_sandbox_get_agent_name (handle));
-  vcd_bus_sandbox_set_fs (iface, vc_sandbox_get_fs_name (handle));
+  g_autofree char *hypervisor = vc_sandbox_dup_hypervisor_name (handle);
+  g_autofree char *agent = vc_sandbox_dup_agent_name (handle);
+  g_autofree char *fs = vc_sandbox_dup_fs_name (handle);
+  vcd_bus_sandbox_set_hypervisor (iface, hypervisor);
+  vcd_bus_sandbox_set_agent (iface, agent);
+  vcd_bus_sandbox_set_fs (iface, fs);
   vcd_bus_sandbox_set_created (iface, vc_sandbox_get_created (handle));
   vcd_bus_sandbox_set_owner (iface, vc_sandbox_get_owner_uid (handle));
   vcd_bus_sandbox_set_owner_pid (iface, sandbox->foreign_pid ? sandbox->foreign_pid : (gint) getpid ());

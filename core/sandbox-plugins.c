@@ -1,0 +1,237 @@
+/* libvcrun: a sandbox's plugins, resolved by name, and its VM, fs share
+ * and agent connection, reattached lazily in any process. */
+#include "config.h"
+
+#include "sandbox-impl.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+
+/* ---- plugins ----------------------------------------------------------- */
+
+gboolean
+vc_sandbox_resolve_plugins (VcSandbox *sb, GError **error)
+{
+  if (sb->hv && sb->agent_ops && sb->fs)
+    return TRUE;
+
+  VcRegistry *registry = vc_runtime_get_registry (sb->runtime);
+  g_mutex_lock (&sb->state_mutex);
+  g_autofree char *hv_name = g_strdup (sb->record->hypervisor);
+  g_autofree char *agent_name = g_strdup (sb->record->agent);
+  g_autofree char *fs_name = g_strdup (sb->record->fs);
+  g_mutex_unlock (&sb->state_mutex);
+
+  sb->hv_plugin = vc_registry_lookup (registry, hv_name, VC_PLUGIN_KIND_HYPERVISOR, error);
+  if (sb->hv_plugin == NULL)
+    return FALSE;
+  sb->agent_plugin = vc_registry_lookup (registry, agent_name, VC_PLUGIN_KIND_AGENT, error);
+  if (sb->agent_plugin == NULL)
+    return FALSE;
+  sb->fs_plugin = vc_registry_lookup (registry, fs_name, VC_PLUGIN_KIND_FS, error);
+  if (sb->fs_plugin == NULL)
+    return FALSE;
+  sb->hv = vc_plugin_hypervisor (sb->hv_plugin);
+  sb->agent_ops = vc_plugin_agent (sb->agent_plugin);
+  sb->fs = vc_plugin_fs (sb->fs_plugin);
+  if (sb->hv == NULL || sb->agent_ops == NULL || sb->fs == NULL)
+    {
+      g_set_error (error, VC_ERROR, VC_ERROR_ABI, "sandbox %s: a plugin has no usable vtable",
+                   sb->id);
+      sb->hv = NULL;
+      sb->agent_ops = NULL;
+      sb->fs = NULL;
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+vc_sandbox_unsupported (const char *plugin, const char *method, GError **error)
+{
+  g_set_error (error, VC_ERROR, VC_ERROR_NOT_SUPPORTED, "plugin %s does not support %s",
+               plugin, method);
+  return FALSE;
+}
+
+void
+vc_sandbox_fill_vm_config (VcSandbox *sb, VcVmConfig *config)
+{
+  const VcSandboxRecord *r = sb->record;
+  *config = (VcVmConfig) {
+    .struct_size = sizeof (VcVmConfig),
+    .sandbox_id = sb->id,
+    .state_dir = sb->dir,
+    .vcpus = r->vcpus,
+    .max_vcpus = r->max_vcpus,
+    .memory_mib = r->memory_mib,
+    .max_memory_mib = r->max_memory_mib,
+    .kernel = r->kernel,
+    .initrd = r->initrd,
+    .kernel_params = r->kernel_params,
+    .agent_transport = VC_AGENT_TRANSPORT_NONE,
+    .event_func = vc_sandbox_on_vm_event,
+    .event_data = sb,
+  };
+}
+
+void
+vc_sandbox_fill_fs_config (VcSandbox *sb, VcFsSandboxConfig *config)
+{
+  guint64 caps = sb->hv->capabilities ? sb->hv->capabilities (sb->hv_plugin->instance) : 0;
+  *config = (VcFsSandboxConfig) {
+    .struct_size = sizeof (VcFsSandboxConfig),
+    .sandbox_id = sb->id,
+    .state_dir = sb->dir,
+    .hypervisor_caps = caps,
+    .event_func = vc_sandbox_on_fs_event,
+    .event_data = sb,
+  };
+}
+
+/* The VM handle, reattaching from the saved state if this process has none.
+ * op_mutex held. NULL without error: there is no VM to attach to. */
+VcVm *
+vc_sandbox_ensure_vm (VcSandbox *sb, GError **error)
+{
+  if (sb->vm)
+    return sb->vm;
+  if (!vc_sandbox_resolve_plugins (sb, error))
+    return NULL;
+
+  g_mutex_lock (&sb->state_mutex);
+  g_autofree char *saved = g_strdup (sb->record->hypervisor_state);
+  VcVmConfig config;
+  vc_sandbox_fill_vm_config (sb, &config);
+  /* The record may be replaced by a refresh: keep the strings alive. */
+  g_autoptr(VcSandboxRecord) snapshot = vc_sandbox_record_copy (sb->record);
+  g_mutex_unlock (&sb->state_mutex);
+  config.kernel = snapshot->kernel;
+  config.initrd = snapshot->initrd;
+  config.kernel_params = snapshot->kernel_params;
+
+  if (saved == NULL)
+    return NULL;
+  if (sb->hv->attach_vm == NULL)
+    {
+      vc_sandbox_unsupported (sb->hv_plugin->name, "attach_vm (reattaching to a running VM)", error);
+      return NULL;
+    }
+  sb->vm = sb->hv->attach_vm (sb->hv_plugin->instance, &config, saved, error);
+  if (sb->vm == NULL)
+    g_prefix_error (error, "sandbox %s: attach_vm: ", sb->id);
+  return sb->vm;
+}
+
+const VcFsOps *
+vc_sandbox_ensure_fs (VcSandbox *sb, VcFsShare **share, GError **error)
+{
+  if (!vc_sandbox_resolve_plugins (sb, error))
+    return NULL;
+  if (sb->share == NULL)
+    {
+      g_mutex_lock (&sb->state_mutex);
+      g_autofree char *saved = g_strdup (sb->record->fs_state);
+      g_mutex_unlock (&sb->state_mutex);
+      if (saved == NULL || sb->fs->attach == NULL)
+        {
+          g_set_error (error, VC_ERROR, VC_ERROR_NOT_SUPPORTED,
+                       "sandbox %s: plugin %s cannot reattach to its share%s", sb->id,
+                       sb->fs_plugin->name, saved == NULL ? " (no saved state)" : "");
+          return NULL;
+        }
+      VcFsSandboxConfig config;
+      vc_sandbox_fill_fs_config (sb, &config);
+      sb->share = sb->fs->attach (sb->fs_plugin->instance, &config, saved, error);
+      if (sb->share == NULL)
+        {
+          g_prefix_error (error, "sandbox %s: fs attach: ", sb->id);
+          return NULL;
+        }
+    }
+  *share = sb->share;
+  return sb->fs;
+}
+
+/* Connects to the agent over the VM's endpoint. op_mutex held. */
+VcAgentRef *
+vc_sandbox_connect_agent (VcSandbox *sb, GError **error)
+{
+  VcAgentEndpoint endpoint = { .struct_size = sizeof (VcAgentEndpoint) };
+
+  if (!vc_sandbox_resolve_plugins (sb, error))
+    return NULL;
+  VcVm *vm = vc_sandbox_ensure_vm (sb, error);
+  if (vm == NULL)
+    {
+      if (error && *error == NULL)
+        g_set_error (error, VC_ERROR, VC_ERROR_STOPPED, "sandbox %s has no running VM", sb->id);
+      return NULL;
+    }
+  if (sb->hv->get_agent_endpoint == NULL)
+    {
+      vc_sandbox_unsupported (sb->hv_plugin->name, "get_agent_endpoint", error);
+      return NULL;
+    }
+  if (!sb->hv->get_agent_endpoint (vm, &endpoint, error))
+    {
+      g_prefix_error (error, "sandbox %s: get_agent_endpoint: ", sb->id);
+      return NULL;
+    }
+  if (sb->agent_ops->connect == NULL)
+    {
+      vc_agent_endpoint_clear (&endpoint);
+      vc_sandbox_unsupported (sb->agent_plugin->name, "connect", error);
+      return NULL;
+    }
+  VcAgentConn *conn = sb->agent_ops->connect (sb->agent_plugin->instance, &endpoint,
+                                              sb->agent_timeout_ms, error);
+  vc_agent_endpoint_clear (&endpoint);
+  if (conn == NULL)
+    {
+      g_prefix_error (error, "sandbox %s: agent connect: ", sb->id);
+      return NULL;
+    }
+  VcAgentRef *ref = g_new0 (VcAgentRef, 1);
+  ref->ref_count = 1;
+  ref->ops = sb->agent_ops;
+  ref->conn = conn;
+  return ref;
+}
+
+VcAgentRef *
+vc_sandbox_get_agent (VcSandbox *sb, gboolean in_op, GError **error)
+{
+  g_mutex_lock (&sb->state_mutex);
+  VcAgentRef *ref = sb->agent ? vc_agent_ref_acquire (sb->agent) : NULL;
+  g_mutex_unlock (&sb->state_mutex);
+  if (ref)
+    return ref;
+
+  if (!in_op)
+    vc_sandbox_op_lock (sb);
+  g_mutex_lock (&sb->state_mutex);
+  ref = sb->agent ? vc_agent_ref_acquire (sb->agent) : NULL;
+  gboolean stopped = sb->record->state == VC_SANDBOX_STOPPED;
+  g_mutex_unlock (&sb->state_mutex);
+  if (ref == NULL && stopped)
+    g_set_error (error, VC_ERROR, VC_ERROR_STOPPED, "sandbox %s is stopped", sb->id);
+  else if (ref == NULL)
+    {
+      ref = vc_sandbox_connect_agent (sb, error);
+      if (ref)
+        {
+          g_mutex_lock (&sb->state_mutex);
+          sb->agent = vc_agent_ref_acquire (ref);
+          g_mutex_unlock (&sb->state_mutex);
+        }
+    }
+  if (!in_op)
+    vc_sandbox_op_unlock (sb);
+  return ref;
+}
