@@ -10,6 +10,7 @@
 
 #include "owner.h"
 #include "owner-client.h"
+#include "unix-socket.h"
 
 /* Longest reply line a client reads. */
 #define MAX_REPLY (1024 * 1024)
@@ -45,7 +46,7 @@ vc_owner_client_connect (VcSandbox *sandbox, GError **error)
   g_autoptr(GError) local = NULL;
   gint pid = vc_sandbox_get_owner_pid (sandbox);
 
-  int fd = vc_owner_socket_connect (path, &local);
+  int fd = vc_unix_socket_connect (path, &local);
   if (fd < 0)
     {
       if (!vc_owner_pid_alive (pid))
@@ -87,14 +88,14 @@ vc_owner_client_send (VcOwnerClient *client, JsonNode *request, const int *fds, 
 {
   g_autofree char *text = json_to_string (request, FALSE);
   g_autofree char *line = g_strconcat (text, "\n", NULL);
-  return vc_owner_send_with_fds (client->fd, line, strlen (line), fds, n_fds, error);
+  return vc_unix_send_with_fds (client->fd, line, strlen (line), fds, n_fds, error);
 }
 
 JsonObject *
 vc_owner_client_receive (VcOwnerClient *client, int timeout_ms, GError **error)
 {
   g_autoptr(GError) local = NULL;
-  g_autofree char *line = vc_owner_read_line (client->fd, MAX_REPLY, timeout_ms, NULL, &local);
+  g_autofree char *line = vc_unix_read_line (client->fd, MAX_REPLY, timeout_ms, NULL, &local);
   if (line == NULL)
     {
       if (g_error_matches (local, VC_ERROR, VC_ERROR_STOPPED))
