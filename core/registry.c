@@ -37,6 +37,33 @@ typedef struct {
   gsize   size;
 } VtableHeader;
 
+/* A method a vtable must have: its offset and name. */
+typedef struct {
+  gsize       offset;
+  const char *name;
+} RequiredMethod;
+#define REQUIRED(type, method) { G_STRUCT_OFFSET (type, method), #method }
+
+/* Without these the core cannot run a sandbox; plugin.h lists them too. */
+static const RequiredMethod hypervisor_required[] = {
+  REQUIRED (VcHypervisorOps, create_vm), REQUIRED (VcHypervisorOps, start_vm),
+  REQUIRED (VcHypervisorOps, stop_vm), REQUIRED (VcHypervisorOps, get_agent_endpoint),
+  REQUIRED (VcHypervisorOps, free_vm), { 0, NULL }
+};
+static const RequiredMethod agent_required[] = {
+  REQUIRED (VcAgentOps, connect), REQUIRED (VcAgentOps, disconnect),
+  REQUIRED (VcAgentOps, create_sandbox), REQUIRED (VcAgentOps, create_container),
+  REQUIRED (VcAgentOps, start_container), { 0, NULL }
+};
+static const RequiredMethod fs_required[] = {
+  REQUIRED (VcFsOps, prepare), REQUIRED (VcFsOps, share_rootfs), REQUIRED (VcFsOps, cleanup),
+  REQUIRED (VcFsOps, free_share), { 0, NULL }
+};
+static const RequiredMethod device_required[] = {
+  REQUIRED (VcDeviceOps, supports), REQUIRED (VcDeviceOps, attach),
+  REQUIRED (VcDeviceOps, detach), { 0, NULL }
+};
+
 typedef struct {
   VcPluginKind kind;
   const char  *name;
@@ -45,17 +72,22 @@ typedef struct {
   gsize        size;          /* its size in these headers */
   guint32      version;       /* its version in these headers */
   const char  *sandbox_key;   /* the config key naming the plugin of this kind, or NULL */
+  const RequiredMethod *required;
 } KindInfo;
 
 static const KindInfo kinds[] = {
   { VC_PLUGIN_KIND_HYPERVISOR, "hypervisor", G_STRUCT_OFFSET (VcPluginDescriptor, hypervisor),
-    HYPERVISOR_SIZE_1_0, sizeof (VcHypervisorOps), VC_HYPERVISOR_OPS_VERSION, "sandbox.hypervisor" },
+    HYPERVISOR_SIZE_1_0, sizeof (VcHypervisorOps), VC_HYPERVISOR_OPS_VERSION, "sandbox.hypervisor",
+    hypervisor_required },
   { VC_PLUGIN_KIND_AGENT, "agent", G_STRUCT_OFFSET (VcPluginDescriptor, agent),
-    AGENT_SIZE_1_0, sizeof (VcAgentOps), VC_AGENT_OPS_VERSION, "sandbox.agent" },
+    AGENT_SIZE_1_0, sizeof (VcAgentOps), VC_AGENT_OPS_VERSION, "sandbox.agent",
+    agent_required },
   { VC_PLUGIN_KIND_FS, "fs", G_STRUCT_OFFSET (VcPluginDescriptor, fs),
-    FS_SIZE_1_0, sizeof (VcFsOps), VC_FS_OPS_VERSION, "sandbox.fs" },
+    FS_SIZE_1_0, sizeof (VcFsOps), VC_FS_OPS_VERSION, "sandbox.fs",
+    fs_required },
   { VC_PLUGIN_KIND_DEVICE, "device", G_STRUCT_OFFSET (VcPluginDescriptor, device),
-    DEVICE_SIZE_1_0, sizeof (VcDeviceOps), VC_DEVICE_OPS_VERSION, NULL },
+    DEVICE_SIZE_1_0, sizeof (VcDeviceOps), VC_DEVICE_OPS_VERSION, NULL,
+    device_required },
 };
 #define ALL_KINDS (VC_PLUGIN_KIND_HYPERVISOR | VC_PLUGIN_KIND_AGENT | VC_PLUGIN_KIND_FS | \
                    VC_PLUGIN_KIND_DEVICE)
@@ -256,6 +288,10 @@ check_vtables (const Entry *e, Plugin *plugin, GError **error)
                      k->name, vt->version, k->version);
       plugin->vtables[i] = g_malloc0 (k->size);
       memcpy (plugin->vtables[i], vt, MIN (vt->size, k->size));
+      for (const RequiredMethod *m = k->required; m->name; m++)
+        if (G_STRUCT_MEMBER (gpointer, plugin->vtables[i], m->offset) == NULL)
+          return fail (e, error, VC_ERROR_ABI, "its %s vtable lacks %s, which every %s plugin "
+                       "must implement", k->name, m->name, k->name);
       /* desc is our own copy: point it at the padded vtable too. */
       G_STRUCT_MEMBER (gpointer, (gpointer) d, k->desc_offset) = plugin->vtables[i];
     }

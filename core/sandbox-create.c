@@ -109,15 +109,6 @@ step_failed (VcSandbox *sb, const char *step, GError **error)
   return FALSE;
 }
 
-#define REQUIRE_METHOD(ops, method, plugin)                             \
-  G_STMT_START {                                                        \
-    if ((ops)->method == NULL)                                          \
-      {                                                                 \
-        vc_sandbox_unsupported ((plugin)->name, #method, error);                   \
-        return FALSE;                                                   \
-      }                                                                 \
-  } G_STMT_END
-
 /* The boot sequence; any failure returns FALSE for rollback_create. */
 static gboolean
 boot (VcSandbox *sb, const char *hostname, GError **error)
@@ -127,15 +118,6 @@ boot (VcSandbox *sb, const char *hostname, GError **error)
   const VcAgentOps *agent = sb->agent_ops;
   VcPluginInstance *hv_self = sb->hv_plugin->instance;
   gint64 start = g_get_monotonic_time ();
-
-  REQUIRE_METHOD (hv, create_vm, sb->hv_plugin);
-  REQUIRE_METHOD (hv, start_vm, sb->hv_plugin);
-  REQUIRE_METHOD (hv, stop_vm, sb->hv_plugin);
-  REQUIRE_METHOD (hv, free_vm, sb->hv_plugin);
-  REQUIRE_METHOD (hv, get_agent_endpoint, sb->hv_plugin);
-  REQUIRE_METHOD (fs, prepare, sb->fs_plugin);
-  REQUIRE_METHOD (agent, connect, sb->agent_plugin);
-  REQUIRE_METHOD (agent, create_sandbox, sb->agent_plugin);
 
   VcFsSandboxConfig fs_config;
   vc_sandbox_fill_fs_config (sb, &fs_config);

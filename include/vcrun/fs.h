@@ -30,7 +30,8 @@
 
 G_BEGIN_DECLS
 
-#define VC_FS_OPS_VERSION 1
+/* Version 2 (ABI 1.1) appended check. */
+#define VC_FS_OPS_VERSION 2
 
 typedef enum {
   VC_FS_EVENT_DAEMON_DIED = 1,   /* detail: what happened, e.g. "virtiofsd exited with status 1" */
@@ -73,6 +74,12 @@ struct VcFsOps {
   VcFsShare    *(*attach)              (VcPluginInstance *self, const VcFsSandboxConfig *config,
                                         const char *saved_state, GError **error);
   void          (*free_share)          (VcFsShare *share);
+
+  /* --- version 2 (ABI 1.1) --- */
+  /* Can this host share files this way (its daemon, its kernel support)?
+   * Appends lines "name: detail" to report, as VcHypervisorOps.check does;
+   * fails when it cannot. `vcrun check` calls it for each fs plugin. */
+  gboolean      (*check)               (VcPluginInstance *self, GString *report, GError **error);
 };
 
 G_END_DECLS

@@ -8,7 +8,15 @@
  *     loader's VC_ABI_MINOR;
  *   - struct_size is smaller than the 1.0 descriptor;
  *   - name differs from the file name, or kinds announces a kind whose vtable
- *     pointer is NULL (or a vtable whose size is smaller than its 1.0 size).
+ *     pointer is NULL (or a vtable whose size is smaller than its 1.0 size);
+ *   - a vtable lacks one of its kind's required methods (the core cannot run
+ *     a sandbox without them):
+ *       hypervisor: create_vm, start_vm, stop_vm, get_agent_endpoint, free_vm
+ *       agent:      connect, disconnect, create_sandbox, create_container,
+ *                   start_container
+ *       fs:         prepare, share_rootfs, cleanup, free_share
+ *       device:     supports, attach, detach
+ *     Every other method may be NULL: the core then reports "not supported".
  *
  * Minimal plugin:
  *

@@ -13,6 +13,9 @@
  *   FIXTURE_NULL_DESCRIPTOR the descriptor function returns NULL
  *   FIXTURE_UNDEFINED       reference a symbol nobody defines (dlopen fails)
  *   FIXTURE_BAD_DEFAULT     a settings spec whose default is not an int
+ *   FIXTURE_NO_START_VM     a hypervisor vtable without the required start_vm
+ *   FIXTURE_ABI_1_0         built as against ABI 1.0: minor 0, an fs vtable of
+ *                           version 1 ending at free_share (no check)
  *
  * Every fixture counts its live instances and keeps the settings create()
  * got, readable through fixture_live_instances() / fixture_last_settings().
@@ -29,7 +32,11 @@
 #define FIXTURE_ABI_MAJOR VC_ABI_MAJOR
 #endif
 #ifndef FIXTURE_ABI_MINOR
+#ifdef FIXTURE_ABI_1_0
+#define FIXTURE_ABI_MINOR 0
+#else
 #define FIXTURE_ABI_MINOR VC_ABI_MINOR
+#endif
 #endif
 #ifndef FIXTURE_STRUCT_SIZE
 #define FIXTURE_STRUCT_SIZE sizeof (VcPluginDescriptor)
@@ -116,6 +123,99 @@ fixture_agent_check (VcAgentConn *conn, GError **error)
   return TRUE;
 }
 
+/* The required methods the loader checks for; the loader tests never call them. */
+static gboolean
+fixture_unsupported (GError **error)
+{
+  g_set_error (error, VC_ERROR, VC_ERROR_NOT_SUPPORTED, "fixture: not supported");
+  return FALSE;
+}
+
+static VcVm *
+fixture_create_vm (VcPluginInstance *self, const VcVmConfig *config, GError **error)
+{
+  fixture_unsupported (error);
+  return NULL;
+}
+
+static gboolean
+fixture_vm_op (VcVm *vm, guint timeout_ms, GError **error)
+{
+  return fixture_unsupported (error);
+}
+
+static gboolean
+fixture_get_agent_endpoint (VcVm *vm, VcAgentEndpoint *out, GError **error)
+{
+  return fixture_unsupported (error);
+}
+
+static void
+fixture_free_vm (VcVm *vm)
+{
+}
+
+static VcAgentConn *
+fixture_connect (VcPluginInstance *self, const VcAgentEndpoint *endpoint, guint timeout_ms,
+                 GError **error)
+{
+  fixture_unsupported (error);
+  return NULL;
+}
+
+static void
+fixture_disconnect (VcAgentConn *conn)
+{
+}
+
+static gboolean
+fixture_create_sandbox (VcAgentConn *conn, const VcAgentSandboxConfig *config, GError **error)
+{
+  return fixture_unsupported (error);
+}
+
+static gboolean
+fixture_create_container (VcAgentConn *conn, const VcContainerConfig *config, GError **error)
+{
+  return fixture_unsupported (error);
+}
+
+static gboolean
+fixture_start_container (VcAgentConn *conn, const char *container_id, GError **error)
+{
+  return fixture_unsupported (error);
+}
+
+#ifndef FIXTURE_NULL_FS_VTABLE
+static VcSharedPath *
+fixture_share_rootfs (VcFsShare *share, const char *container_id, const char *host_rootfs,
+                      gboolean readonly, GError **error)
+{
+  fixture_unsupported (error);
+  return NULL;
+}
+
+static gboolean
+fixture_cleanup (VcFsShare *share, GError **error)
+{
+  return fixture_unsupported (error);
+}
+
+static void
+fixture_free_share (VcFsShare *share)
+{
+}
+
+#ifndef FIXTURE_ABI_1_0
+static gboolean
+fixture_fs_check (VcPluginInstance *self, GString *report, GError **error)
+{
+  g_string_append (report, "fixture: ok\n");
+  return TRUE;
+}
+#endif
+#endif /* FIXTURE_NULL_FS_VTABLE */
+
 static const VcHypervisorOps hypervisor_ops = {
   .version = VC_HYPERVISOR_OPS_VERSION,
 #ifdef FIXTURE_SHORT_VTABLE
@@ -124,13 +224,29 @@ static const VcHypervisorOps hypervisor_ops = {
   .size = sizeof (VcHypervisorOps),
 #endif
   .capabilities = fixture_capabilities,
+  .create_vm = fixture_create_vm,
+#ifndef FIXTURE_NO_START_VM
+  .start_vm = fixture_vm_op,
+#endif
+  .stop_vm = fixture_vm_op,
+  .get_agent_endpoint = fixture_get_agent_endpoint,
+  .free_vm = fixture_free_vm,
 };
 
 #ifndef FIXTURE_NULL_FS_VTABLE
 static const VcFsOps fs_ops = {
+#ifdef FIXTURE_ABI_1_0
+  .version = 1,
+  .size = G_STRUCT_OFFSET (VcFsOps, free_share) + sizeof (gpointer),
+#else
   .version = VC_FS_OPS_VERSION,
   .size = sizeof (VcFsOps),
+  .check = fixture_fs_check,
+#endif
   .prepare = fixture_prepare,
+  .share_rootfs = fixture_share_rootfs,
+  .cleanup = fixture_cleanup,
+  .free_share = fixture_free_share,
 };
 #endif
 
@@ -138,6 +254,11 @@ static const VcAgentOps agent_ops = {
   .version = VC_AGENT_OPS_VERSION,
   .size = sizeof (VcAgentOps),
   .check = fixture_agent_check,
+  .connect = fixture_connect,
+  .disconnect = fixture_disconnect,
+  .create_sandbox = fixture_create_sandbox,
+  .create_container = fixture_create_container,
+  .start_container = fixture_start_container,
 };
 
 static const char *const modes[] = { "fast", "slow", NULL };

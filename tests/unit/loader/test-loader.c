@@ -101,7 +101,8 @@ test_good (void)
   g_assert_cmpuint (hv_ops->version, ==, VC_HYPERVISOR_OPS_VERSION);
   g_assert_nonnull (hv_ops->capabilities);
   g_assert_cmpuint (hv_ops->capabilities (hv->instance), ==, VC_HV_CAP_PAUSE | VC_HV_CAP_FS_9P);
-  g_assert_null (hv_ops->start_vm);   /* absent: "not supported" */
+  g_assert_nonnull (hv_ops->start_vm);   /* required: checked at load */
+  g_assert_null (hv_ops->pause_vm);      /* absent: "not supported" */
   g_assert_true (multi->desc->hypervisor == hv_ops);
 
   VcPlugin *fs = vc_registry_lookup (registry, "good-multi", VC_PLUGIN_KIND_FS, &error);
@@ -112,6 +113,10 @@ test_good (void)
   g_assert_null (fs_ops->prepare (fs->instance, &sb, &error));
   vc_test_assert_error (error, VC_ERROR_NOT_SUPPORTED, "prepare is not supported", NULL);
   g_clear_error (&error);
+  g_assert_nonnull (fs_ops->check);
+  g_autoptr(GString) report = g_string_new (NULL);
+  g_assert_true (fs_ops->check (fs->instance, report, &error));
+  g_assert_cmpstr (report->str, ==, "fixture: ok\n");
   g_assert_null (vc_plugin_agent (multi));
   g_assert_null (vc_plugin_device (multi));
 
@@ -124,6 +129,26 @@ test_good (void)
   g_clear_pointer (&registry, vc_registry_free);
   g_assert_cmpint (live_instances ("good-multi"), ==, 0);
   g_assert_cmpint (live_instances ("good-agent"), ==, 0);
+}
+
+/* A plugin built against ABI 1.0 (fs vtable version 1, without check) loads
+ * into this 1.1 libvcrun; the method it lacks reads as NULL. */
+static void
+test_abi_1_0_plugin (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *path = NULL;
+  g_autoptr(VcRegistry) registry = load_text ("abi10", "plugins = ( { name = \"good-abi10\"; } );\n",
+                                              &path, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (registry);
+  VcPlugin *plugin = vc_registry_lookup (registry, "good-abi10", VC_PLUGIN_KIND_FS, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (plugin->desc->abi_minor, ==, 0);
+  const VcFsOps *fs_ops = vc_plugin_fs (plugin);
+  g_assert_cmpuint (fs_ops->version, ==, 1);
+  g_assert_nonnull (fs_ops->free_share);
+  g_assert_null (fs_ops->check);
 }
 
 static void
@@ -171,8 +196,8 @@ static const BadPlugin bad_plugins[] = {
   { "bad-undefined",    VC_ERROR_FAILED,    { "cannot load ", "vc_fixture_symbol_nobody_defines" } },
   { "bad-nosymbol",     VC_ERROR_ABI,       { "does not export vc_plugin_descriptor()" } },
   { "bad-nulldesc",     VC_ERROR_ABI,       { "vc_plugin_descriptor() in ", "returned NULL" } },
-  { "bad-major",        VC_ERROR_ABI,       { "was built for plugin ABI 2.0, this libvcrun implements 1.0", "major versions differ" } },
-  { "bad-minor",        VC_ERROR_ABI,       { "was built for plugin ABI 1.1, newer than this libvcrun's 1.0" } },
+  { "bad-major",        VC_ERROR_ABI,       { "was built for plugin ABI 2.1, this libvcrun implements 1.1", "major versions differ" } },
+  { "bad-minor",        VC_ERROR_ABI,       { "was built for plugin ABI 1.2, newer than this libvcrun's 1.1" } },
   { "bad-short",        VC_ERROR_ABI,       { "descriptor struct_size is 24 bytes, at least" } },
   { "bad-name",         VC_ERROR_ABI,       { "calls itself 'someone-else'" } },
   { "bad-nokinds",      VC_ERROR_ABI,       { "implements no kind" } },
@@ -181,6 +206,7 @@ static const BadPlugin bad_plugins[] = {
   { "bad-create-error", VC_ERROR_CONFIG,    { "fixture create failed: 'label' is bad" } },
   { "bad-create-null",  VC_ERROR_FAILED,    { "create failed without saying why" } },
   { "bad-default",      VC_ERROR_ABI,       { "default 'ten' of setting 'count' is not a valid int", "plugin bug" } },
+  { "bad-nomethod",     VC_ERROR_ABI,       { "its hypervisor vtable lacks start_vm, which every hypervisor plugin must implement" } },
 };
 
 /* A good plugin first, the broken one second: the load fails naming the
@@ -339,6 +365,7 @@ main (int argc, char **argv)
   g_setenv ("VCRUN_PLUGIN_PATH", fixture_dir, TRUE);
 
   g_test_add_func ("/loader/good", test_good);
+  g_test_add_func ("/loader/abi-1.0-plugin", test_abi_1_0_plugin);
   g_test_add_func ("/loader/lookup-errors", test_lookup_errors);
   g_test_add_func ("/loader/not-found-lists-dirs", test_not_found_lists_dirs);
   g_test_add_func ("/loader/plugin-dir", test_plugin_dir);
