@@ -21,7 +21,6 @@
 #include <json-glib/json-glib.h>
 
 #include "cli.h"
-#include "../core/owner-client.h"
 
 #define BUS_NAME    "org.vcrun.Runtime1"
 #define MANAGER     "/org/vcrun/Runtime1"

@@ -4,10 +4,7 @@
 #include <glib.h>
 #include <json-glib/json-glib.h>
 
-#include "../core/vc-config.h"
-#include "../core/container.h"
-#include "../core/runtime.h"
-#include "../core/sandbox.h"
+#include "libvcrun.h"
 
 G_BEGIN_DECLS
 
@@ -65,9 +62,6 @@ void  vc_cli_print_processes (JsonArray *processes, const char *format);
 /* Logging set up from --log/--log-format/--debug. */
 void vc_cli_setup_logging (const VcCli *cli);
 
-/* The configuration named by --config / $VCRUN_CONFIG / the default, with
- * --root applied. Returns a VcConfig (core/config.h). */
-VcConfig *vc_cli_load_config (VcCli *cli, GError **error);
 /* "hypervisor,fs" from VcPluginKind bits. */
 char *vc_cli_kinds_string (guint32 kinds);
 

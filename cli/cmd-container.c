@@ -11,7 +11,6 @@
 #include <json-glib/json-glib.h>
 #include <vcrun/types.h>
 #include "cli.h"
-#include "../core/owner-client.h"
 
 /* The status as OCI reports it, accounting for a lost owner. */
 static const char *

@@ -17,7 +17,6 @@
 #include <json-glib/json-glib.h>
 #include <vcrun/types.h>
 #include "cli.h"
-#include "../core/owner-client.h"
 
 typedef struct {
   VcSandbox     *sandbox;

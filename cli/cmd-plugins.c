@@ -5,8 +5,6 @@
 
 #include <vcrun/plugin.h>
 #include "cli.h"
-#include "../core/vc-config.h"
-#include "../core/registry.h"
 
 char *
 vc_cli_kinds_string (guint32 kinds)
@@ -33,19 +31,6 @@ setting_type_name (VcSettingType type)
   return "?";
 }
 
-VcConfig *
-vc_cli_load_config (VcCli *cli, GError **error)
-{
-  const char *path = vc_config_default_path (cli->config_file);
-  VcConfig *config = vc_config_load (path, error);
-  if (config && cli->root)
-    {
-      g_free (config->state_dir);
-      config->state_dir = g_strdup (cli->root);
-    }
-  return config;
-}
-
 int
 vc_cmd_plugins (VcCli *cli, int argc, char **argv)
 {
@@ -56,21 +41,19 @@ vc_cmd_plugins (VcCli *cli, int argc, char **argv)
   if (argc > 1)
     return vc_cli_fail_msg ("plugins: unexpected argument '%s'", argv[1]);
 
-  g_autoptr(VcConfig) config = vc_cli_load_config (cli, &error);
-  if (config == NULL)
-    return vc_cli_fail (error);
-  g_autoptr(VcRegistry) registry = vc_registry_load (config, &error);
-  if (registry == NULL)
+  g_autoptr(VcRuntime) runtime = vc_cli_open_runtime (cli, &error);
+  if (runtime == NULL)
     return vc_cli_fail (error);
 
-  GPtrArray *plugins = vc_registry_list (registry);
+  g_autoptr(GPtrArray) plugins = vc_runtime_list_plugins (runtime);
   printf ("%-18s %-10s %-16s %s\n", "NAME", "VERSION", "KINDS", "PATH");
   for (guint i = 0; i < plugins->len; i++)
     {
-      VcPlugin *plugin = g_ptr_array_index (plugins, i);
-      g_autofree char *kinds = vc_cli_kinds_string (plugin->desc->kinds);
-      printf ("%-18s %-10s %-16s %s\n", plugin->name, plugin->desc->version, kinds, plugin->path);
-      for (const VcSettingSpec *s = plugin->desc->settings; s && s->name; s++)
+      const VcPluginInfo *plugin = g_ptr_array_index (plugins, i);
+      g_autofree char *kinds = vc_cli_kinds_string (plugin->descriptor->kinds);
+      printf ("%-18s %-10s %-16s %s\n", plugin->name, plugin->descriptor->version, kinds,
+              plugin->path);
+      for (const VcSettingSpec *s = plugin->descriptor->settings; s && s->name; s++)
         printf ("    %-20s %-7s %s%s%s%s\n", s->name, setting_type_name (s->type),
                 s->description ? s->description : "",
                 s->default_value ? " (default: " : "", s->default_value ? s->default_value : "",

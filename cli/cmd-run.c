@@ -20,7 +20,6 @@
 #include <json-glib/json-glib.h>
 #include <vcrun/types.h>
 #include "cli.h"
-#include "../core/owner.h"
 
 typedef struct {
   VcCli         *cli;

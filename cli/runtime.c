@@ -9,15 +9,11 @@
 
 #include <vcrun/types.h>
 #include "cli.h"
-#include "../core/oci.h"
 
 VcRuntime *
 vc_cli_open_runtime (VcCli *cli, GError **error)
 {
-  VcConfig *config = vc_cli_load_config (cli, error);
-  if (config == NULL)
-    return NULL;
-  return vc_runtime_new_from_config (config, cli->root, error);
+  return vc_runtime_new (cli->config_file, cli->root, error);
 }
 
 gboolean
@@ -64,11 +60,9 @@ vc_cli_check_bundle (const char *id, const char *bundle, char **bundle_abs, gboo
                    "no such bundle: %s has no config.json (write one with 'vcrun spec')", abs);
       return FALSE;
     }
-  g_autoptr(VcOciSpec) spec = vc_oci_spec_load (abs, error);
-  if (spec == NULL)
+  if (!vc_bundle_check (abs, terminal, error))
     return FALSE;
   *bundle_abs = g_steal_pointer (&abs);
-  *terminal = spec->terminal;
   return TRUE;
 }
 
@@ -81,10 +75,10 @@ vc_cli_check_new_container (VcCli *cli, const char *id, const char *bundle, char
     return FALSE;
   /* The core refuses a duplicate too (atomically); asking first avoids
    * booting a VM only to be told. */
-  g_autoptr(VcConfig) config = vc_cli_load_config (cli, error);
-  if (config == NULL)
+  g_autofree char *state_dir = vc_runtime_peek_state_dir (cli->config_file, cli->root, error);
+  if (state_dir == NULL)
     return FALSE;
-  g_autofree char *dir = g_build_filename (config->state_dir, id, NULL);
+  g_autofree char *dir = g_build_filename (state_dir, id, NULL);
   if (g_file_test (dir, G_FILE_TEST_EXISTS))
     {
       g_set_error (error, VC_ERROR, VC_ERROR_EXISTS,

@@ -18,7 +18,6 @@
 #include <glib-unix.h>
 #include <vcrun/types.h>
 #include "cli.h"
-#include "../core/owner.h"
 
 static void
 report (int fd, int status, const char *message)

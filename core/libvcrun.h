@@ -14,3 +14,6 @@
 #include "owner.h"
 #include "owner-client.h"
 #include "stdio-pump.h"
+#include "bundle.h"
+#include "dbus-errors.h"
+#include "host-check.h"

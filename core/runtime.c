@@ -1,7 +1,7 @@
 /* libvcrun: the runtime (configuration, plugins, state dir) and ID checks. */
 #include "config.h"
 
-#include "runtime.h"
+#include "runtime-private.h"
 
 #include <string.h>
 
@@ -123,4 +123,32 @@ guint
 vc_runtime_get_lock_timeout (VcRuntime *runtime)
 {
   return (guint) g_atomic_int_get (&runtime->lock_timeout_ms);
+}
+
+GPtrArray *
+vc_runtime_list_plugins (VcRuntime *runtime)
+{
+  GPtrArray *plugins = vc_registry_list (runtime->registry);
+  GPtrArray *infos = g_ptr_array_new_full (plugins->len, g_free);
+  for (guint i = 0; i < plugins->len; i++)
+    {
+      const VcPlugin *plugin = g_ptr_array_index (plugins, i);
+      VcPluginInfo *info = g_new0 (VcPluginInfo, 1);
+      info->name = plugin->name;
+      info->path = plugin->path;
+      info->descriptor = plugin->desc;
+      g_ptr_array_add (infos, info);
+    }
+  return infos;
+}
+
+char *
+vc_runtime_peek_state_dir (const char *config_file, const char *state_dir, GError **error)
+{
+  if (state_dir)
+    return g_canonicalize_filename (state_dir, NULL);
+  g_autoptr(VcConfig) config = vc_config_load (vc_config_default_path (config_file), error);
+  if (config == NULL)
+    return NULL;
+  return g_strdup (config->state_dir);
 }

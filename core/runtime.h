@@ -1,8 +1,9 @@
 /* libvcrun: the runtime — configuration, loaded plugins and the state dir.
  *
  * A VcRuntime is what the CLI (embedded mode) and vcrund hold for their whole
- * life. It loads the configuration file (core/vc-config.h), loads and creates the
- * configured plugins (core/registry.h) and knows where sandbox state lives:
+ * life. It loads the configuration file (vc-config.h, internal), loads and
+ * creates the configured plugins (registry.h, internal) and knows where
+ * sandbox state lives:
  *   <state_dir>/<sandbox-id>/sandbox.json   the sandbox's state (JSON)
  *   <state_dir>/<sandbox-id>/lock           the per-sandbox lock (flock)
  * Sandboxes (core/sandbox.h) and containers (core/container.h) are made from
@@ -16,8 +17,7 @@
 #include <glib.h>
 #include <vcrun/types.h>
 
-#include "vc-config.h"
-#include "registry.h"
+#include <vcrun/plugin.h>
 
 G_BEGIN_DECLS
 
@@ -33,18 +33,29 @@ typedef struct VcRuntime VcRuntime;
  * plugins see the override too. */
 VcRuntime  *vc_runtime_new             (const char *config_file, const char *state_dir,
                                         GError **error);
-/* Same, from an already loaded configuration; takes ownership of config, also
- * on failure. */
-VcRuntime  *vc_runtime_new_from_config (VcConfig *config, const char *state_dir,
-                                        GError **error);
 VcRuntime  *vc_runtime_ref             (VcRuntime *runtime);
 void        vc_runtime_unref           (VcRuntime *runtime);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VcRuntime, vc_runtime_unref)
 
 /* Borrowed; valid as long as the runtime. */
 const char     *vc_runtime_get_state_dir (VcRuntime *runtime);
-const VcConfig *vc_runtime_get_config    (VcRuntime *runtime);
-VcRegistry     *vc_runtime_get_registry  (VcRuntime *runtime);
+
+/* A loaded plugin, as `vcrun plugins` and vcrund's Plugins property show it.
+ * Borrowed from the runtime. */
+typedef struct {
+  const char               *name;
+  const char               *path;        /* the .so it came from */
+  const VcPluginDescriptor *descriptor;  /* version, kinds, settings */
+} VcPluginInfo;
+
+/* The loaded plugins in configuration order: GPtrArray of VcPluginInfo*
+ * (free the array; its elements live as long as the runtime). */
+GPtrArray  *vc_runtime_list_plugins (VcRuntime *runtime);
+
+/* The state directory a runtime of config_file would use (state_dir when
+ * set, else the file's runtime.state_dir), without loading any plugin. */
+char       *vc_runtime_peek_state_dir (const char *config_file, const char *state_dir,
+                                       GError **error);
 
 /* 0: fail at once with VC_ERROR_BUSY when a sandbox is locked. */
 void        vc_runtime_set_lock_timeout (VcRuntime *runtime, guint timeout_ms);

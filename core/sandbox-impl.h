@@ -8,6 +8,7 @@
 #pragma once
 
 #include "sandbox-private.h"
+#include "runtime-private.h"
 
 G_BEGIN_DECLS
 

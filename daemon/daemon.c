@@ -377,17 +377,17 @@ plugins_variant (VcRuntime *runtime)
   };
   GVariantBuilder builder;
   g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(ssas)"));
-  GPtrArray *plugins = vc_registry_list (vc_runtime_get_registry (runtime));
-  for (guint i = 0; plugins && i < plugins->len; i++)
+  g_autoptr(GPtrArray) plugins = vc_runtime_list_plugins (runtime);
+  for (guint i = 0; i < plugins->len; i++)
     {
-      VcPlugin *plugin = plugins->pdata[i];
+      const VcPluginInfo *plugin = plugins->pdata[i];
       GVariantBuilder names;
       g_variant_builder_init (&names, G_VARIANT_TYPE ("as"));
       for (guint k = 0; k < G_N_ELEMENTS (kinds); k++)
-        if (plugin->desc->kinds & kinds[k].kind)
+        if (plugin->descriptor->kinds & kinds[k].kind)
           g_variant_builder_add (&names, "s", kinds[k].name);
       g_variant_builder_add (&builder, "(ssas)", plugin->name,
-                             plugin->desc->version ? plugin->desc->version : "", &names);
+                             plugin->descriptor->version ? plugin->descriptor->version : "", &names);
     }
   return g_variant_builder_end (&builder);
 }
@@ -397,7 +397,7 @@ plugins_variant (VcRuntime *runtime)
 VcdDaemon *
 vcd_daemon_new (VcRuntime *runtime, GDBusConnection *connection, GError **error)
 {
-  vcd_errors_register ();
+  vc_dbus_errors_register ();
 
   VcdDaemon *daemon = g_new0 (VcdDaemon, 1);
   daemon->runtime = vc_runtime_ref (runtime);

@@ -13,7 +13,6 @@
  * Reader gone: the rest is drained and dropped.
  */
 #include "vcrund.h"
-#include "stdio-pump.h"
 
 #include <errno.h>
 #include <fcntl.h>

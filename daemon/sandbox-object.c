@@ -5,8 +5,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "oci.h"
-#include "owner-client.h"
 
 struct VcdSandbox {
   gint          ref_count;
@@ -289,55 +287,11 @@ on_handle_delete (VcdBusSandbox *iface, GDBusMethodInvocation *invocation, gbool
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
-/* A caller other than root may only share what it owns: vcrund runs as root
- * and would otherwise hand any file of the host to the caller's VM. */
-static gboolean
-check_path_owner (const char *path, const char *what, guint uid, GError **error)
-{
-  struct stat st;
-  if (stat (path, &st) != 0)
-    {
-      int e = errno;
-      g_set_error (error, VC_ERROR, e == ENOENT ? VC_ERROR_NOT_FOUND : VC_ERROR_FAILED,
-                   "%s %s: %s", what, path, g_strerror (e));
-      return FALSE;
-    }
-  if (st.st_uid != uid)
-    {
-      g_set_error (error, VC_ERROR, VC_ERROR_ACCESS_DENIED,
-                   "%s %s belongs to uid %u, not to the caller (uid %u)", what, path,
-                   (guint) st.st_uid, uid);
-      return FALSE;
-    }
-  return TRUE;
-}
-
-static gboolean
-check_bundle_owner (const char *bundle, guint uid, GError **error)
-{
-  g_autofree char *config = g_build_filename (bundle, "config.json", NULL);
-  if (!check_path_owner (bundle, "bundle", uid, error)
-      || !check_path_owner (config, "bundle file", uid, error))
-    return FALSE;
-  g_autoptr(VcOciSpec) spec = vc_oci_spec_load (bundle, error);
-  if (spec == NULL)
-    return FALSE;
-  if (!check_path_owner (spec->root_path, "rootfs", uid, error))
-    return FALSE;
-  for (guint i = 0; i < spec->mounts->len; i++)
-    {
-      VcOciMount *mount = spec->mounts->pdata[i];
-      if (mount->bind && !check_path_owner (mount->source, "bind mount source", uid, error))
-        return FALSE;
-    }
-  return TRUE;
-}
-
 static gboolean
 work_create_container (gpointer data, GError **error)
 {
   Call *call = data;
-  if (call->caller_uid != 0 && !check_bundle_owner (call->bundle, call->caller_uid, error))
+  if (call->caller_uid != 0 && !vc_bundle_check_owner (call->bundle, call->caller_uid, error))
     return FALSE;
   g_autoptr(VcContainer) container = vc_container_create (call->sandbox->handle,
                                                           call->container_id, call->bundle,

@@ -12,9 +12,7 @@
 
 #include <gio/gio.h>
 
-#include "container.h"
-#include "runtime.h"
-#include "sandbox.h"
+#include "libvcrun.h"
 #include "vcrun-dbus.h"
 
 G_BEGIN_DECLS
@@ -31,10 +29,8 @@ typedef struct VcdCallers   VcdCallers;
 
 /* ---- errors.c: VC_ERROR <-> org.vcrun.Runtime1.Error.* ---------------- */
 
-#define VCD_ERROR_PREFIX VCD_BUS_NAME ".Error."
 
 /* Registers the error names with GDBus (idempotent). */
-void vcd_errors_register (void);
 /* Returns error on invocation (consumes the invocation, not the error);
  * errors outside VC_ERROR become Failed with their message. */
 void vcd_return_error (GDBusMethodInvocation *invocation, const GError *error);

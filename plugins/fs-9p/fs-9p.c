@@ -195,6 +195,13 @@ fs_9p_free_share (VcFsShare *share)
   g_free (share);
 }
 
+static gboolean
+fs_9p_check (VcPluginInstance *self, GString *report, GError **error)
+{
+  g_string_append (report, "9p: served by the hypervisor (virtio-9p), no daemon needed\n");
+  return TRUE;
+}
+
 static const VcFsOps fs_9p_ops = {
   .version = VC_FS_OPS_VERSION,
   .size = sizeof (VcFsOps),
@@ -208,6 +215,7 @@ static const VcFsOps fs_9p_ops = {
   .save_state = fs_9p_save_state,
   .attach = fs_9p_attach,
   .free_share = fs_9p_free_share,
+  .check = fs_9p_check,
 };
 
 static const VcPluginDescriptor descriptor = {

@@ -464,6 +464,23 @@ fs_virtiofs_free_share (VcFsShare *share)
   g_free (share);
 }
 
+/* vcrun check: the daemon this plugin would start (when the hypervisor
+ * does not run its own). */
+static gboolean
+fs_virtiofs_check (VcPluginInstance *self, GString *report, GError **error)
+{
+  if (access (self->daemon, X_OK) != 0)
+    {
+      int saved = errno;
+      g_set_error (error, VC_ERROR, VC_ERROR_NOT_FOUND, "virtiofsd: %s: %s", self->daemon,
+                   g_strerror (saved));
+      return FALSE;
+    }
+  g_string_append_printf (report, "virtiofsd: %s (cache=%s, sandbox=%s)\n", self->daemon,
+                          self->cache, self->sandbox);
+  return TRUE;
+}
+
 static const VcFsOps fs_virtiofs_ops = {
   .version = VC_FS_OPS_VERSION,
   .size = sizeof (VcFsOps),
@@ -477,6 +494,7 @@ static const VcFsOps fs_virtiofs_ops = {
   .save_state = fs_virtiofs_save_state,
   .attach = fs_virtiofs_attach,
   .free_share = fs_virtiofs_free_share,
+  .check = fs_virtiofs_check,
 };
 
 static const VcPluginDescriptor descriptor = {

@@ -1,0 +1,18 @@
+/* libvcrun: checks of an OCI bundle made before anything boots. */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* Loads and validates bundle's config.json; *terminal (may be NULL) gets
+ * process.terminal. */
+gboolean vc_bundle_check (const char *bundle, gboolean *terminal, GError **error);
+
+/* For a caller that is not root (vcrund runs as root and would otherwise
+ * hand any file of the host to the caller's VM): the bundle, its
+ * config.json, the rootfs and every bind mount source must belong to uid.
+ * VC_ERROR_ACCESS_DENIED names the first that does not. */
+gboolean vc_bundle_check_owner (const char *bundle, guint uid, GError **error);
+
+G_END_DECLS
