@@ -654,6 +654,22 @@ accept_thread (gpointer data)
                        g_strerror (errno));
           break;
         }
+      /* The socket's mode (0600 in a 0700 dir) keeps other uids out; the
+       * peer's credentials say so again, in case the modes were changed. */
+      g_autoptr(GError) peer_error = NULL;
+      uid_t peer = (uid_t) -1;
+      if (!vc_unix_peer_uid (fd, &peer, &peer_error) || (peer != 0 && peer != geteuid ()))
+        {
+          if (peer_error == NULL)
+            peer_error = g_error_new (VC_ERROR, VC_ERROR_ACCESS_DENIED,
+                                      "uid %u may not use the owner of sandbox %s", (guint) peer,
+                                      vc_sandbox_get_id (owner->sandbox));
+          g_warning ("owner socket of %s: %s", vc_sandbox_get_id (owner->sandbox),
+                     peer_error->message);
+          send_error (fd, peer_error);
+          close (fd);
+          continue;
+        }
       Connection *conn = g_new0 (Connection, 1);
       conn->owner = owner_ref (owner);
       conn->fd = fd;

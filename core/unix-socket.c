@@ -222,3 +222,19 @@ vc_unix_read_line (int fd, gsize max_len, int timeout_ms, GArray *fds, GError **
     }
 }
 
+
+gboolean
+vc_unix_peer_uid (int fd, uid_t *uid, GError **error)
+{
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  if (getsockopt (fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+    {
+      int saved = errno;
+      g_set_error (error, VC_ERROR, VC_ERROR_ACCESS_DENIED, "cannot tell who the peer is: %s",
+                   g_strerror (saved));
+      return FALSE;
+    }
+  *uid = cred.uid;
+  return TRUE;
+}

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <glib.h>
+#include <sys/types.h>
 
 G_BEGIN_DECLS
 
@@ -21,5 +22,8 @@ gboolean  vc_unix_send_with_fds  (int fd, const char *data, gsize len, const int
  * timeout_ms < 0: no timeout. Returns NULL with error at EOF before a line. */
 char     *vc_unix_read_line      (int fd, gsize max_len, int timeout_ms, GArray *fds,
                                  GError **error);
+
+/* The uid of the process at the other end (SO_PEERCRED). */
+gboolean  vc_unix_peer_uid       (int fd, uid_t *uid, GError **error);
 
 G_END_DECLS
