@@ -16,8 +16,9 @@
 static const char *
 effective_status (VcSandbox *sandbox, VcContainer *container)
 {
+  /* No container yet: being created, unless its creator died. */
   if (container == NULL)
-    return "creating";
+    return vc_sandbox_is_being_created (sandbox) ? "creating" : "stopped";
   if (vc_sandbox_get_state (sandbox) == VC_SANDBOX_STOPPED)
     return "stopped";
   /* Nobody holds the VM's connections any more: the container cannot be

@@ -23,7 +23,17 @@ struct VcOwnerClient {
 gboolean
 vc_owner_pid_alive (gint pid)
 {
-  return pid > 0 && (kill (pid, 0) == 0 || errno == EPERM);
+  if (pid <= 0 || (kill (pid, 0) != 0 && errno != EPERM))
+    return FALSE;
+  /* A killed owner whose parent never reaps it (an orphan under an init
+   * that does not wait, as in some containers) stays a zombie: dead all the
+   * same. */
+  g_autofree char *path = g_strdup_printf ("/proc/%d/stat", pid);
+  g_autofree char *stat = NULL;
+  if (!g_file_get_contents (path, &stat, NULL, NULL))
+    return TRUE;
+  const char *end = strrchr (stat, ')');   /* comm may hold spaces and ')' */
+  return !(end && end[1] == ' ' && (end[2] == 'Z' || end[2] == 'X'));
 }
 
 /* vcrund owns the sandboxes it creates and serves them over D-Bus only. */

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include "sandbox-impl.h"
+#include "owner-client.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -437,8 +438,7 @@ vc_sandbox_is_being_created (VcSandbox *sb)
       && g_str_has_prefix (sb->record->reason, CREATING_REASON))
     pid = g_ascii_strtoll (sb->record->reason + strlen (CREATING_REASON), NULL, 10);
   g_mutex_unlock (&sb->state_mutex);
-  /* EPERM: alive, someone else's. */
-  return pid > 0 && pid <= G_MAXINT && (kill ((pid_t) pid, 0) == 0 || errno == EPERM);
+  return pid > 0 && pid <= G_MAXINT && vc_owner_pid_alive ((gint) pid);
 }
 
 const char *

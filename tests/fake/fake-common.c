@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <glib/gstdio.h>
 
@@ -10,7 +11,7 @@ FakeSettings *
 fake_settings_new (const char *kind, GVariant *settings)
 {
   FakeSettings *s = g_new0 (FakeSettings, 1);
-  const char *fail_at = NULL;
+  const char *fail_at = NULL, *hang_at = NULL;
 
   s->kind = g_strdup (kind);
   if (settings)
@@ -18,8 +19,11 @@ fake_settings_new (const char *kind, GVariant *settings)
       g_variant_lookup (settings, "log", "s", &s->log);
       g_variant_lookup (settings, "fail_at", "&s", &fail_at);
       g_variant_lookup (settings, "die_after_ms", "x", &s->die_after_ms);
+      g_variant_lookup (settings, "hang_at", "&s", &hang_at);
+      g_variant_lookup (settings, "hang_dir", "s", &s->hang_dir);
     }
   s->fail_at = g_strsplit (fail_at ? fail_at : "", ",", -1);
+  s->hang_at = g_strsplit (hang_at ? hang_at : "", ",", -1);
   return s;
 }
 
@@ -30,6 +34,8 @@ fake_settings_free (FakeSettings *s)
     return;
   g_free (s->log);
   g_strfreev (s->fail_at);
+  g_strfreev (s->hang_at);
+  g_free (s->hang_dir);
   g_free (s->kind);
   g_free (s);
 }
@@ -58,9 +64,27 @@ fake_log (const FakeSettings *s, const char *method, const char *format, ...)
   g_mutex_unlock (&log_mutex);
 }
 
+/* Blocks until the test removes the marker (or 60 s pass). */
+static void
+hang (const FakeSettings *s, const char *method)
+{
+  g_autofree char *name = g_strdup_printf ("%s-%s", s->kind, method);
+  g_autofree char *marker = g_build_filename (s->hang_dir ? s->hang_dir : g_get_tmp_dir (), name,
+                                              NULL);
+  g_autofree char *pid = g_strdup_printf ("%d\n", (int) getpid ());
+  fake_log (s, method, "HANG");
+  if (!g_file_set_contents (marker, pid, -1, NULL))
+    return;
+  for (int i = 0; i < 6000 && g_file_test (marker, G_FILE_TEST_EXISTS); i++)
+    g_usleep (10000);
+  g_unlink (marker);
+}
+
 gboolean
 fake_enter (const FakeSettings *s, const char *method, GError **error)
 {
+  if (g_strv_contains ((const char *const *) s->hang_at, method))
+    hang (s, method);
   if (g_strv_contains ((const char *const *) s->fail_at, method))
     {
       fake_log (s, method, "FAILED");

@@ -8,7 +8,13 @@
  *                     VC_ERROR_FAILED "fake failure at <method>";
  *   die_after_ms (int) hypervisor: the VM "powers off" this long after
  *                     start_vm; fs: the daemon "dies" this long after
- *                     get_devices (0: never).
+ *                     get_devices (0: never);
+ *   hang_at  (string) comma-separated method names that block on entry:
+ *                     they write <hang_dir>/<kind>-<method> holding the
+ *                     process's pid, then wait until a test removes that
+ *                     file (at most 60 s), so that a test can kill a
+ *                     process at a known step (the kill -9 matrix);
+ *   hang_dir (string) where those files go.
  */
 #pragma once
 
@@ -22,6 +28,8 @@ VC_PLUGIN_EXPORT const VcPluginDescriptor *vc_plugin_descriptor (void);
 typedef struct {
   char     *log;
   char    **fail_at;
+  char    **hang_at;
+  char     *hang_dir;
   gint64    die_after_ms;
   char     *kind;        /* "hv", "agent", "fs" */
 } FakeSettings;
@@ -41,7 +49,11 @@ gboolean fake_enter (const FakeSettings *settings, const char *method, GError **
   { .name = "fail_at", .type = VC_SETTING_STRING,                                   \
     .description = "methods that fail, comma-separated" },                          \
   { .name = "die_after_ms", .type = VC_SETTING_INT, .default_value = "0",           \
-    .min = 0, .max = 3600000, .description = "die this long after starting" }
+    .min = 0, .max = 3600000, .description = "die this long after starting" },    \
+  { .name = "hang_at", .type = VC_SETTING_STRING,                                   \
+    .description = "methods that block until a test releases them" },              \
+  { .name = "hang_dir", .type = VC_SETTING_STRING,                                  \
+    .description = "where hang_at's marker files go" }
 
 /* Removes a directory tree (test data only). */
 void fake_rmtree (const char *path);
