@@ -1,5 +1,14 @@
-/* vcrun, the command line: shared declarations of the commands. */
+/* vcrun, the command line: the command table and what its commands share.
+ *
+ * Each command is one VcCliCommand (cli/commands.c): its options, declared
+ * once, and a check of its operands that both modes share; then its embedded
+ * form (cli/cmd-*.c: the core, in this process or through the sandbox's
+ * owner) or its bus form (cli/bus-*.c: vcrund over D-Bus, with --bus). The
+ * helpers below the table (common.c, runtime.c, output.c, bundle.c,
+ * supervisor.c, terminal.c) call no command. */
 #pragma once
+
+#include <stddef.h>
 
 #include <glib.h>
 #include <json-glib/json-glib.h>
@@ -15,6 +24,7 @@ enum {
   VC_EXIT_NOT_FOUND       = 127,
 };
 
+/* The global options, before the command name. */
 typedef struct {
   char     *config_file;   /* --config */
   char     *root;          /* --root: state dir override */
@@ -25,45 +35,111 @@ typedef struct {
   const char *argv0;
 } VcCli;
 
+/* ---- the command table (cli/commands.c) ---- */
+
+/* A command's line, parsed and checked: what both forms of a command take.
+ * Each option field is set by the commands whose table declares it. */
 typedef struct {
+  /* operands */
+  const char *id;           /* the container ID */
+  char      **command;      /* exec: the command line to run (NULL-terminated) */
+  int         signal;       /* kill: the signal (default TERM) */
+  /* options */
+  char       *bundle;       /* run, create, spec --bundle */
+  char       *pid_file;     /* run, create --pid-file */
+  char       *console_socket; /* create --console-socket (refused) */
+  gboolean    detach;       /* run --detach */
+  gboolean    tty;          /* run, exec --tty */
+  gboolean    all;          /* kill --all */
+  gboolean    force;        /* delete --force */
+  char       *format;       /* ps, list --format table|json */
+  gboolean    quiet;        /* list --quiet */
+  char       *cwd;          /* exec --cwd */
+  char      **env;          /* exec --env K=V... */
+  char       *user;         /* exec --user UID[:GID] */
+  char       *exec_id;      /* exec --exec-id (generated when not given) */
+} VcCliArgs;
+
+typedef struct VcCliCommand VcCliCommand;
+struct VcCliCommand {
   const char *name;
-  const char *args;      /* usage after the name, e.g. "[OPTIONS] ID" */
+  const char *usage;          /* after the name, e.g. "[OPTIONS] ID" */
   const char *summary;
-  int (*run) (VcCli *cli, int argc, char **argv);
-} VcCliCommand;
+  const GOptionEntry *options;  /* VC_CLI_FLAG...; NULL-terminated, or NULL */
+  gboolean    options_first;  /* options end at the first operand (exec's command keeps its own) */
+  /* Checks the operands and the options' values, the same for both modes,
+   * and sets args's operands. */
+  gboolean  (*check) (const VcCliCommand *command, VcCliArgs *args, int argc, char **argv,
+                      GError **error);
+  int       (*run_embedded) (VcCli *cli, const VcCliArgs *args);
+  int       (*run_bus) (VcCli *cli, const VcCliArgs *args);
+  gboolean    in_process;     /* needs no sandbox: run_embedded, --bus or not */
+};
+
+/* A command's option table holds offsets into VcCliArgs, not addresses;
+ * compiling fails when the field is not of the type GOption writes. */
+#define VC_CLI_ARGS_FIELD(field, type) \
+  GSIZE_TO_POINTER (offsetof (VcCliArgs, field) \
+                    + 0 * sizeof (char[_Generic (((VcCliArgs *) 0)->field, type: 1, default: -1)]))
+#define VC_CLI_FLAG(long_name, short_name, field, description) \
+  { long_name, short_name, 0, G_OPTION_ARG_NONE, VC_CLI_ARGS_FIELD (field, gboolean), description, NULL }
+#define VC_CLI_STRING(long_name, short_name, field, description, arg_description) \
+  { long_name, short_name, 0, G_OPTION_ARG_STRING, VC_CLI_ARGS_FIELD (field, char *), \
+    description, arg_description }
+#define VC_CLI_FILENAME(long_name, short_name, field, description, arg_description) \
+  { long_name, short_name, 0, G_OPTION_ARG_FILENAME, VC_CLI_ARGS_FIELD (field, char *), \
+    description, arg_description }
+#define VC_CLI_STRINGS(long_name, short_name, field, description, arg_description) \
+  { long_name, short_name, 0, G_OPTION_ARG_STRING_ARRAY, VC_CLI_ARGS_FIELD (field, char **), \
+    description, arg_description }
+#define VC_CLI_INT(long_name, short_name, field, description, arg_description) \
+  { long_name, short_name, 0, G_OPTION_ARG_INT, VC_CLI_ARGS_FIELD (field, int), \
+    description, arg_description }
+
+/* Options accepted for the command lines of other runtimes' callers (runc's,
+ * as podman and conmon write them) and ignored: one line in a command's table
+ * or in the global one (cli/main.c). Hidden from --help. */
+#define VC_CLI_IGNORED_FLAG(long_name) \
+  { long_name, 0, G_OPTION_FLAG_HIDDEN | G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK, \
+    (gpointer) vc_cli_ignore_option, NULL, NULL }
+#define VC_CLI_IGNORED_OPTION(long_name) \
+  { long_name, 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_CALLBACK, \
+    (gpointer) vc_cli_ignore_option, NULL, "VALUE" }
+gboolean vc_cli_ignore_option (const char *name, const char *value, gpointer data, GError **error);
+
+/* The commands, in the order `vcrun --help` lists them. */
+const VcCliCommand *vc_cli_command_list (gsize *n_commands);
+/* The command called name; NULL when there is none. */
+const VcCliCommand *vc_cli_command_find (const char *name);
+/* Parses argv (argv[0] is the command's name), checks it, and runs the
+ * command's embedded form, or its bus form when --bus was given. Returns
+ * vcrun's exit status. */
+int vc_cli_command_run (VcCli *cli, const VcCliCommand *command, int argc, char **argv);
+
+/* ---- what the commands share (cli/common.c) ---- */
 
 /* Prints "vcrun: MESSAGE" on stderr and returns VC_EXIT_RUNTIME_FAILURE. */
 int  vc_cli_fail (const GError *error);
 int  vc_cli_fail_msg (const char *format, ...) G_GNUC_PRINTF (1, 2);
+/* The exit status for a failure to start a process: 127 when its command was
+ * not found, 126 when it could not be executed, else 125. */
+int  vc_cli_exec_failure_status (const GError *error);
+/* Prints the error and returns vc_cli_exec_failure_status. */
+int  vc_cli_fail_exec (const GError *error);
+/* 128+N for a -1 status means "unknown": 125. */
+int  vc_cli_status_to_exit (int status);
 
-/* Parses a command's options (--help prints the command's help and exits 0).
- * Returns FALSE with *exit_status set on a bad option. */
-gboolean vc_cli_parse (const VcCliCommand *command, const GOptionEntry *entries,
-                       int *argc, char ***argv, int *exit_status);
-/* Same, stopping at the first argument that is not an option (exec's
- * command line keeps its own options). */
-gboolean vc_cli_parse_posix (const VcCliCommand *command, const GOptionEntry *entries,
-                             int *argc, char ***argv, int *exit_status);
-/* The command table entry of the command called name. */
-const VcCliCommand *vc_cli_command (const char *name);
-
-/* The one ID argument of a command (argv[1]); NULL with the error printed and
- * *status set when it is missing or followed by more. */
-const char *vc_cli_single_id (const char *command, int argc, char **argv, int *status);
+/* "TERM", "SIGTERM", "term" or "15" -> 15. */
+gboolean vc_cli_parse_signal (const char *text, int *signum, GError **error);
+/* Writes pid into path atomically. */
+gboolean vc_cli_write_pid_file (const char *path, gint pid, GError **error);
 /* "2026-11-25T01:02:03Z" (UTC), or "-" for an impossible time. */
 char *vc_cli_format_time (gint64 unix_time);
 /* Prints node as pretty JSON on stdout. */
 void  vc_cli_print_json (JsonNode *node);
 
-/* Prints a process list (objects with exec_id, init, status, exit_status) as
- * `vcrun ps` does: a table, or JSON when format is "json". */
-void  vc_cli_print_processes (JsonArray *processes, const char *format);
-
 /* Logging set up from --log/--log-format/--debug. */
 void vc_cli_setup_logging (const VcCli *cli);
-
-/* "hypervisor,fs" from VcPluginKind bits. */
-char *vc_cli_kinds_string (guint32 kinds);
 
 /* ---- runtime and containers (cli/runtime.c) ---- */
 
@@ -81,19 +157,8 @@ gboolean   vc_cli_check_bundle (const char *id, const char *bundle, char **bundl
                                 gboolean *terminal, GError **error);
 gboolean   vc_cli_check_new_container (VcCli *cli, const char *id, const char *bundle,
                                        char **bundle_abs, gboolean *terminal, GError **error);
-/* The exit status for a failure to start a process: 127 when its command was
- * not found, 126 when it could not be executed, else 125. */
-int        vc_cli_exec_failure_status (const GError *error);
-/* Prints the error and returns vc_cli_exec_failure_status. */
-int        vc_cli_fail_exec (const GError *error);
-/* "TERM", "SIGTERM", "term" or "15" -> 15. */
-gboolean   vc_cli_parse_signal (const char *text, int *signum, GError **error);
-/* Writes pid into path atomically. */
-gboolean   vc_cli_write_pid_file (const char *path, gint pid, GError **error);
-/* 128+N for a -1 status means "unknown": 125. */
-int        vc_cli_status_to_exit (int status);
 
-/* ---- OCI state (cli/oci-state.c) ---- */
+/* ---- what state, list and ps print (cli/output.c) ---- */
 
 typedef struct {
   const char *id;
@@ -111,6 +176,9 @@ typedef struct {
 JsonObject *vc_cli_state_to_json (const VcCliState *state);
 /* Prints `vcrun list`: a table, the IDs (quiet) or JSON (format "json"). */
 void        vc_cli_print_states  (JsonArray *states, const char *format, gboolean quiet);
+/* Prints a process list (objects with exec_id, init, status, exit_status) as
+ * `vcrun ps` does: a table, or JSON when format is "json". */
+void        vc_cli_print_processes (JsonArray *processes, const char *format);
 
 /* ---- bundles (cli/bundle.c) ---- */
 
@@ -143,24 +211,35 @@ void           vc_cli_terminal_restore (VcCliTerminal *terminal);
 /* fd's window size; FALSE when it is not a terminal. */
 gboolean       vc_cli_terminal_size    (int fd, guint *rows, guint *columns);
 
-/* ---- D-Bus mode (cli/bus.c) ---- */
+/* ---- the commands' embedded forms (cli/cmd-*.c) ---- */
 
-/* The one place where a command goes when --bus is given. */
-int vc_cli_bus_dispatch (VcCli *cli, const VcCliCommand *command, int argc, char **argv);
+int vc_cmd_create  (VcCli *cli, const VcCliArgs *args);
+int vc_cmd_run     (VcCli *cli, const VcCliArgs *args);
+int vc_cmd_start   (VcCli *cli, const VcCliArgs *args);
+int vc_cmd_state   (VcCli *cli, const VcCliArgs *args);
+int vc_cmd_kill    (VcCli *cli, const VcCliArgs *args);
+int vc_cmd_delete  (VcCli *cli, const VcCliArgs *args);
+int vc_cmd_exec    (VcCli *cli, const VcCliArgs *args);
+int vc_cmd_ps      (VcCli *cli, const VcCliArgs *args);
+int vc_cmd_pause   (VcCli *cli, const VcCliArgs *args);
+int vc_cmd_resume  (VcCli *cli, const VcCliArgs *args);
+int vc_cmd_list    (VcCli *cli, const VcCliArgs *args);
+int vc_cmd_spec    (VcCli *cli, const VcCliArgs *args);
+int vc_cmd_check   (VcCli *cli, const VcCliArgs *args);
+int vc_cmd_plugins (VcCli *cli, const VcCliArgs *args);
 
-int vc_cmd_create  (VcCli *cli, int argc, char **argv);
-int vc_cmd_run     (VcCli *cli, int argc, char **argv);
-int vc_cmd_start   (VcCli *cli, int argc, char **argv);
-int vc_cmd_state   (VcCli *cli, int argc, char **argv);
-int vc_cmd_kill    (VcCli *cli, int argc, char **argv);
-int vc_cmd_delete  (VcCli *cli, int argc, char **argv);
-int vc_cmd_exec    (VcCli *cli, int argc, char **argv);
-int vc_cmd_ps      (VcCli *cli, int argc, char **argv);
-int vc_cmd_pause   (VcCli *cli, int argc, char **argv);
-int vc_cmd_resume  (VcCli *cli, int argc, char **argv);
-int vc_cmd_list    (VcCli *cli, int argc, char **argv);
-int vc_cmd_spec    (VcCli *cli, int argc, char **argv);
-int vc_cmd_check   (VcCli *cli, int argc, char **argv);
-int vc_cmd_plugins (VcCli *cli, int argc, char **argv);
+/* ---- their bus forms, through vcrund (cli/bus-run.c, cli/bus-container.c) ---- */
+
+int vc_cmd_create_bus (VcCli *cli, const VcCliArgs *args);
+int vc_cmd_run_bus    (VcCli *cli, const VcCliArgs *args);
+int vc_cmd_exec_bus   (VcCli *cli, const VcCliArgs *args);
+int vc_cmd_start_bus  (VcCli *cli, const VcCliArgs *args);
+int vc_cmd_state_bus  (VcCli *cli, const VcCliArgs *args);
+int vc_cmd_kill_bus   (VcCli *cli, const VcCliArgs *args);
+int vc_cmd_delete_bus (VcCli *cli, const VcCliArgs *args);
+int vc_cmd_ps_bus     (VcCli *cli, const VcCliArgs *args);
+int vc_cmd_pause_bus  (VcCli *cli, const VcCliArgs *args);
+int vc_cmd_resume_bus (VcCli *cli, const VcCliArgs *args);
+int vc_cmd_list_bus   (VcCli *cli, const VcCliArgs *args);
 
 G_END_DECLS

@@ -8,14 +8,8 @@
 #include "cli.h"
 
 int
-vc_cmd_check (VcCli *cli, int argc, char **argv)
+vc_cmd_check (VcCli *cli, const VcCliArgs *args)
 {
-  int status;
-  if (!vc_cli_parse (vc_cli_command ("check"), NULL, &argc, &argv, &status))
-    return status;
-  if (argc > 1)
-    return vc_cli_fail_msg ("check: unexpected argument '%s'", argv[1]);
-
   g_autoptr(VcCheckReport) report = vc_check_host (cli->config_file, cli->root);
   printf ("%-20s %-6s %s\n", "CHECK", "STATUS", "DETAIL");
   for (guint i = 0; i < report->rows->len; i++)

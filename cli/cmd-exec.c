@@ -86,28 +86,12 @@ wait_thread (gpointer data)
 }
 
 int
-vc_cmd_exec (VcCli *cli, int argc, char **argv)
+vc_cmd_exec (VcCli *cli, const VcCliArgs *args)
 {
-  g_autofree char *cwd = NULL, *user = NULL, *exec_id_opt = NULL;
-  g_auto(GStrv) env = NULL;
-  gboolean tty = FALSE;
   g_autoptr(GError) error = NULL;
+  const char *id = args->id, *exec_id = args->exec_id;
+  gboolean tty = args->tty;
   int status;
-  GOptionEntry entries[] = {
-    { "tty", 't', 0, G_OPTION_ARG_NONE, &tty, "give the process a terminal", NULL },
-    { "cwd", 0, 0, G_OPTION_ARG_FILENAME, &cwd, "working directory in the container", "DIR" },
-    { "env", 'e', 0, G_OPTION_ARG_STRING_ARRAY, &env, "set an environment variable (repeatable)", "K=V" },
-    { "user", 'u', 0, G_OPTION_ARG_STRING, &user, "run as this user and group", "UID[:GID]" },
-    { "exec-id", 0, 0, G_OPTION_ARG_STRING, &exec_id_opt, "name of the process (default: generated)", "ID" },
-    { NULL }
-  };
-  if (!vc_cli_parse_posix (vc_cli_command ("exec"), entries, &argc, &argv, &status))
-    return status;
-  if (argc < 2)
-    return vc_cli_fail_msg ("exec: missing container ID (see 'vcrun exec --help')");
-  if (argc < 3)
-    return vc_cli_fail_msg ("exec: missing the command to run");
-  const char *id = argv[1];
 
   g_autoptr(VcRuntime) runtime = vc_cli_open_runtime (cli, &error);
   g_autoptr(VcSandbox) sandbox = NULL;
@@ -117,11 +101,8 @@ vc_cmd_exec (VcCli *cli, int argc, char **argv)
   if (container == NULL)
     return vc_cli_fail_msg ("container %s is still being created", id);
 
-  g_autofree char *exec_id = exec_id_opt ? g_strdup (exec_id_opt)
-                                         : g_strdup_printf ("exec-%08x", g_random_int ());
-  if (!vc_id_validate (exec_id, "exec", &error))
-    return vc_cli_fail (error);
-  g_autoptr(JsonNode) process = vc_cli_exec_process (vc_container_get_bundle (container), argv + 2, tty, cwd, env, user, &error);
+  g_autoptr(JsonNode) process = vc_cli_exec_process (vc_container_get_bundle (container), args->command,
+                                                     tty, args->cwd, args->env, args->user, &error);
   if (process == NULL)
     return vc_cli_fail (error);
 

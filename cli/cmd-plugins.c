@@ -6,8 +6,9 @@
 #include <vcrun/plugin.h>
 #include "cli.h"
 
-char *
-vc_cli_kinds_string (guint32 kinds)
+/* "hypervisor,fs" from VcPluginKind bits. */
+static char *
+kinds_string (guint32 kinds)
 {
   g_autoptr(GPtrArray) names = g_ptr_array_new ();
   if (kinds & VC_PLUGIN_KIND_HYPERVISOR) g_ptr_array_add (names, "hypervisor");
@@ -32,15 +33,9 @@ setting_type_name (VcSettingType type)
 }
 
 int
-vc_cmd_plugins (VcCli *cli, int argc, char **argv)
+vc_cmd_plugins (VcCli *cli, const VcCliArgs *args)
 {
   g_autoptr(GError) error = NULL;
-  int status;
-  if (!vc_cli_parse (vc_cli_command ("plugins"), NULL, &argc, &argv, &status))
-    return status;
-  if (argc > 1)
-    return vc_cli_fail_msg ("plugins: unexpected argument '%s'", argv[1]);
-
   g_autoptr(VcRuntime) runtime = vc_cli_open_runtime (cli, &error);
   if (runtime == NULL)
     return vc_cli_fail (error);
@@ -50,7 +45,7 @@ vc_cmd_plugins (VcCli *cli, int argc, char **argv)
   for (guint i = 0; i < plugins->len; i++)
     {
       const VcPluginInfo *plugin = g_ptr_array_index (plugins, i);
-      g_autofree char *kinds = vc_cli_kinds_string (plugin->descriptor->kinds);
+      g_autofree char *kinds = kinds_string (plugin->descriptor->kinds);
       printf ("%-18s %-10s %-16s %s\n", plugin->name, plugin->descriptor->version, kinds,
               plugin->path);
       for (const VcSettingSpec *s = plugin->descriptor->settings; s && s->name; s++)

@@ -140,35 +140,19 @@ setup_thread (gpointer data)
 }
 
 int
-vc_cmd_run (VcCli *cli, int argc, char **argv)
+vc_cmd_run (VcCli *cli, const VcCliArgs *args)
 {
-  g_autofree char *bundle = NULL, *pid_file = NULL, *bundle_abs = NULL, *bundle_copy = NULL;
+  g_autofree char *bundle_abs = NULL, *bundle_copy = NULL;
   g_autoptr(GError) error = NULL;
-  gboolean detach = FALSE, tty = FALSE, spec_terminal = FALSE;
+  gboolean spec_terminal = FALSE;
+  const char *id = args->id, *pid_file = args->pid_file;
   int status;
-  GOptionEntry entries[] = {
-    { "bundle", 'b', 0, G_OPTION_ARG_FILENAME, &bundle, "bundle directory (default: the current one)", "DIR" },
-    { "detach", 'd', 0, G_OPTION_ARG_NONE, &detach, "start the container and exit; it keeps running", NULL },
-    { "tty", 't', 0, G_OPTION_ARG_NONE, &tty, "give the process a terminal (as process.terminal does)", NULL },
-    { "pid-file", 0, 0, G_OPTION_ARG_FILENAME, &pid_file, "write the container's pid to FILE", "FILE" },
-    { NULL }
-  };
-  if (!vc_cli_parse (vc_cli_command ("run"), entries, &argc, &argv, &status))
-    return status;
-  if (argc < 2)
-    return vc_cli_fail_msg ("run: missing container ID (see 'vcrun run --help')");
-  if (argc > 2)
-    return vc_cli_fail_msg ("run: unexpected argument '%s' (the command comes from the bundle's config.json)",
-                            argv[2]);
-  const char *id = argv[1];
-  if (detach && tty)
-    return vc_cli_fail_msg ("run: --tty and --detach together need a console socket, which vcrun does not support");
-  if (!vc_cli_check_new_container (cli, id, bundle, &bundle_abs, &spec_terminal, &error))
-    return vc_cli_fail (error);
 
-  if (detach)
+  if (!vc_cli_check_new_container (cli, id, args->bundle, &bundle_abs, &spec_terminal, &error))
+    return vc_cli_fail (error);
+  if (args->detach)
     return vc_cli_spawn_supervisor (cli, id, bundle_abs, pid_file, TRUE);
-  if (tty && !spec_terminal)
+  if (args->tty && !spec_terminal)
     {
       bundle_copy = vc_cli_bundle_with_terminal (bundle_abs, &error);
       if (bundle_copy == NULL)
@@ -177,7 +161,7 @@ vc_cmd_run (VcCli *cli, int argc, char **argv)
 
   Run run = {
     .cli = cli, .id = id, .bundle = bundle_copy ? bundle_copy : bundle_abs, .pid_file = pid_file,
-    .tty = tty || spec_terminal, .exit_status = -1,
+    .tty = args->tty || spec_terminal, .exit_status = -1,
   };
   run.loop = g_main_loop_new (NULL, FALSE);
   static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGWINCH };

@@ -54,21 +54,10 @@ static const char default_spec[] =
   "}\n";
 
 int
-vc_cmd_spec (VcCli *cli, int argc, char **argv)
+vc_cmd_spec (VcCli *cli, const VcCliArgs *args)
 {
-  g_autofree char *bundle = NULL;
   g_autoptr(GError) error = NULL;
-  int status;
-  GOptionEntry entries[] = {
-    { "bundle", 'b', 0, G_OPTION_ARG_FILENAME, &bundle, "bundle directory (default: the current one)", "DIR" },
-    { NULL }
-  };
-  if (!vc_cli_parse (vc_cli_command ("spec"), entries, &argc, &argv, &status))
-    return status;
-  if (argc > 1)
-    return vc_cli_fail_msg ("spec: unexpected argument '%s'", argv[1]);
-
-  const char *dir = bundle ? bundle : ".";
+  const char *dir = args->bundle ? args->bundle : ".";
   if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
     return vc_cli_fail_msg ("spec: bundle directory %s does not exist", dir);
   g_autofree char *path = g_build_filename (dir, "config.json", NULL);

@@ -1,12 +1,16 @@
-/* vcrun: error reporting, option parsing and logging shared by the commands. */
+/* vcrun: the generic helpers the commands share, in both modes: error
+ * reporting and exit statuses, signal names, pid files, times, JSON output,
+ * logging. They call nothing else in cli/. */
 #include "config.h"
 
-#include <stdio.h>
 #include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <json-glib/json-glib.h>
-
+#include <vcrun/types.h>
 #include "cli.h"
 
 int
@@ -27,60 +31,6 @@ vc_cli_fail_msg (const char *format, ...)
   return VC_EXIT_RUNTIME_FAILURE;
 }
 
-static gboolean
-parse_options (const VcCliCommand *command, const GOptionEntry *entries, gboolean posix,
-               int *argc, char ***argv, int *exit_status)
-{
-  g_autoptr(GError) error = NULL;
-  g_autofree char *prgname = g_strdup_printf ("vcrun %s", command->name);
-  g_autoptr(GOptionContext) context = g_option_context_new (command->args);
-
-  /* GOption's usage line reads "PRGNAME [OPTION…] ARGS". */
-  g_set_prgname (prgname);
-  g_option_context_set_summary (context, command->summary);
-  if (entries)
-    g_option_context_add_main_entries (context, entries, NULL);
-  g_option_context_set_strict_posix (context, posix);
-  if (!g_option_context_parse (context, argc, argv, &error))
-    {
-      fprintf (stderr, "vcrun %s: %s (see 'vcrun %s --help')\n", command->name, error->message,
-               command->name);
-      *exit_status = VC_EXIT_RUNTIME_FAILURE;
-      return FALSE;
-    }
-  return TRUE;
-}
-
-gboolean
-vc_cli_parse (const VcCliCommand *command, const GOptionEntry *entries,
-              int *argc, char ***argv, int *exit_status)
-{
-  return parse_options (command, entries, FALSE, argc, argv, exit_status);
-}
-
-gboolean
-vc_cli_parse_posix (const VcCliCommand *command, const GOptionEntry *entries,
-                    int *argc, char ***argv, int *exit_status)
-{
-  return parse_options (command, entries, TRUE, argc, argv, exit_status);
-}
-
-const char *
-vc_cli_single_id (const char *command, int argc, char **argv, int *status)
-{
-  if (argc < 2)
-    {
-      *status = vc_cli_fail_msg ("%s: missing container ID (see 'vcrun %s --help')", command, command);
-      return NULL;
-    }
-  if (argc > 2)
-    {
-      *status = vc_cli_fail_msg ("%s: unexpected argument '%s'", command, argv[2]);
-      return NULL;
-    }
-  return argv[1];
-}
-
 char *
 vc_cli_format_time (gint64 unix_time)
 {
@@ -96,6 +46,82 @@ vc_cli_print_json (JsonNode *node)
   json_generator_set_root (generator, node);
   g_autofree char *text = json_generator_to_data (generator, NULL);
   printf ("%s\n", text);
+}
+
+int
+vc_cli_exec_failure_status (const GError *error)
+{
+  /* The guest agent reports a failed execve as "cannot execute CMD: STRERROR"
+   * (guest/agent/spawn.c). */
+  const char *m = error ? error->message : NULL;
+  if (m == NULL || strstr (m, "cannot execute ") == NULL)
+    return VC_EXIT_RUNTIME_FAILURE;
+  if (strstr (m, g_strerror (ENOENT)) || strstr (m, g_strerror (ENOTDIR)))
+    return VC_EXIT_NOT_FOUND;
+  return VC_EXIT_CANNOT_EXECUTE;
+}
+
+int
+vc_cli_fail_exec (const GError *error)
+{
+  vc_cli_fail (error);
+  return vc_cli_exec_failure_status (error);
+}
+
+int
+vc_cli_status_to_exit (int status)
+{
+  return status < 0 || status > 255 ? VC_EXIT_RUNTIME_FAILURE : status;
+}
+
+static const struct {
+  const char *name;
+  int         number;
+} signals[] = {
+  { "HUP", SIGHUP }, { "INT", SIGINT }, { "QUIT", SIGQUIT }, { "ILL", SIGILL },
+  { "TRAP", SIGTRAP }, { "ABRT", SIGABRT }, { "IOT", SIGIOT }, { "BUS", SIGBUS },
+  { "FPE", SIGFPE }, { "KILL", SIGKILL }, { "USR1", SIGUSR1 }, { "SEGV", SIGSEGV },
+  { "USR2", SIGUSR2 }, { "PIPE", SIGPIPE }, { "ALRM", SIGALRM }, { "TERM", SIGTERM },
+  { "STKFLT", SIGSTKFLT }, { "CHLD", SIGCHLD }, { "CONT", SIGCONT }, { "STOP", SIGSTOP },
+  { "TSTP", SIGTSTP }, { "TTIN", SIGTTIN }, { "TTOU", SIGTTOU }, { "URG", SIGURG },
+  { "XCPU", SIGXCPU }, { "XFSZ", SIGXFSZ }, { "VTALRM", SIGVTALRM }, { "PROF", SIGPROF },
+  { "WINCH", SIGWINCH }, { "IO", SIGIO }, { "POLL", SIGPOLL }, { "PWR", SIGPWR },
+  { "SYS", SIGSYS },
+};
+
+gboolean
+vc_cli_parse_signal (const char *text, int *signum, GError **error)
+{
+  guint64 number;
+  if (g_ascii_string_to_unsigned (text, 10, 1, 64, &number, NULL))
+    {
+      *signum = (int) number;
+      return TRUE;
+    }
+  const char *name = g_ascii_strncasecmp (text, "SIG", 3) == 0 ? text + 3 : text;
+  for (gsize i = 0; i < G_N_ELEMENTS (signals); i++)
+    if (g_ascii_strcasecmp (name, signals[i].name) == 0)
+      {
+        *signum = signals[i].number;
+        return TRUE;
+      }
+  g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT,
+               "unknown signal '%s' (use a name such as TERM or KILL, or a number from 1 to 64)",
+               text);
+  return FALSE;
+}
+
+gboolean
+vc_cli_write_pid_file (const char *path, gint pid, GError **error)
+{
+  g_autofree char *text = g_strdup_printf ("%d", pid);
+  g_autoptr(GError) local = NULL;
+  if (!g_file_set_contents_full (path, text, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0644, &local))
+    {
+      g_set_error (error, VC_ERROR, VC_ERROR_FAILED, "cannot write the pid file: %s", local->message);
+      return FALSE;
+    }
+  return TRUE;
 }
 
 /* ---- logging ---------------------------------------------------------- */

@@ -1,4 +1,5 @@
-/* vcrun: global options and command dispatch. */
+/* vcrun: the global options, the usage, and finding the command (cli/commands.c
+ * runs it). */
 #include "config.h"
 
 #include <locale.h>
@@ -8,32 +9,6 @@
 
 #include <vcrun/types.h>
 #include "cli.h"
-
-static const VcCliCommand commands[] = {
-  { "run",     "[--bundle DIR] [-d] [-t] [--pid-file F] ID", "boot a sandbox and run the bundle's process in it, attached", vc_cmd_run },
-  { "create",  "[--bundle DIR] [--pid-file F] ID", "boot a sandbox and create the container; its owner runs detached", vc_cmd_create },
-  { "start",   "ID", "start a created container's process", vc_cmd_start },
-  { "state",   "ID", "print a container's OCI state as JSON", vc_cmd_state },
-  { "kill",    "[--all] ID [SIGNAL]", "send a signal (default TERM) to a container's process", vc_cmd_kill },
-  { "delete",  "[--force] ID", "stop a container's sandbox and remove it", vc_cmd_delete },
-  { "exec",    "[-t] [--cwd DIR] [-e K=V]... [--user UID[:GID]] ID CMD [ARG]...", "run another process in a running container, attached", vc_cmd_exec },
-  { "ps",      "[--format table|json] ID", "list a container's processes", vc_cmd_ps },
-  { "pause",   "ID", "pause a running container", vc_cmd_pause },
-  { "resume",  "ID", "resume a paused container", vc_cmd_resume },
-  { "list",    "[--format table|json] [-q]", "list the containers", vc_cmd_list },
-  { "spec",    "[--bundle DIR]", "write a default config.json into a bundle", vc_cmd_spec },
-  { "check",   "", "report whether this host can run sandboxes", vc_cmd_check },
-  { "plugins", "", "list the loaded plugins with their kinds, versions and settings", vc_cmd_plugins },
-};
-
-const VcCliCommand *
-vc_cli_command (const char *name)
-{
-  for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)
-    if (g_str_equal (commands[i].name, name))
-      return &commands[i];
-  return NULL;
-}
 
 static int
 edit_distance (const char *a, const char *b)
@@ -57,26 +32,52 @@ edit_distance (const char *a, const char *b)
   return row[lb];
 }
 
-static void
-print_usage (FILE *out)
+/* "--config FILE", "--bus[=system|session]", "-h, --help" */
+static char *
+option_synopsis (const GOptionEntry *entry)
 {
+  GString *text = g_string_new (NULL);
+  if (entry->short_name)
+    g_string_append_printf (text, "-%c, ", entry->short_name);
+  g_string_append_printf (text, "--%s", entry->long_name);
+  if (entry->arg_description)
+    g_string_append_printf (text, entry->flags & G_OPTION_FLAG_OPTIONAL_ARG ? "[=%s]" : " %s",
+                            entry->arg_description);
+  return g_string_free (text, FALSE);
+}
+
+static void
+print_usage (FILE *out, const GOptionEntry *global_entries)
+{
+  gsize n_commands;
+  const VcCliCommand *commands = vc_cli_command_list (&n_commands);
   fprintf (out,
            "Usage: vcrun [GLOBAL OPTIONS] COMMAND [OPTIONS] [ARGS]\n\n"
            "Runs OCI containers inside lightweight virtual machines.\n\n"
            "Commands:\n");
-  for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)
+  for (gsize i = 0; i < n_commands; i++)
     fprintf (out, "  %-9s %s\n", commands[i].name, commands[i].summary);
-  fprintf (out,
-           "\nGlobal options:\n"
-           "  --config FILE           configuration file (default: $VCRUN_CONFIG or %s/vcrun/vcrun.conf)\n"
-           "  --root DIR              state directory (overrides runtime.state_dir)\n"
-           "  --log FILE              write the log to FILE\n"
-           "  --log-format text|json  log format (default text)\n"
-           "  --debug                 log debug messages\n"
-           "  --bus[=system|session]  run the command through vcrund\n"
-           "  --version               print the version and exit\n"
-           "  -h, --help              print this help\n\n"
-           "Run 'vcrun COMMAND --help' for a command's options.\n", VC_SYSCONF_DIR);
+  fprintf (out, "\nGlobal options:\n");
+  for (const GOptionEntry *e = global_entries; e->long_name; e++)
+    if (!(e->flags & G_OPTION_FLAG_HIDDEN))
+      {
+        g_autofree char *synopsis = option_synopsis (e);
+        fprintf (out, "  %-22s  %s\n", synopsis, e->description);
+      }
+  fprintf (out, "\nRun 'vcrun COMMAND --help' for a command's options.\n");
+}
+
+/* Whether word is a global option whose value is the next word. */
+static gboolean
+takes_next_word (const GOptionEntry *global_entries, const char *word)
+{
+  if (!g_str_has_prefix (word, "--") || strchr (word, '=') != NULL)
+    return FALSE;
+  for (const GOptionEntry *e = global_entries; e->long_name; e++)
+    if (g_str_equal (word + 2, e->long_name))
+      return e->arg != G_OPTION_ARG_NONE
+             && !(e->flags & (G_OPTION_FLAG_NO_ARG | G_OPTION_FLAG_OPTIONAL_ARG));
+  return FALSE;
 }
 
 static gboolean
@@ -101,15 +102,20 @@ main (int argc, char **argv)
 {
   VcCli cli = { .argv0 = argv[0] };
   gboolean version = FALSE, help = FALSE;
+  /* The global options; --help lists those with a description. */
   GOptionEntry global_entries[] = {
-    { "config", 0, 0, G_OPTION_ARG_FILENAME, &cli.config_file, NULL, NULL },
-    { "root", 0, 0, G_OPTION_ARG_FILENAME, &cli.root, NULL, NULL },
-    { "log", 0, 0, G_OPTION_ARG_FILENAME, &cli.log_file, NULL, NULL },
-    { "log-format", 0, 0, G_OPTION_ARG_STRING, &cli.log_format, NULL, NULL },
-    { "debug", 0, 0, G_OPTION_ARG_NONE, &cli.debug, NULL, NULL },
-    { "bus", 0, G_OPTION_FLAG_OPTIONAL_ARG, G_OPTION_ARG_CALLBACK, parse_bus_option, NULL, NULL },
-    { "version", 0, 0, G_OPTION_ARG_NONE, &version, NULL, NULL },
-    { "help", 'h', 0, G_OPTION_ARG_NONE, &help, NULL, NULL },
+    { "config", 0, 0, G_OPTION_ARG_FILENAME, &cli.config_file,
+      "configuration file (default: $VCRUN_CONFIG or " VC_SYSCONF_DIR "/vcrun/vcrun.conf)", "FILE" },
+    { "root", 0, 0, G_OPTION_ARG_FILENAME, &cli.root,
+      "state directory (overrides runtime.state_dir)", "DIR" },
+    { "log", 0, 0, G_OPTION_ARG_FILENAME, &cli.log_file, "write the log to FILE", "FILE" },
+    { "log-format", 0, 0, G_OPTION_ARG_STRING, &cli.log_format, "log format (default text)",
+      "text|json" },
+    { "debug", 0, 0, G_OPTION_ARG_NONE, &cli.debug, "log debug messages", NULL },
+    { "bus", 0, G_OPTION_FLAG_OPTIONAL_ARG, G_OPTION_ARG_CALLBACK, parse_bus_option,
+      "run the command through vcrund", "system|session" },
+    { "version", 0, 0, G_OPTION_ARG_NONE, &version, "print the version and exit", NULL },
+    { "help", 'h', 0, G_OPTION_ARG_NONE, &help, "print this help", NULL },
     { NULL }
   };
   g_autoptr(GError) error = NULL;
@@ -123,8 +129,7 @@ main (int argc, char **argv)
     {
       if (g_str_equal (argv[i], "--bus"))
         argv[i] = (char *) "--bus=system";
-      else if (g_str_equal (argv[i], "--config") || g_str_equal (argv[i], "--root")
-               || g_str_equal (argv[i], "--log") || g_str_equal (argv[i], "--log-format"))
+      else if (takes_next_word (global_entries, argv[i]))
         i++;
     }
 
@@ -147,7 +152,7 @@ main (int argc, char **argv)
     }
   if (help || argc < 2)
     {
-      print_usage (help ? stdout : stderr);
+      print_usage (help ? stdout : stderr, global_entries);
       return help ? 0 : VC_EXIT_RUNTIME_FAILURE;
     }
   if (cli.log_format && !g_str_equal (cli.log_format, "text") && !g_str_equal (cli.log_format, "json"))
@@ -158,12 +163,14 @@ main (int argc, char **argv)
   vc_cli_setup_logging (&cli);
 
   const char *name = argv[1];
-  const VcCliCommand *command = vc_cli_command (name);
+  const VcCliCommand *command = vc_cli_command_find (name);
   if (command == NULL)
     {
+      gsize n_commands;
+      const VcCliCommand *commands = vc_cli_command_list (&n_commands);
       const char *best = NULL;
       int best_distance = 3;
-      for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)
+      for (gsize i = 0; i < n_commands; i++)
         {
           int d = edit_distance (name, commands[i].name);
           if (d < best_distance)
@@ -177,10 +184,7 @@ main (int argc, char **argv)
     }
   /* A reader that went away (vcrun list | head) is not a reason to die. */
   signal (SIGPIPE, SIG_IGN);
-  if (cli.bus)
-    status = vc_cli_bus_dispatch (&cli, command, argc - 1, argv + 1);
-  else
-    status = command->run (&cli, argc - 1, argv + 1);
+  status = vc_cli_command_run (&cli, command, argc - 1, argv + 1);
 
   g_free (cli.config_file);
   g_free (cli.root);

@@ -1,11 +1,7 @@
-/* vcrun: what the container commands share — opening the runtime, finding a
- * container, checking a new one, signals, exit statuses, pid files. */
+/* vcrun: what the embedded container commands share (and create and run
+ * through vcrund check first): the runtime of --config/--root, finding a
+ * container, checking a new one. */
 #include "config.h"
-
-#include <errno.h>
-#include <signal.h>
-#include <stdio.h>
-#include <string.h>
 
 #include <vcrun/types.h>
 #include "cli.h"
@@ -86,81 +82,5 @@ vc_cli_check_new_container (VcCli *cli, const char *id, const char *bundle, char
       return FALSE;
     }
   *bundle_abs = g_steal_pointer (&abs);
-  return TRUE;
-}
-
-int
-vc_cli_exec_failure_status (const GError *error)
-{
-  /* The guest agent reports a failed execve as "cannot execute CMD: STRERROR"
-   * (guest/agent/spawn.c). */
-  const char *m = error ? error->message : NULL;
-  if (m == NULL || strstr (m, "cannot execute ") == NULL)
-    return VC_EXIT_RUNTIME_FAILURE;
-  if (strstr (m, g_strerror (ENOENT)) || strstr (m, g_strerror (ENOTDIR)))
-    return VC_EXIT_NOT_FOUND;
-  return VC_EXIT_CANNOT_EXECUTE;
-}
-
-int
-vc_cli_fail_exec (const GError *error)
-{
-  vc_cli_fail (error);
-  return vc_cli_exec_failure_status (error);
-}
-
-int
-vc_cli_status_to_exit (int status)
-{
-  return status < 0 || status > 255 ? VC_EXIT_RUNTIME_FAILURE : status;
-}
-
-static const struct {
-  const char *name;
-  int         number;
-} signals[] = {
-  { "HUP", SIGHUP }, { "INT", SIGINT }, { "QUIT", SIGQUIT }, { "ILL", SIGILL },
-  { "TRAP", SIGTRAP }, { "ABRT", SIGABRT }, { "IOT", SIGIOT }, { "BUS", SIGBUS },
-  { "FPE", SIGFPE }, { "KILL", SIGKILL }, { "USR1", SIGUSR1 }, { "SEGV", SIGSEGV },
-  { "USR2", SIGUSR2 }, { "PIPE", SIGPIPE }, { "ALRM", SIGALRM }, { "TERM", SIGTERM },
-  { "STKFLT", SIGSTKFLT }, { "CHLD", SIGCHLD }, { "CONT", SIGCONT }, { "STOP", SIGSTOP },
-  { "TSTP", SIGTSTP }, { "TTIN", SIGTTIN }, { "TTOU", SIGTTOU }, { "URG", SIGURG },
-  { "XCPU", SIGXCPU }, { "XFSZ", SIGXFSZ }, { "VTALRM", SIGVTALRM }, { "PROF", SIGPROF },
-  { "WINCH", SIGWINCH }, { "IO", SIGIO }, { "POLL", SIGPOLL }, { "PWR", SIGPWR },
-  { "SYS", SIGSYS },
-};
-
-gboolean
-vc_cli_parse_signal (const char *text, int *signum, GError **error)
-{
-  guint64 number;
-  if (g_ascii_string_to_unsigned (text, 10, 1, 64, &number, NULL))
-    {
-      *signum = (int) number;
-      return TRUE;
-    }
-  const char *name = g_ascii_strncasecmp (text, "SIG", 3) == 0 ? text + 3 : text;
-  for (gsize i = 0; i < G_N_ELEMENTS (signals); i++)
-    if (g_ascii_strcasecmp (name, signals[i].name) == 0)
-      {
-        *signum = signals[i].number;
-        return TRUE;
-      }
-  g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT,
-               "unknown signal '%s' (use a name such as TERM or KILL, or a number from 1 to 64)",
-               text);
-  return FALSE;
-}
-
-gboolean
-vc_cli_write_pid_file (const char *path, gint pid, GError **error)
-{
-  g_autofree char *text = g_strdup_printf ("%d", pid);
-  g_autoptr(GError) local = NULL;
-  if (!g_file_set_contents_full (path, text, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0644, &local))
-    {
-      g_set_error (error, VC_ERROR, VC_ERROR_FAILED, "cannot write the pid file: %s", local->message);
-      return FALSE;
-    }
   return TRUE;
 }

@@ -109,6 +109,13 @@ for cmd in state start pause resume kill delete ps; do same $cmd nope; done
 same exec nope echo
 same state
 same exec c1
+# command lines both modes check alike (one option table, one check)
+same kill
+same kill c1 TERM extra
+same run --bundle "$TMP/echo" r6 extra
+same create --console-socket /nonexistent --bundle "$TMP/sleep" c2
+same list extra
+same ps --format yaml
 
 # Detached (create + start, run -d): the container's stdio is the creating
 # vcrun's, in both modes: its output lands where create's stdout went.

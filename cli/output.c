@@ -1,5 +1,6 @@
-/* vcrun state and list: the OCI state of a container as JSON and the list
- * table, the same for the embedded and the --bus commands. */
+/* vcrun state, list and ps: what they print (the OCI state of a container
+ * as JSON, the list table, the process table), the same for the embedded and
+ * the --bus commands. */
 #include "config.h"
 
 #include <stdio.h>
@@ -51,7 +52,7 @@ vc_cli_print_states (JsonArray *states, const char *format, gboolean quiet)
 {
   if (format && g_str_equal (format, "json"))
     {
-      g_autoptr(JsonNode) node = json_node_init_array (json_node_alloc (), json_array_ref (states));
+      g_autoptr(JsonNode) node = json_node_init_array (json_node_alloc (), states);
       vc_cli_print_json (node);
       return;
     }
@@ -73,5 +74,29 @@ vc_cli_print_states (JsonArray *states, const char *format, gboolean quiet)
               json_object_get_string_member (s, "id"), json_object_get_int_member (s, "pid"),
               json_object_get_string_member (s, "status"), json_object_get_string_member (s, "bundle"),
               json_object_get_string_member (s, "created"), owner_text);
+    }
+}
+
+void
+vc_cli_print_processes (JsonArray *processes, const char *format)
+{
+  if (format && g_str_equal (format, "json"))
+    {
+      g_autoptr(JsonNode) node = json_node_init_array (json_node_alloc (), processes);
+      vc_cli_print_json (node);
+      return;
+    }
+  printf ("%-24s %-6s %-9s %s\n", "PROCESS", "INIT", "STATUS", "EXIT");
+  for (guint i = 0; i < json_array_get_length (processes); i++)
+    {
+      JsonObject *p = json_array_get_object_element (processes, i);
+      if (p == NULL)
+        continue;
+      gint64 exit_status = json_object_get_int_member_with_default (p, "exit_status", -1);
+      g_autofree char *exit_text = exit_status >= 0 ? g_strdup_printf ("%" G_GINT64_FORMAT, exit_status)
+                                                    : g_strdup ("-");
+      printf ("%-24s %-6s %-9s %s\n", json_object_get_string_member_with_default (p, "exec_id", "?"),
+              json_object_get_boolean_member_with_default (p, "init", FALSE) ? "yes" : "no",
+              json_object_get_string_member_with_default (p, "status", "?"), exit_text);
     }
 }
