@@ -104,10 +104,8 @@ vc_cli_exec_process (const char *bundle, char **args, gboolean tty, const char *
   return json_node_init_object (json_node_alloc (), process);
 }
 
-/* A copy of bundle whose config.json asks for a terminal (run -t); its
- * root.path points at the original rootfs. */
-char *
-vc_cli_bundle_with_terminal (const char *bundle, GError **error)
+static char *
+copy_with_terminal (const char *bundle, GError **error)
 {
   g_autofree char *path = g_build_filename (bundle, "config.json", NULL);
   g_autoptr(JsonParser) parser = json_parser_new ();
@@ -134,6 +132,17 @@ vc_cli_bundle_with_terminal (const char *bundle, GError **error)
       return NULL;
     }
   return g_steal_pointer (&dir);
+}
+
+/* A copy of bundle whose config.json asks for a terminal (run -t); its
+ * root.path points at the original rootfs. */
+char *
+vc_cli_bundle_with_terminal (const char *bundle, GError **error)
+{
+  char *dir = copy_with_terminal (bundle, error);
+  if (dir == NULL)
+    g_prefix_error (error, "run: cannot prepare the bundle for --tty: ");
+  return dir;
 }
 
 void

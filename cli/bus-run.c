@@ -117,21 +117,19 @@ run_attached (VcCli *cli, const VcCliArgs *args, const char *bundle, gboolean tt
 int
 vc_cmd_run_bus (VcCli *cli, const VcCliArgs *args)
 {
-  g_autofree char *abs = NULL, *bundle_copy = NULL;
   g_autoptr(GError) error = NULL;
-  gboolean terminal = FALSE;
+  g_autofree char *abs = NULL;
+  gboolean terminal;
   if (!vc_cli_check_bundle (args->id, args->bundle, &abs, &terminal, &error))
     return vc_cli_fail (error);
-  if (args->tty && !terminal)
-    {
-      /* vcrund reads the copy at CreateContainer; it goes with the sandbox. */
-      bundle_copy = vc_cli_bundle_with_terminal (abs, &error);
-      if (bundle_copy == NULL)
-        return vc_cli_fail_msg ("run: cannot prepare the bundle for --tty: %s", error->message);
-    }
-  const char *bundle = bundle_copy ? bundle_copy : abs;
-  int status = args->detach ? create_detached (cli, args, bundle, TRUE)
-                            : run_attached (cli, args, bundle, args->tty || terminal);
+  if (args->detach)
+    return create_detached (cli, args, abs, TRUE);
+
+  /* vcrund reads the copy at CreateContainer; it goes with the sandbox. */
+  g_autofree char *bundle_copy = NULL;
+  if (args->tty && !terminal && (bundle_copy = vc_cli_bundle_with_terminal (abs, &error)) == NULL)
+    return vc_cli_fail (error);
+  int status = run_attached (cli, args, bundle_copy ? bundle_copy : abs, args->tty || terminal);
   if (bundle_copy)
     vc_cli_remove_bundle_copy (bundle_copy);
   return status;

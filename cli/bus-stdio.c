@@ -14,8 +14,8 @@
 /* The process whose stdio pump() carries. */
 typedef struct {
   VcBusTarget *t;
-  const char *exec_id;   /* "" for the init process */
-  gboolean    tty;       /* SIGWINCH resizes its terminal */
+  const char  *exec_id;   /* "" for the init process */
+  gboolean     tty;       /* SIGWINCH resizes its terminal */
 } Attached;
 
 static int signal_pipe[2] = { -1, -1 };
@@ -45,8 +45,6 @@ vc_bus_forward_signals (gboolean on)
     sigaction (forwarded_signals[i], &sa, NULL);
 }
 
-/* The last signal (other than SIGWINCH) caught before the process ran; 0 if
- * none. */
 int
 vc_bus_pending_signal (void)
 {
@@ -66,7 +64,7 @@ resize (Attached *a)
   g_autoptr(GError) error = NULL;
   if (a->tty && vc_cli_terminal_size (STDIN_FILENO, &rows, &columns)
       && !vc_bus_call_void (a->t->bus, a->t->container, VC_BUS_IFACE_C, "ResizeTty",
-                     g_variant_new ("(suu)", a->exec_id, rows, columns), &error))
+                            g_variant_new ("(suu)", a->exec_id, rows, columns), &error))
     g_debug ("resize: %s", error->message);
 }
 
@@ -77,12 +75,12 @@ deliver_signal (Attached *a, int signum)
   if (signum == SIGWINCH)
     resize (a);
   else if (!vc_bus_call_void (a->t->bus, a->t->container, VC_BUS_IFACE_C, "SignalProcess",
-                       g_variant_new ("(si)", a->exec_id, (gint32) signum), &error))
+                              g_variant_new ("(si)", a->exec_id, (gint32) signum), &error))
     g_debug ("forwarding signal %d: %s", signum, error->message);
 }
 
 /* Copies our stdin to in and out/err to our stdout/stderr until both end,
- * delivering the signals forward_signals catches. */
+ * delivering the signals vc_bus_forward_signals catches. */
 static void
 pump (Attached *a, int in, int out, int err)
 {
@@ -133,8 +131,6 @@ pump (Attached *a, int in, int out, int err)
     close (in);
 }
 
-/* The three fds of an Attach or Exec reply, taken out of the list (a copy
- * left there would keep the process's stdin open). */
 gboolean
 vc_bus_reply_fds (GVariant *reply, GUnixFDList *list, int fds[3])
 {
@@ -174,9 +170,6 @@ vc_bus_attach (VcBusTarget *target, const char *exec_id, gboolean tty, int fds[3
   return vc_cli_status_to_exit (exit_status);
 }
 
-/* As embedded create and run -d do, the caller's stdio becomes the
- * container's: its output goes where ours goes (a terminal's keys stay
- * with the caller's shell: stdin is /dev/null then). */
 gboolean
 vc_bus_pass_stdio (VcBusTarget *t, GError **error)
 {

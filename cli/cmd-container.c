@@ -48,19 +48,50 @@ container_state (VcSandbox *sandbox, VcContainer *container)
   return vc_cli_state_to_json (&state);
 }
 
-/* Loads the container; on failure prints the error, sets *status. */
+/* A container loaded from the state dir, with what holds it. */
+typedef struct {
+  VcRuntime   *runtime;
+  VcSandbox   *sandbox;
+  VcContainer *container;   /* NULL while the sandbox has none */
+} Loaded;
+
+static void
+loaded_clear (Loaded *loaded)
+{
+  g_clear_pointer (&loaded->container, vc_container_unref);
+  g_clear_pointer (&loaded->sandbox, vc_sandbox_unref);
+  g_clear_pointer (&loaded->runtime, vc_runtime_unref);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Loaded, loaded_clear)
+
+/* Loads container id; on failure prints the error, sets *status. */
 static gboolean
-open_container (VcCli *cli, const char *id, VcRuntime **runtime, VcSandbox **sandbox,
-                VcContainer **container, int *status)
+open_container (VcCli *cli, const char *id, Loaded *loaded, int *status)
 {
   g_autoptr(GError) error = NULL;
-  *runtime = vc_cli_open_runtime (cli, &error);
-  if (*runtime == NULL || !vc_cli_load (*runtime, id, sandbox, container, &error))
+  loaded->runtime = vc_cli_open_runtime (cli, &error);
+  if (loaded->runtime == NULL
+      || !vc_cli_load (loaded->runtime, id, &loaded->sandbox, &loaded->container, &error))
     {
       *status = vc_cli_fail (error);
       return FALSE;
     }
   return TRUE;
+}
+
+/* Sends op (with request's members; NULL: none) to the owner of container
+ * id. Returns its reply, or NULL with the error printed and *status set. */
+static JsonObject *
+ask_owner (VcCli *cli, const char *id, const char *op, JsonObject *request, int *status)
+{
+  g_auto(Loaded) loaded = { 0 };
+  g_autoptr(GError) error = NULL;
+  if (!open_container (cli, id, &loaded, status))
+    return NULL;
+  JsonObject *reply = vc_owner_call (loaded.sandbox, op, request, &error);
+  if (reply == NULL)
+    *status = g_str_equal (op, "start") ? vc_cli_fail_exec (error) : vc_cli_fail (error);
+  return reply;
 }
 
 /* ---- create -------------------------------------------------------------- */
@@ -82,18 +113,9 @@ vc_cmd_create (VcCli *cli, const VcCliArgs *args)
 static int
 simple_request (VcCli *cli, const char *id, const char *op)
 {
-  g_autoptr(VcRuntime) runtime = NULL;
-  g_autoptr(VcSandbox) sandbox = NULL;
-  g_autoptr(VcContainer) container = NULL;
-  g_autoptr(GError) error = NULL;
   int status;
-
-  if (!open_container (cli, id, &runtime, &sandbox, &container, &status))
-    return status;
-  g_autoptr(JsonObject) reply = vc_owner_call (sandbox, op, NULL, &error);
-  if (reply == NULL)
-    return g_str_equal (op, "start") ? vc_cli_fail_exec (error) : vc_cli_fail (error);
-  return 0;
+  g_autoptr(JsonObject) reply = ask_owner (cli, id, op, NULL, &status);
+  return reply ? 0 : status;
 }
 
 int
@@ -119,14 +141,11 @@ vc_cmd_resume (VcCli *cli, const VcCliArgs *args)
 int
 vc_cmd_state (VcCli *cli, const VcCliArgs *args)
 {
-  g_autoptr(VcRuntime) runtime = NULL;
-  g_autoptr(VcSandbox) sandbox = NULL;
-  g_autoptr(VcContainer) container = NULL;
+  g_auto(Loaded) loaded = { 0 };
   int status;
-
-  if (!open_container (cli, args->id, &runtime, &sandbox, &container, &status))
+  if (!open_container (cli, args->id, &loaded, &status))
     return status;
-  g_autoptr(JsonObject) state = container_state (sandbox, container);
+  g_autoptr(JsonObject) state = container_state (loaded.sandbox, loaded.container);
   g_autoptr(JsonNode) node = json_node_init_object (json_node_alloc (), state);
   vc_cli_print_json (node);
   return 0;
@@ -137,21 +156,12 @@ vc_cmd_state (VcCli *cli, const VcCliArgs *args)
 int
 vc_cmd_kill (VcCli *cli, const VcCliArgs *args)
 {
-  g_autoptr(VcRuntime) runtime = NULL;
-  g_autoptr(VcSandbox) sandbox = NULL;
-  g_autoptr(VcContainer) container = NULL;
-  g_autoptr(GError) error = NULL;
   int status;
-
-  if (!open_container (cli, args->id, &runtime, &sandbox, &container, &status))
-    return status;
   g_autoptr(JsonObject) request = json_object_new ();
   json_object_set_int_member (request, "signal", args->signal);
   json_object_set_boolean_member (request, "all", args->all);
-  g_autoptr(JsonObject) reply = vc_owner_call (sandbox, "kill", request, &error);
-  if (reply == NULL)
-    return vc_cli_fail (error);
-  return 0;
+  g_autoptr(JsonObject) reply = ask_owner (cli, args->id, "kill", request, &status);
+  return reply ? 0 : status;
 }
 
 /* ---- delete -------------------------------------------------------------- */
@@ -159,15 +169,13 @@ vc_cmd_kill (VcCli *cli, const VcCliArgs *args)
 int
 vc_cmd_delete (VcCli *cli, const VcCliArgs *args)
 {
-  g_autoptr(VcRuntime) runtime = NULL;
-  g_autoptr(VcSandbox) sandbox = NULL;
-  g_autoptr(VcContainer) container = NULL;
+  g_auto(Loaded) loaded = { 0 };
   g_autoptr(GError) error = NULL;
   const char *id = args->id;
   int status;
-
-  if (!open_container (cli, id, &runtime, &sandbox, &container, &status))
+  if (!open_container (cli, id, &loaded, &status))
     return status;
+  VcSandbox *sandbox = loaded.sandbox;
   gint owner_pid = vc_sandbox_get_owner_pid (sandbox);
   if (vc_owner_pid_alive (owner_pid))
     {
@@ -194,17 +202,10 @@ vc_cmd_delete (VcCli *cli, const VcCliArgs *args)
 int
 vc_cmd_ps (VcCli *cli, const VcCliArgs *args)
 {
-  g_autoptr(VcRuntime) runtime = NULL;
-  g_autoptr(VcSandbox) sandbox = NULL;
-  g_autoptr(VcContainer) container = NULL;
-  g_autoptr(GError) error = NULL;
   int status;
-
-  if (!open_container (cli, args->id, &runtime, &sandbox, &container, &status))
-    return status;
-  g_autoptr(JsonObject) reply = vc_owner_call (sandbox, "ps", NULL, &error);
+  g_autoptr(JsonObject) reply = ask_owner (cli, args->id, "ps", NULL, &status);
   if (reply == NULL)
-    return vc_cli_fail (error);
+    return status;
   JsonArray *processes = json_object_get_array_member (reply, "processes");
   if (processes == NULL)
     return vc_cli_fail_msg ("ps: the owner of %s sent no process list", args->id);

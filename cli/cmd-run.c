@@ -152,12 +152,9 @@ vc_cmd_run (VcCli *cli, const VcCliArgs *args)
     return vc_cli_fail (error);
   if (args->detach)
     return vc_cli_spawn_supervisor (cli, id, bundle_abs, pid_file, TRUE);
-  if (args->tty && !spec_terminal)
-    {
-      bundle_copy = vc_cli_bundle_with_terminal (bundle_abs, &error);
-      if (bundle_copy == NULL)
-        return vc_cli_fail_msg ("run: cannot prepare the bundle for --tty: %s", error->message);
-    }
+  if (args->tty && !spec_terminal
+      && (bundle_copy = vc_cli_bundle_with_terminal (bundle_abs, &error)) == NULL)
+    return vc_cli_fail (error);
 
   Run run = {
     .cli = cli, .id = id, .bundle = bundle_copy ? bundle_copy : bundle_abs, .pid_file = pid_file,
