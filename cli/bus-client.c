@@ -1,5 +1,6 @@
 /* vcrun --bus: reaching vcrund, calling it, reading its objects' properties,
- * and saying its errors as embedded mode says them. */
+ * and saying its errors as embedded mode says them (they arrive as VC_ERROR
+ * codes: core/dbus-errors.h). */
 #include "config.h"
 
 #include <vcrun/types.h>
@@ -15,19 +16,11 @@ vc_bus_target_clear (VcBusTarget *target)
   g_clear_pointer (&target->container, g_free);
 }
 
-/* Whether error is the D-Bus error called name. */
-static gboolean
-remote_error_is (const GError *error, const char *name)
-{
-  g_autofree char *remote = g_dbus_error_get_remote_error (error);
-  return g_strcmp0 (remote, name) == 0;
-}
-
 int
 vc_bus_fail (GError *error)
 {
-  if (remote_error_is (error, "org.freedesktop.DBus.Error.ServiceUnknown")
-      || remote_error_is (error, "org.freedesktop.DBus.Error.NameHasNoOwner"))
+  if (g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_SERVICE_UNKNOWN)
+      || g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_NAME_HAS_NO_OWNER))
     return vc_cli_fail_msg ("vcrund is not running on the %s bus, and the bus cannot start it "
                             "(start 'vcrund --%s', or run the command without --bus)",
                             bus_kind, bus_kind);
@@ -108,6 +101,8 @@ vc_bus_connect (VcCli *cli, GError **error)
 {
   GBusType type = g_str_equal (cli->bus, "session") ? G_BUS_TYPE_SESSION : G_BUS_TYPE_SYSTEM;
   bus_kind = type == G_BUS_TYPE_SESSION ? "session" : "system";
+  /* vcrund's errors arrive as VC_ERROR codes, as embedded mode's do. */
+  vc_dbus_errors_register ();
   GDBusConnection *bus = g_bus_get_sync (type, NULL, error);
   if (bus == NULL)
     g_prefix_error (error, "cannot reach the %s bus: ", cli->bus);
@@ -125,7 +120,7 @@ vc_bus_open (VcCli *cli, const char *id, VcBusTarget *t, GError **error)
   if (sb == NULL)
     {
       /* As embedded mode says it. */
-      if (remote_error_is (local, VC_BUS_NAME ".Error.NotFound"))
+      if (g_error_matches (local, VC_ERROR, VC_ERROR_NOT_FOUND))
         g_set_error (error, VC_ERROR, VC_ERROR_NOT_FOUND, "container %s does not exist", id);
       else
         g_propagate_error (error, g_steal_pointer (&local));
@@ -157,7 +152,7 @@ vc_bus_create (VcCli *cli, const char *id, const char *bundle, VcBusTarget *t, G
   if (sb == NULL)
     {
       /* As embedded mode says it. */
-      if (remote_error_is (local, VC_BUS_NAME ".Error.Exists"))
+      if (g_error_matches (local, VC_ERROR, VC_ERROR_EXISTS))
         g_set_error (error, VC_ERROR, VC_ERROR_EXISTS,
                      "container ID %s is already in use (see 'vcrun list')", id);
       else
