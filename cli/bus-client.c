@@ -118,14 +118,7 @@ vc_bus_open (VcCli *cli, const char *id, VcBusTarget *t, GError **error)
   g_autoptr(GVariant) sb = vc_bus_call (t->bus, VC_BUS_MANAGER, VC_BUS_IFACE_M, "GetSandbox",
                                         g_variant_new ("(s)", id), "(o)", NULL, &local);
   if (sb == NULL)
-    {
-      /* As embedded mode says it. */
-      if (g_error_matches (local, VC_ERROR, VC_ERROR_NOT_FOUND))
-        g_set_error (error, VC_ERROR, VC_ERROR_NOT_FOUND, "container %s does not exist", id);
-      else
-        g_propagate_error (error, g_steal_pointer (&local));
-      return FALSE;
-    }
+    return vc_cli_container_error (id, g_steal_pointer (&local), error);
   g_variant_get (sb, "(o)", &t->sandbox);
   g_autoptr(GVariant) c = vc_bus_call (t->bus, t->sandbox, VC_BUS_IFACE_S, "GetContainer",
                                        g_variant_new ("(s)", id), "(o)", NULL, NULL);
@@ -150,15 +143,7 @@ vc_bus_create (VcCli *cli, const char *id, const char *bundle, VcBusTarget *t, G
   g_autoptr(GVariant) sb = vc_bus_call (t->bus, VC_BUS_MANAGER, VC_BUS_IFACE_M, "CreateSandbox",
                                         g_variant_new ("(sa{sv})", id, NULL), "(o)", NULL, &local);
   if (sb == NULL)
-    {
-      /* As embedded mode says it. */
-      if (g_error_matches (local, VC_ERROR, VC_ERROR_EXISTS))
-        g_set_error (error, VC_ERROR, VC_ERROR_EXISTS,
-                     "container ID %s is already in use (see 'vcrun list')", id);
-      else
-        g_propagate_error (error, g_steal_pointer (&local));
-      return FALSE;
-    }
+    return vc_cli_container_error (id, g_steal_pointer (&local), error);
   g_variant_get (sb, "(o)", &t->sandbox);
   g_autoptr(GVariant) c = NULL;
   if (!vc_bus_call_void (t->bus, t->sandbox, VC_BUS_IFACE_S, "Start", NULL, error)

@@ -145,6 +145,10 @@ void vc_cli_setup_logging (const VcCli *cli);
 
 /* The runtime of --config/--root. */
 VcRuntime *vc_cli_open_runtime (VcCli *cli, GError **error);
+/* Takes local and sets error to it, worded as embedded vcrun words it for
+ * container id: "container ID does not exist" for NOT_FOUND, "container ID
+ * ID is already in use" for EXISTS. Returns FALSE. */
+gboolean   vc_cli_container_error (const char *id, GError *local, GError **error);
 /* Loads sandbox id and its container (same ID; *container is NULL while the
  * sandbox has none yet). "container ID does not exist" when there is none. */
 gboolean   vc_cli_load (VcRuntime *runtime, const char *id, VcSandbox **sandbox,

@@ -13,6 +13,20 @@ vc_cli_open_runtime (VcCli *cli, GError **error)
 }
 
 gboolean
+vc_cli_container_error (const char *id, GError *local, GError **error)
+{
+  g_autoptr(GError) owned = local;
+  if (g_error_matches (local, VC_ERROR, VC_ERROR_NOT_FOUND))
+    g_set_error (error, VC_ERROR, VC_ERROR_NOT_FOUND, "container %s does not exist", id);
+  else if (g_error_matches (local, VC_ERROR, VC_ERROR_EXISTS))
+    g_set_error (error, VC_ERROR, VC_ERROR_EXISTS,
+                 "container ID %s is already in use (see 'vcrun list')", id);
+  else
+    g_propagate_error (error, g_steal_pointer (&owned));
+  return FALSE;
+}
+
+gboolean
 vc_cli_load (VcRuntime *runtime, const char *id, VcSandbox **sandbox_out,
              VcContainer **container_out, GError **error)
 {
@@ -22,13 +36,7 @@ vc_cli_load (VcRuntime *runtime, const char *id, VcSandbox **sandbox_out,
     return FALSE;
   g_autoptr(VcSandbox) sandbox = vc_sandbox_load (runtime, id, &local);
   if (sandbox == NULL)
-    {
-      if (g_error_matches (local, VC_ERROR, VC_ERROR_NOT_FOUND))
-        g_set_error (error, VC_ERROR, VC_ERROR_NOT_FOUND, "container %s does not exist", id);
-      else
-        g_propagate_error (error, g_steal_pointer (&local));
-      return FALSE;
-    }
+    return vc_cli_container_error (id, g_steal_pointer (&local), error);
   /* One container per sandbox, with the sandbox's ID. */
   *container_out = vc_sandbox_get_container (sandbox, id, NULL);
   *sandbox_out = g_steal_pointer (&sandbox);
@@ -76,11 +84,7 @@ vc_cli_check_new_container (VcCli *cli, const char *id, const char *bundle, char
     return FALSE;
   g_autofree char *dir = g_build_filename (state_dir, id, NULL);
   if (g_file_test (dir, G_FILE_TEST_EXISTS))
-    {
-      g_set_error (error, VC_ERROR, VC_ERROR_EXISTS,
-                   "container ID %s is already in use (see 'vcrun list')", id);
-      return FALSE;
-    }
+    return vc_cli_container_error (id, g_error_new_literal (VC_ERROR, VC_ERROR_EXISTS, dir), error);
   *bundle_abs = g_steal_pointer (&abs);
   return TRUE;
 }
