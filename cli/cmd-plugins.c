@@ -6,19 +6,6 @@
 #include <vcrun/plugin.h>
 #include "cli.h"
 
-/* "hypervisor,fs" from VcPluginKind bits. */
-static char *
-kinds_string (guint32 kinds)
-{
-  g_autoptr(GPtrArray) names = g_ptr_array_new ();
-  if (kinds & VC_PLUGIN_KIND_HYPERVISOR) g_ptr_array_add (names, "hypervisor");
-  if (kinds & VC_PLUGIN_KIND_AGENT) g_ptr_array_add (names, "agent");
-  if (kinds & VC_PLUGIN_KIND_FS) g_ptr_array_add (names, "fs");
-  if (kinds & VC_PLUGIN_KIND_DEVICE) g_ptr_array_add (names, "device");
-  g_ptr_array_add (names, NULL);
-  return g_strjoinv (",", (char **) names->pdata);
-}
-
 static const char *
 setting_type_name (VcSettingType type)
 {
@@ -45,7 +32,7 @@ vc_cmd_plugins (VcCli *cli, const VcCliArgs *args)
   for (guint i = 0; i < plugins->len; i++)
     {
       const VcPluginInfo *plugin = g_ptr_array_index (plugins, i);
-      g_autofree char *kinds = kinds_string (plugin->descriptor->kinds);
+      g_autofree char *kinds = vc_plugin_kinds_string (plugin->descriptor->kinds);
       printf ("%-18s %-10s %-16s %s\n", plugin->name, plugin->descriptor->version, kinds,
               plugin->path);
       for (const VcSettingSpec *s = plugin->descriptor->settings; s && s->name; s++)

@@ -11,6 +11,7 @@
 
 #include "host-check.h"
 #include "registry.h"
+#include "runtime.h"
 #include "vc-config.h"
 
 static void
@@ -96,13 +97,10 @@ check_plugins (VcCheckReport *report, VcConfig *config)
           continue;
         }
       VcPlugin *plugin = g_ptr_array_index (vc_registry_list (registry), 0);
-      const char *kinds[] = { "hypervisor", "agent", "fs", "device" };
-      g_autoptr(GString) detail = g_string_new (NULL);
-      for (guint k = 0; k < G_N_ELEMENTS (kinds); k++)
-        if (plugin->desc->kinds & (1u << k))
-          g_string_append_printf (detail, "%s%s", detail->len ? "," : "", kinds[k]);
-      g_string_append_printf (detail, " %s (%s)", plugin->desc->version, plugin->path);
-      add_row (report, what, TRUE, TRUE, detail->str);
+      g_autofree char *kinds = vc_plugin_kinds_string (plugin->desc->kinds);
+      g_autofree char *detail = g_strdup_printf ("%s %s (%s)", kinds, plugin->desc->version,
+                                                 plugin->path);
+      add_row (report, what, TRUE, TRUE, detail);
 
       /* Every hypervisor and fs plugin answers for itself; only the
        * default sandbox's plugins make a failure fatal. */

@@ -152,3 +152,14 @@ vc_runtime_peek_state_dir (const char *config_file, const char *state_dir, GErro
     return NULL;
   return g_strdup (config->state_dir);
 }
+
+char *
+vc_plugin_kinds_string (guint32 kinds)
+{
+  static const char *const names[] = { "hypervisor", "agent", "fs", "device" };
+  g_autoptr(GString) text = g_string_new (NULL);
+  for (guint k = 0; k < G_N_ELEMENTS (names); k++)
+    if (kinds & (1u << k))
+      g_string_append_printf (text, "%s%s", text->len ? "," : "", names[k]);
+  return g_string_free (g_steal_pointer (&text), FALSE);
+}

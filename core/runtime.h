@@ -51,6 +51,8 @@ typedef struct {
 /* The loaded plugins in configuration order: GPtrArray of VcPluginInfo*
  * (free the array; its elements live as long as the runtime). */
 GPtrArray  *vc_runtime_list_plugins (VcRuntime *runtime);
+/* "hypervisor,fs" from VcPluginKind bits. */
+char       *vc_plugin_kinds_string  (guint32 kinds);
 
 /* The state directory a runtime of config_file would use (state_dir when
  * set, else the file's runtime.state_dir), without loading any plugin. */

@@ -78,21 +78,6 @@ rollback_create (VcSandbox *sb, VcLock *lock)
   g_mutex_unlock (&sb->state_mutex);
 }
 
-static gboolean
-save_now (VcSandbox *sb, GError **error)
-{
-  GError *local = NULL;
-  g_mutex_lock (&sb->state_mutex);
-  vc_sandbox_write_record_locked (sb, &local);
-  g_mutex_unlock (&sb->state_mutex);
-  if (local)
-    {
-      g_propagate_error (error, local);
-      return FALSE;
-    }
-  return TRUE;
-}
-
 static void
 set_plugin_state (VcSandbox *sb, char **field, char *value)
 {
@@ -138,7 +123,7 @@ boot (VcSandbox *sb, const char *hostname, GError **error)
       if (saved == NULL)
         return step_failed (sb, "fs save_state", error);
       set_plugin_state (sb, &sb->record->fs_state, saved);
-      if (!save_now (sb, error))
+      if (!vc_sandbox_save (sb, error))
         return FALSE;
     }
 
@@ -173,7 +158,7 @@ boot (VcSandbox *sb, const char *hostname, GError **error)
       if (saved == NULL)
         return step_failed (sb, "save_state", error);
       set_plugin_state (sb, &sb->record->hypervisor_state, saved);
-      if (!save_now (sb, error))
+      if (!vc_sandbox_save (sb, error))
         return FALSE;
     }
 
@@ -283,7 +268,7 @@ vc_sandbox_create (VcRuntime *runtime, const char *id, const VcSandboxOptions *o
                                             vc_runtime_get_lock_timeout (runtime), error);
   /* The state says "stopped, being created" until it is ready, so that a
    * creator killed half way leaves a sandbox that delete can clean up. */
-  if (lock == NULL || !save_now (sb, error) || !boot (sb, sb->record->hostname, error))
+  if (lock == NULL || !vc_sandbox_save (sb, error) || !boot (sb, sb->record->hostname, error))
     {
       rollback_create (sb, lock);
       vc_sandbox_op_unlock (sb);
@@ -308,7 +293,7 @@ vc_sandbox_create (VcRuntime *runtime, const char *id, const VcSandboxOptions *o
       vc_sandbox_op_unlock (sb);
       return NULL;
     }
-  if (!save_now (sb, error))
+  if (!vc_sandbox_save (sb, error))
     {
       if (sb->agent && sb->agent_ops->destroy_sandbox)
         sb->agent_ops->destroy_sandbox (sb->agent->conn, NULL);

@@ -514,7 +514,12 @@ fail:
 gboolean
 vc_sandbox_op_save (VcSandboxOp *op, GError **error)
 {
-  VcSandbox *sb = op->sandbox;
+  return vc_sandbox_save (op->sandbox, error);
+}
+
+gboolean
+vc_sandbox_save (VcSandbox *sb, GError **error)
+{
   GError *local = NULL;
 
   g_mutex_lock (&sb->state_mutex);

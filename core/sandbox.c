@@ -459,32 +459,29 @@ vc_sandbox_get_owner_socket (VcSandbox *sb)
   type value = sb->record->field;                      \
   g_mutex_unlock (&sb->state_mutex);                   \
   return value
+/* A copy: the record is replaced by every operation. */
+#define RECORD_STRING(field)                           \
+  g_mutex_lock (&sb->state_mutex);                     \
+  char *value = g_strdup (sb->record->field);          \
+  g_mutex_unlock (&sb->state_mutex);                   \
+  return value
 
 char *
 vc_sandbox_dup_hypervisor_name (VcSandbox *sb)
 {
-  g_mutex_lock (&sb->state_mutex);
-  char *name = g_strdup (sb->record->hypervisor);
-  g_mutex_unlock (&sb->state_mutex);
-  return name;
+  RECORD_STRING (hypervisor);
 }
 
 char *
 vc_sandbox_dup_agent_name (VcSandbox *sb)
 {
-  g_mutex_lock (&sb->state_mutex);
-  char *name = g_strdup (sb->record->agent);
-  g_mutex_unlock (&sb->state_mutex);
-  return name;
+  RECORD_STRING (agent);
 }
 
 char *
 vc_sandbox_dup_fs_name (VcSandbox *sb)
 {
-  g_mutex_lock (&sb->state_mutex);
-  char *name = g_strdup (sb->record->fs);
-  g_mutex_unlock (&sb->state_mutex);
-  return name;
+  RECORD_STRING (fs);
 }
 
 guint
