@@ -84,6 +84,27 @@ plugin_path (const char *name)
   return g_strdup_printf ("%s/plugins/%s/.libs/%s.so", top_builddir, name, name);
 }
 
+/* The hypervisor plugin under test: VCRUN_E2E_HYPERVISOR (default
+ * hypervisor-qemu), with VCRUN_E2E_HV_SETTINGS as the body of its libconfig
+ * settings group (default: QEMU_SYSTEM's path, accel auto). */
+static const char *
+e2e_hypervisor (void)
+{
+  const char *hv = g_getenv ("VCRUN_E2E_HYPERVISOR");
+  return hv != NULL && *hv != '\0' ? hv : "hypervisor-qemu";
+}
+
+static char *
+e2e_hypervisor_settings (void)
+{
+  const char *settings = g_getenv ("VCRUN_E2E_HV_SETTINGS");
+  if (settings != NULL && *settings != '\0')
+    return g_strdup (settings);
+  const char *qemu = g_getenv ("QEMU_SYSTEM");
+  return g_strdup_printf ("path = \"%s\"; accel = \"auto\";",
+                          qemu && *qemu ? qemu : "/usr/bin/qemu-system-x86_64");
+}
+
 static const char *
 find_missing (void)
 {
@@ -102,7 +123,7 @@ find_missing (void)
       g_snprintf (reason, sizeof reason, "no guest image in %s (run `make guest`)", guest_dir);
       return reason;
     }
-  const char *plugins[] = { "hypervisor-qemu", "agent-kata" };
+  const char *plugins[] = { e2e_hypervisor (), "agent-kata" };
   for (gsize i = 0; i < G_N_ELEMENTS (plugins); i++)
     {
       g_autofree char *p = plugin_path (plugins[i]);
@@ -218,10 +239,11 @@ make_bundle (Suite *s, const char *name, const char *args_json, const char *iden
 static void
 write_config (Suite *s)
 {
+  const char *hv = e2e_hypervisor ();
+  g_autofree char *hv_settings = e2e_hypervisor_settings ();
   g_autofree char *plugin_dirs = g_strdup_printf (
-      "%s/plugins/hypervisor-qemu/.libs:%s/plugins/agent-kata/.libs:%s/plugins/%s/.libs",
-      top_builddir, top_builddir, top_builddir, s->fs);
-  const char *qemu = g_getenv ("QEMU_SYSTEM");
+      "%s/plugins/%s/.libs:%s/plugins/agent-kata/.libs:%s/plugins/%s/.libs",
+      top_builddir, hv, top_builddir, top_builddir, s->fs);
   const char *virtiofsd = g_getenv ("VIRTIOFSD");
   g_autofree char *fs_settings = g_strcmp0 (s->fs, "fs-virtiofs") == 0
       ? g_strdup_printf ("settings = { daemon = \"%s\"; cache = \"auto\"; };",
@@ -230,14 +252,14 @@ write_config (Suite *s)
   g_autofree char *text = g_strdup_printf (
       "runtime: { state_dir = \"%s\"; log_level = \"info\"; plugin_dir = \"%s\"; };\n"
       "plugins: (\n"
-      "  { name = \"hypervisor-qemu\"; settings = { path = \"%s\"; accel = \"auto\"; }; },\n"
+      "  { name = \"%s\"; settings = { %s }; },\n"
       "  { name = \"agent-kata\"; settings = { transport = \"auto\"; dial_timeout_ms = 60000; }; },\n"
       "  { name = \"%s\"; %s }\n"
       ");\n"
-      "sandbox: { hypervisor = \"hypervisor-qemu\"; agent = \"agent-kata\"; fs = \"%s\";\n"
+      "sandbox: { hypervisor = \"%s\"; agent = \"agent-kata\"; fs = \"%s\";\n"
       "           vcpus = 1; memory_mib = 256; kernel = \"%s\"; initrd = \"%s\"; };\n",
-      s->state_dir, plugin_dirs, qemu && *qemu ? qemu : "/usr/bin/qemu-system-x86_64", s->fs,
-      fs_settings, s->fs, kernel_path, initrd_path);
+      s->state_dir, plugin_dirs, hv, hv_settings, s->fs, fs_settings, hv, s->fs, kernel_path,
+      initrd_path);
   s->config_file = g_build_filename (s->root, "vcrun.conf", NULL);
   write_text (s->config_file, text);
 }
