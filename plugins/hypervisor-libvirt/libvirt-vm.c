@@ -720,14 +720,22 @@ lv_wait_agent_channel (VcVm *vm, guint timeout_ms, GError **error)
   gint64 deadline = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
   for (;;)
     {
-      g_autoptr (virDomain) dom = lv_vm_domain (vm, error);
-      if (dom == NULL)
-        return FALSE;
-      g_autofree char *xml = virDomainGetXMLDesc (dom, 0);
+      /* libvirtd restarting meanwhile (killed, upgraded) is waited out. */
+      g_autoptr (GError) local = NULL;
+      g_autoptr (virDomain) dom = lv_vm_domain (vm, &local);
+      g_autofree char *xml = NULL;
+      if (dom != NULL && (xml = virDomainGetXMLDesc (dom, 0)) == NULL)
+        lv_set_error (&local, vm->plugin, "reading the live domain XML");
       if (xml == NULL)
         {
-          lv_set_error (error, vm->plugin, "reading the live domain XML");
-          return FALSE;
+          if (g_error_matches (local, VC_ERROR, VC_ERROR_STOPPED) || g_get_monotonic_time () >= deadline)
+            {
+              g_propagate_prefixed_error (error, g_steal_pointer (&local),
+                                          "waiting for the agent channel of VM '%s': ", vm->sandbox_id);
+              return FALSE;
+            }
+          g_usleep (200 * 1000);
+          continue;
         }
       g_autofree char *state = lv_xml_channel_state (xml, LV_AGENT_PORT_NAME);
       if (state != NULL && g_str_equal (state, "connected"))
