@@ -68,6 +68,8 @@ decide_type (gpointer data)
     }
   if (self->domain_type == NULL)
     {
+      /* One line: QEMU's complaints quoted by libvirt span several. */
+      g_strdelimit (self->type_why, "\r\n", ' ');
       self->domain_type = g_strdup ("qemu");
       g_message ("hypervisor-libvirt: domain_type auto: using qemu (TCG; kvm: %s)", self->type_why);
     }

@@ -114,6 +114,7 @@ char          *lv_kernel_cmdline       (VcVm *vm);
 char          *lv_xml_channel_state    (const char *xml, const char *name);
 gboolean       lv_xml_has_alias        (const char *xml, const char *alias);
 char          *lv_xml_sandbox_id       (const char *xml);
+char          *lv_xml_sandbox_state_dir (const char *xml);
 guint          lv_xml_count_dimms      (const char *xml);
 char          *lv_probe_xml            (const char *name, const char *domain_type, const char *machine,
                                         const char *firmware, GError **error);

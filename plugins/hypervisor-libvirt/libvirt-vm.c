@@ -378,6 +378,43 @@ refuse_existing (VcVm *vm, virConnectPtr conn, GError **error)
   return FALSE;
 }
 
+/* libvirtd went away while it created our domain: it may have started QEMU
+ * and find it again when it comes back. Waits a little for libvirtd and
+ * destroys a domain of our name that carries our sandbox id and state dir. */
+static void
+destroy_half_started (VcVm *vm)
+{
+  gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  while (g_get_monotonic_time () < deadline)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (virConnect) conn = lv_conn_get (vm->plugin, &error);
+      if (conn == NULL)
+        {
+          g_usleep (250 * 1000);
+          continue;
+        }
+      g_autoptr (virDomain) dom = virDomainLookupByName (conn, vm->name);
+      if (dom != NULL)
+        {
+          g_autofree char *xml = virDomainGetXMLDesc (dom, 0);
+          g_autofree char *owner = lv_xml_sandbox_id (xml);
+          g_autofree char *dir = lv_xml_sandbox_state_dir (xml);
+          if (owner != NULL && g_str_equal (owner, vm->sandbox_id) && dir != NULL
+              && g_str_equal (dir, vm->state_dir))
+            {
+              g_message ("hypervisor-libvirt: destroying domain '%s', half started when libvirt went away",
+                         vm->name);
+              virDomainDestroy (dom);
+            }
+        }
+      virResetLastError ();
+      return;
+    }
+  g_warning ("hypervisor-libvirt: libvirt at %s did not come back: domain '%s' may be left behind",
+             vm->plugin->uri, vm->name);
+}
+
 gboolean
 lv_start_vm (VcVm *vm, guint timeout_ms, GError **error)
 {
@@ -410,7 +447,11 @@ lv_start_vm (VcVm *vm, guint timeout_ms, GError **error)
     {
       g_autofree char *what = g_strdup_printf ("libvirt could not start domain '%s' for VM '%s'",
                                                vm->name, vm->sandbox_id);
+      gboolean lost = lv_last_error_is (VIR_ERR_SYSTEM_ERROR) || lv_last_error_is (VIR_ERR_RPC)
+                      || lv_last_error_is (VIR_ERR_NO_CONNECT) || lv_last_error_is (VIR_ERR_INVALID_CONN);
       lv_set_error (error, vm->plugin, what);
+      if (lost)
+        destroy_half_started (vm);
       lv_remove_runtime_files (vm);
       g_unlink (vm->console_file);
       return FALSE;

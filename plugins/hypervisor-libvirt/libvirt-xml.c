@@ -410,6 +410,12 @@ lv_xml_sandbox_id (const char *xml)
   return xpath_string (xml, "string(/domain/metadata/vc:sandbox/@id)", "vc", LV_METADATA_NS);
 }
 
+char *
+lv_xml_sandbox_state_dir (const char *xml)
+{
+  return xpath_string (xml, "string(/domain/metadata/vc:sandbox/@state-dir)", "vc", LV_METADATA_NS);
+}
+
 guint
 lv_xml_count_dimms (const char *xml)
 {
