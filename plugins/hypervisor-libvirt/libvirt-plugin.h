@@ -6,7 +6,9 @@
  *                      events dispatched to VMs, error wording
  *   libvirt-probe.c    does a kvm domain run a vCPU here?
  *   libvirt-xml.c      domain and device XML (xmlTextWriter), live XML queries
- *   libvirt-vm.c       a VM's life: create, start, stop, pause, status, queries
+ *   libvirt-devices.c  devices: validation, aliases, PCI slots, cold plug
+ *   libvirt-vm.c       a VM's life: create, start, stop, pause, status, agent channel
+ *   libvirt-procs.c    QEMU's and virtiofsd's pids; QEMU's end through a pidfd
  *   libvirt-hotplug.c  disk hotplug, vCPU and memory resize
  *   libvirt-state.c    save_state / attach_vm
  */
@@ -24,7 +26,8 @@ G_BEGIN_DECLS
 #define LV_METADATA_PREFIX   "vcrun"
 #define LV_HOTPLUG_PORTS     4      /* spare pcie-root-ports for hotplug */
 #define LV_HOTPLUG_PORT_SLOT 0x10   /* the first spare root port's slot on pcie.0 */
-#define LV_FIRST_COLD_SLOT   0x03   /* cold-plugged disks: integrated on pcie.0 */
+#define LV_SERIAL_SLOT       0x02   /* the virtio-serial controller, on pcie.0 */
+#define LV_FIRST_COLD_SLOT   0x03   /* cold-plugged devices: integrated on pcie.0 */
 #define LV_LAST_COLD_SLOT    0x0f
 #define LV_MEMORY_SLOTS      8
 
@@ -78,6 +81,8 @@ struct VcVm {
 
   gboolean          started;        /* the domain was created by or attached to us */
   gboolean          registered;     /* in plugin->vms */
+  GThread          *watcher;        /* QEMU's pidfd, for a local libvirtd */
+  int               watch_wake[2];
 
   GMutex            lock;           /* guards the fields below */
   GCond             cond;
@@ -119,28 +124,34 @@ guint          lv_xml_count_dimms      (const char *xml);
 char          *lv_probe_xml            (const char *name, const char *domain_type, const char *machine,
                                         const char *firmware, GError **error);
 
-/* libvirt-vm.c */
-VcVm          *lv_vm_new               (VcPluginInstance *self, const VcVmConfig *config, GError **error);
+/* libvirt-devices.c */
 void           lv_device_free          (LvDevice *dev);
 LvDevice      *lv_vm_find_device       (VcVm *vm, const char *device_id);
 LvDevice      *lv_device_entry_new     (VcVm *vm, const VcDevice *device);
 gboolean       lv_device_validate      (VcVm *vm, const VcDevice *device, GError **error);
 void           lv_fill_guest_device    (LvDevice *dev, VcGuestDevice *out);
+gboolean       lv_add_device           (VcVm *vm, const VcDevice *device, VcGuestDevice *guest_out,
+                                        GError **error);
+
+/* libvirt-vm.c */
+VcVm          *lv_vm_new               (VcPluginInstance *self, const VcVmConfig *config, GError **error);
 gboolean       lv_vm_require_running   (VcVm *vm, GError **error);
 gboolean       lv_vm_wait_exit         (VcVm *vm, guint timeout_ms);
 void           lv_remove_runtime_files (VcVm *vm);
-gboolean       lv_add_device           (VcVm *vm, const VcDevice *device, VcGuestDevice *guest_out,
-                                        GError **error);
 gboolean       lv_start_vm             (VcVm *vm, guint timeout_ms, GError **error);
 gboolean       lv_stop_vm              (VcVm *vm, guint graceful_timeout_ms, GError **error);
 gboolean       lv_pause_vm             (VcVm *vm, GError **error);
 gboolean       lv_resume_vm            (VcVm *vm, GError **error);
 VcVmStatus     lv_get_status           (VcVm *vm, GError **error);
 char          *lv_console_path         (VcVm *vm);
-GArray        *lv_get_pids             (VcVm *vm, GError **error);
 gboolean       lv_get_agent_endpoint   (VcVm *vm, VcAgentEndpoint *out, GError **error);
 gboolean       lv_wait_agent_channel   (VcVm *vm, guint timeout_ms, GError **error);
 void           lv_free_vm              (VcVm *vm);
+
+/* libvirt-procs.c */
+void           lv_vm_start_watch       (VcVm *vm);
+void           lv_vm_stop_watch        (VcVm *vm);
+GArray        *lv_get_pids             (VcVm *vm, GError **error);
 
 /* libvirt-hotplug.c */
 gboolean       lv_hotplug_add          (VcVm *vm, const VcDevice *device, VcGuestDevice *guest_out,

@@ -276,6 +276,7 @@ lv_attach_vm (VcPluginInstance *self, const VcVmConfig *config, const char *save
       vm->uuid = g_strdup (uuid);
       vm->started = TRUE;
       lv_conn_register_vm (self, vm);
+      lv_vm_start_watch (vm);
       return vm;
     }
   lv_free_vm (vm);

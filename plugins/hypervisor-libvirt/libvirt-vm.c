@@ -23,184 +23,6 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (virDomain, virDomainFree)
 #define POLL_INTERVAL_MS 50
 
 /* ---------------------------------------------------------------------------
- * Devices. */
-
-void
-lv_device_free (LvDevice *dev)
-{
-  if (dev == NULL)
-    return;
-  vc_device_free (dev->device);
-  g_free (dev->alias);
-  g_free (dev->target);
-  g_free (dev);
-}
-
-LvDevice *
-lv_vm_find_device (VcVm *vm, const char *device_id)
-{
-  for (guint i = 0; i < vm->devices->len; i++)
-    {
-      LvDevice *dev = g_ptr_array_index (vm->devices, i);
-      if (g_str_equal (dev->device->id, device_id))
-        return dev;
-    }
-  return NULL;
-}
-
-/* The first virtio disk name (vda, vdb, ...) no device of the VM uses. */
-static char *
-free_disk_target (VcVm *vm)
-{
-  for (char c = 'a'; c <= 'z'; c++)
-    {
-      g_autofree char *name = g_strdup_printf ("vd%c", c);
-      gboolean used = FALSE;
-      for (guint i = 0; i < vm->devices->len && !used; i++)
-        {
-          LvDevice *dev = g_ptr_array_index (vm->devices, i);
-          used = dev->target != NULL && g_str_equal (dev->target, name);
-        }
-      if (!used)
-        return g_steal_pointer (&name);
-    }
-  return NULL;
-}
-
-LvDevice *
-lv_device_entry_new (VcVm *vm, const VcDevice *src)
-{
-  LvDevice *dev = g_new0 (LvDevice, 1);
-  VcDevice *d = vc_device_new (src->type, src->id, src->host_path, src->tag);
-  d->readonly = src->readonly;
-  d->format = g_strdup (src->format);
-  d->security_model = g_strdup (src->security_model);
-  d->msize = src->msize;
-  dev->device = d;
-  /* libvirt's user aliases: "ua-" and [A-Za-z0-9_-]; device ids may hold more. */
-  dev->alias = g_strdup_printf ("ua-vc%u", vm->next_alias++);
-  dev->port = -1;
-  if (src->type == VC_DEVICE_BLOCK)
-    dev->target = free_disk_target (vm);
-  return dev;
-}
-
-gboolean
-lv_device_validate (VcVm *vm, const VcDevice *device, GError **error)
-{
-  if (device == NULL || device->struct_size < sizeof (VcDevice) || device->id == NULL
-      || *device->id == '\0' || device->host_path == NULL || !g_path_is_absolute (device->host_path))
-    {
-      g_set_error_literal (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT,
-                           "device: needs an id and an absolute host path");
-      return FALSE;
-    }
-  if (lv_vm_find_device (vm, device->id) != NULL)
-    {
-      g_set_error (error, VC_ERROR, VC_ERROR_EXISTS, "device '%s': VM '%s' already has a device with that id",
-                   device->id, vm->sandbox_id);
-      return FALSE;
-    }
-  switch (device->type)
-    {
-    case VC_DEVICE_BLOCK:
-      if (device->format != NULL && !g_str_equal (device->format, "raw")
-          && !g_str_equal (device->format, "qcow2"))
-        {
-          g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT,
-                       "device '%s': format '%s' is not raw or qcow2", device->id, device->format);
-          return FALSE;
-        }
-      return TRUE;
-    case VC_DEVICE_FS_9P:
-    case VC_DEVICE_FS_VIRTIOFS:
-      if (device->tag == NULL || *device->tag == '\0' || strlen (device->tag) > 36)
-        {
-          g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT,
-                       "device '%s': a mount tag of 1 to 36 characters is needed", device->id);
-          return FALSE;
-        }
-      return TRUE;
-    case VC_DEVICE_FS_VHOST_USER:
-      g_set_error (error, VC_ERROR, VC_ERROR_NOT_SUPPORTED,
-                   "device '%s': hypervisor-libvirt runs virtiofsd itself (VC_DEVICE_FS_VIRTIOFS), "
-                   "it takes no vhost-user socket", device->id);
-      return FALSE;
-    default:
-      g_set_error (error, VC_ERROR, VC_ERROR_NOT_SUPPORTED,
-                   "device '%s': type %d is not supported by hypervisor-libvirt", device->id,
-                   (int) device->type);
-      return FALSE;
-    }
-}
-
-void
-lv_fill_guest_device (LvDevice *dev, VcGuestDevice *out)
-{
-  if (out == NULL)
-    return;
-  vc_guest_device_clear (out);
-  out->struct_size = sizeof (VcGuestDevice);
-  out->id = g_strdup (dev->device->id);
-  switch (dev->device->type)
-    {
-    case VC_DEVICE_BLOCK:
-      out->driver = g_strdup ("blk");
-      /* Kata's PCI path: the slot of each bridge on the way, then the device's. */
-      out->guest_address = dev->port >= 0 ? g_strdup_printf ("%02x/00", dev->slot)
-                                          : g_strdup_printf ("%02x", dev->slot);
-      break;
-    case VC_DEVICE_FS_9P:
-      out->driver = g_strdup ("9p");
-      break;
-    case VC_DEVICE_FS_VIRTIOFS:
-      out->driver = g_strdup ("virtio-fs");
-      break;
-    default:
-      break;
-    }
-}
-
-gboolean
-lv_add_device (VcVm *vm, const VcDevice *device, VcGuestDevice *guest_out, GError **error)
-{
-  if (vm->started)
-    {
-      g_set_error (error, VC_ERROR, VC_ERROR_INVALID_STATE,
-                   "VM '%s' is already started: cold plug is only possible before start_vm (use hotplug_add)",
-                   vm->sandbox_id);
-      return FALSE;
-    }
-  if (!lv_device_validate (vm, device, error))
-    return FALSE;
-  LvDevice *dev = lv_device_entry_new (vm, device);
-  if (device->type == VC_DEVICE_BLOCK)
-    {
-      guint used = 0;
-      for (guint i = 0; i < vm->devices->len; i++)
-        {
-          LvDevice *other = g_ptr_array_index (vm->devices, i);
-          if (other->device->type == VC_DEVICE_BLOCK)
-            used = MAX (used, other->slot);
-        }
-      dev->slot = used == 0 ? LV_FIRST_COLD_SLOT : used + 1;
-      if (dev->slot > LV_LAST_COLD_SLOT || dev->target == NULL)
-        {
-          g_set_error (error, VC_ERROR, VC_ERROR_FAILED,
-                       "device '%s': no free PCI slot left for cold-plugged disks (%d at most)",
-                       device->id, LV_LAST_COLD_SLOT - LV_FIRST_COLD_SLOT + 1);
-          lv_device_free (dev);
-          return FALSE;
-        }
-    }
-  if (device->type == VC_DEVICE_FS_VIRTIOFS)
-    vm->shared_memory = TRUE;
-  g_ptr_array_add (vm->devices, dev);
-  lv_fill_guest_device (dev, guest_out);
-  return TRUE;
-}
-
-/* ---------------------------------------------------------------------------
  * The handle. */
 
 static gboolean
@@ -301,6 +123,7 @@ lv_vm_new (VcPluginInstance *self, const VcVmConfig *config, GError **error)
   vm->event_func = config->event_func;
   vm->event_data = config->event_data;
   vm->devices = g_ptr_array_new_with_free_func ((GDestroyNotify) lv_device_free);
+  vm->watch_wake[0] = vm->watch_wake[1] = -1;
   g_mutex_init (&vm->lock);
   g_cond_init (&vm->cond);
   return vm;
@@ -466,6 +289,7 @@ lv_start_vm (VcVm *vm, guint timeout_ms, GError **error)
   vm->uuid = g_strdup (uuid);
   vm->started = TRUE;
   lv_conn_register_vm (vm->plugin, vm);
+  lv_vm_start_watch (vm);
   /* Its death before we registered sent no event to us: look once. */
   int state = VIR_DOMAIN_NOSTATE;
   if (virDomainGetState (dom, &state, NULL, 0) < 0 || state == VIR_DOMAIN_SHUTOFF)
@@ -497,12 +321,10 @@ ask_guest_to_power_off (virDomainPtr dom)
   virResetLastError ();
 }
 
-/* Whether the domain is gone, asking libvirt (events may be late). */
+/* Whether libvirt no longer has the domain (events may be late). */
 static gboolean
 domain_gone (VcVm *vm)
 {
-  if (lv_vm_wait_exit (vm, 0))
-    return TRUE;
   g_autoptr (GError) error = NULL;
   g_autoptr (virDomain) dom = lv_vm_domain (vm, &error);
   return dom == NULL && g_error_matches (error, VC_ERROR, VC_ERROR_STOPPED);
@@ -511,7 +333,7 @@ domain_gone (VcVm *vm)
 gboolean
 lv_stop_vm (VcVm *vm, guint graceful_timeout_ms, GError **error)
 {
-  if (!vm->started || lv_vm_wait_exit (vm, 0))
+  if (!vm->started)
     {
       lv_remove_runtime_files (vm);
       g_unlink (vm->console_file);
@@ -519,24 +341,25 @@ lv_stop_vm (VcVm *vm, guint graceful_timeout_ms, GError **error)
     }
   g_autoptr (GError) local = NULL;
   g_autoptr (virDomain) dom = lv_vm_domain (vm, &local);
-  if (dom == NULL)
+  if (dom == NULL && !g_error_matches (local, VC_ERROR, VC_ERROR_STOPPED))
     {
-      if (!g_error_matches (local, VC_ERROR, VC_ERROR_STOPPED))
+      /* libvirtd unreachable: fine if QEMU is gone, libvirt tidies up later. */
+      if (!lv_vm_wait_exit (vm, 0))
         {
           g_propagate_prefixed_error (error, g_steal_pointer (&local), "stopping VM '%s': ", vm->sandbox_id);
           return FALSE;
         }
     }
-  else
+  else if (dom != NULL)
     {
       int state = VIR_DOMAIN_NOSTATE;
-      if (graceful_timeout_ms > 0 && virDomainGetState (dom, &state, NULL, 0) == 0
-          && state == VIR_DOMAIN_RUNNING)
+      if (!lv_vm_wait_exit (vm, 0) && graceful_timeout_ms > 0
+          && virDomainGetState (dom, &state, NULL, 0) == 0 && state == VIR_DOMAIN_RUNNING)
         {
           ask_guest_to_power_off (dom);
           lv_vm_wait_exit (vm, graceful_timeout_ms);
         }
-      if (!lv_vm_wait_exit (vm, 0) && virDomainDestroy (dom) < 0
+      if (virDomainIsActive (dom) == 1 && virDomainDestroy (dom) < 0
           && !lv_last_error_is (VIR_ERR_NO_DOMAIN) && !lv_last_error_is (VIR_ERR_OPERATION_INVALID))
         {
           g_autofree char *what = g_strdup_printf ("destroying domain '%s' of VM '%s'", vm->name,
@@ -545,15 +368,19 @@ lv_stop_vm (VcVm *vm, guint graceful_timeout_ms, GError **error)
           return FALSE;
         }
       virResetLastError ();
-      gint64 deadline = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
-      while (!lv_vm_wait_exit (vm, 200) && !domain_gone (vm))
-        if (g_get_monotonic_time () >= deadline)
-          {
-            g_set_error (error, VC_ERROR, VC_ERROR_TIMEOUT,
-                         "domain '%s' of VM '%s' is still there 5 s after virDomainDestroy", vm->name,
-                         vm->sandbox_id);
-            return FALSE;
-          }
+      /* A transient domain is listed until libvirt has cleaned up after QEMU. */
+      gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+      while (!domain_gone (vm))
+        {
+          if (g_get_monotonic_time () >= deadline)
+            {
+              g_set_error (error, VC_ERROR, VC_ERROR_TIMEOUT,
+                           "domain '%s' of VM '%s' is still there 10 s after virDomainDestroy", vm->name,
+                           vm->sandbox_id);
+              return FALSE;
+            }
+          g_usleep (50 * 1000);
+        }
     }
   lv_vm_mark_exited (vm, "stopped by vcrun");
   lv_remove_runtime_files (vm);
@@ -650,97 +477,6 @@ lv_console_path (VcVm *vm)
   return g_strdup (vm->console_file);
 }
 
-/* /proc/<pid>/cmdline as a vector, NULL when unreadable. */
-static GStrv
-read_cmdline (const char *pid)
-{
-  g_autofree char *path = g_build_filename ("/proc", pid, "cmdline", NULL);
-  g_autofree char *data = NULL;
-  gsize len = 0;
-  if (!g_file_get_contents (path, &data, &len, NULL) || len == 0)
-    return NULL;
-  GPtrArray *args = g_ptr_array_new ();
-  for (gsize i = 0; i < len; i += strlen (data + i) + 1)
-    g_ptr_array_add (args, g_strdup (data + i));
-  g_ptr_array_add (args, NULL);
-  return (GStrv) g_ptr_array_free (args, FALSE);
-}
-
-static gboolean
-is_our_qemu (VcVm *vm, GStrv argv)
-{
-  for (guint i = 0; argv[i] != NULL && argv[i + 1] != NULL; i++)
-    if (g_str_equal (argv[i], "-uuid") && g_str_equal (argv[i + 1], vm->uuid))
-      return TRUE;
-  return FALSE;
-}
-
-/* A virtiofsd libvirt started for one of our shared directories: it has
- * "-o source=DIR[,...]" (QEMU's virtiofsd) or "--shared-dir DIR" (Rust's). */
-static gboolean
-is_our_virtiofsd (VcVm *vm, GStrv argv)
-{
-  g_autofree char *base = g_path_get_basename (argv[0]);
-  if (strstr (base, "virtiofsd") == NULL)
-    return FALSE;
-  for (guint d = 0; d < vm->devices->len; d++)
-    {
-      LvDevice *dev = g_ptr_array_index (vm->devices, d);
-      if (dev->device->type != VC_DEVICE_FS_VIRTIOFS)
-        continue;
-      g_autofree char *source = g_strdup_printf ("source=%s", dev->device->host_path);
-      gsize n = strlen (source);
-      for (guint i = 0; argv[i] != NULL; i++)
-        {
-          const char *hit = strstr (argv[i], source);
-          if (hit != NULL && (hit[n] == '\0' || hit[n] == ',')
-              && (hit == argv[i] || hit[-1] == ','))
-            return TRUE;
-          if (g_str_equal (argv[i], "--shared-dir") && argv[i + 1] != NULL
-              && g_str_equal (argv[i + 1], dev->device->host_path))
-            return TRUE;
-        }
-    }
-  return FALSE;
-}
-
-/* QEMU first, then the virtiofsd processes libvirt runs for it. Only for a
- * libvirtd on this host (the processes are looked up in /proc). */
-GArray *
-lv_get_pids (VcVm *vm, GError **error)
-{
-  if (!lv_vm_require_running (vm, error))
-    return NULL;
-  g_autoptr (GDir) dir = g_dir_open ("/proc", 0, error);
-  if (dir == NULL)
-    return NULL;
-  g_autoptr (GArray) pids = g_array_new (FALSE, FALSE, sizeof (gint));
-  g_autoptr (GArray) helpers = g_array_new (FALSE, FALSE, sizeof (gint));
-  const char *name;
-  while ((name = g_dir_read_name (dir)) != NULL)
-    {
-      if (!g_ascii_isdigit (name[0]))
-        continue;
-      g_auto (GStrv) argv = read_cmdline (name);
-      if (argv == NULL)
-        continue;
-      gint pid = (gint) g_ascii_strtoll (name, NULL, 10);
-      if (pids->len == 0 && is_our_qemu (vm, argv))
-        g_array_append_val (pids, pid);
-      else if (is_our_virtiofsd (vm, argv))
-        g_array_append_val (helpers, pid);
-    }
-  if (pids->len == 0)
-    {
-      g_set_error (error, VC_ERROR, VC_ERROR_NOT_FOUND,
-                   "no QEMU process with UUID %s of VM '%s' on this host (is libvirt at %s remote?)",
-                   vm->uuid, vm->sandbox_id, vm->plugin->uri);
-      return NULL;
-    }
-  g_array_append_vals (pids, helpers->data, helpers->len);
-  return g_steal_pointer (&pids);
-}
-
 gboolean
 lv_get_agent_endpoint (VcVm *vm, VcAgentEndpoint *out, GError **error)
 {
@@ -815,6 +551,7 @@ lv_free_vm (VcVm *vm)
 {
   if (vm == NULL)
     return;
+  lv_vm_stop_watch (vm);
   lv_conn_unregister_vm (vm->plugin, vm);
   g_ptr_array_unref (vm->devices);
   g_free (vm->sandbox_id);

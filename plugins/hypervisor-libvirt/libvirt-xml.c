@@ -140,6 +140,7 @@ write_device (Xml *x, VcVm *vm, LvDevice *dev)
       if (d->readonly)
         empty_el (x, "readonly", NULL);
       empty_el (x, "alias", "name", dev->alias, NULL);
+      pci_address (x, 0, dev->slot);
       close_el (x);
       break;
     case VC_DEVICE_FS_VIRTIOFS:
@@ -151,6 +152,7 @@ write_device (Xml *x, VcVm *vm, LvDevice *dev)
       empty_el (x, "source", "dir", d->host_path, NULL);
       empty_el (x, "target", "dir", d->tag, NULL);
       empty_el (x, "alias", "name", dev->alias, NULL);
+      pci_address (x, 0, dev->slot);
       close_el (x);
       break;
     default:
@@ -243,6 +245,13 @@ write_domain (Xml *x, VcVm *vm)
   text_el (x, "on_crash", "destroy", NULL);
 
   open_el (x, "devices");
+  /* Our own devices sit on pcie.0 (integrated): libvirt would otherwise put
+   * them on the root ports kept for hotplug. */
+  open_el (x, "controller");
+  attr (x, "type", "virtio-serial");
+  attr (x, "index", "0");
+  pci_address (x, 0, LV_SERIAL_SLOT);
+  close_el (x);
   /* The agent's port: QEMU listens on agent.sock, the guest opens the port. */
   open_el (x, "channel");
   attr (x, "type", "unix");

@@ -41,7 +41,10 @@ for d in etc run lib cache log sock; do mkdir -p "$scratch/$d"; done
 mount --bind "$scratch/etc" /etc/libvirt || exit 1
 mount --bind "$scratch/run" /run/libvirt 2>/dev/null || { mkdir -p /run/libvirt && mount --bind "$scratch/run" /run/libvirt; } || exit 1
 mount --bind "$scratch/lib" /var/lib/libvirt || exit 1
-mount --bind "$scratch/cache" /var/cache/libvirt 2>/dev/null || true
+# VCRUN_LIBVIRT_CACHE: a cache dir kept between runs (QEMU's capabilities).
+cache=$scratch/cache
+if [ -n "${VCRUN_LIBVIRT_CACHE:-}" ] && mkdir -p "$VCRUN_LIBVIRT_CACHE"; then cache=$VCRUN_LIBVIRT_CACHE; fi
+mount --bind "$cache" /var/cache/libvirt 2>/dev/null || true
 mount --bind "$scratch/log" /var/log/libvirt || exit 1
 mkdir -p /var/lib/libvirt/qemu /var/log/libvirt/qemu /run/libvirt/qemu
 
