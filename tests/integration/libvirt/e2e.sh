@@ -8,6 +8,8 @@ E2E=$BUILD/tests/integration/e2e/test-e2e
 [ -x "$E2E" ] || { echo "1..0 # SKIP $E2E is not built (make check builds it)"; exit 0; }
 [ -f "$BUILD/plugins/hypervisor-libvirt/.libs/hypervisor-libvirt.so" ] \
   || { echo "1..0 # SKIP plugin hypervisor-libvirt is not built"; exit 0; }
+[ -f "$BUILD/guest/vmlinuz" ] && [ -f "$BUILD/guest/initrd.img" ] \
+  || { echo "1..0 # SKIP no guest image: run 'make guest' first"; exit 0; }
 if [ -z "${VCRUN_LIBVIRT_URI:-}" ]; then
   "$here/private-libvirtd.sh" "$0" "$@"
   rc=$?
