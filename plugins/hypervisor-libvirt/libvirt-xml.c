@@ -22,7 +22,23 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (xmlXPathObject, xmlXPathFreeObject)
 typedef struct {
   xmlTextWriterPtr w;
   gboolean         failed;
+  const char      *bad;     /* the element or attribute whose value is not UTF-8 */
 } Xml;
+
+/* libxml2 writes bytes as given: text that is not UTF-8 is refused here. */
+static gboolean
+valid (Xml *x, const char *name, const char *value)
+{
+  if (x->failed)
+    return FALSE;
+  if (!g_utf8_validate (value, -1, NULL))
+    {
+      x->failed = TRUE;
+      x->bad = name;
+      return FALSE;
+    }
+  return TRUE;
+}
 
 static void
 open_el (Xml *x, const char *name)
@@ -41,7 +57,7 @@ close_el (Xml *x)
 static void
 attr (Xml *x, const char *name, const char *value)
 {
-  if (!x->failed && xmlTextWriterWriteAttribute (x->w, BAD_CAST name, BAD_CAST value) < 0)
+  if (valid (x, name, value) && xmlTextWriterWriteAttribute (x->w, BAD_CAST name, BAD_CAST value) < 0)
     x->failed = TRUE;
 }
 
@@ -66,7 +82,7 @@ text_el (Xml *x, const char *name, const char *text, ...)
   while ((key = va_arg (args, const char *)) != NULL)
     attr (x, key, va_arg (args, const char *));
   va_end (args);
-  if (text != NULL && !x->failed && xmlTextWriterWriteString (x->w, BAD_CAST text) < 0)
+  if (text != NULL && valid (x, name, text) && xmlTextWriterWriteString (x->w, BAD_CAST text) < 0)
     x->failed = TRUE;
   close_el (x);
 }
@@ -303,8 +319,11 @@ build_xml (void (*build) (Xml *x, gpointer data), gpointer data, GError **error)
     x.failed = TRUE;
   if (x.failed)
     {
-      g_set_error_literal (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT,
-                           "cannot write the domain XML (a value is not valid UTF-8?)");
+      if (x.bad != NULL)
+        g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT,
+                     "cannot write the domain XML: the value of <%s> is not valid UTF-8", x.bad);
+      else
+        g_set_error_literal (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT, "cannot write the domain XML");
       return NULL;
     }
   g_clear_pointer (&w, xmlFreeTextWriter);  /* flushes into buf */
