@@ -38,14 +38,16 @@ fi
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/vcrun-libvirtd.XXXXXX") || exit 1
 chmod 755 "$scratch"
 for d in etc run lib cache log sock; do mkdir -p "$scratch/$d"; done
-mount --bind "$scratch/etc" /etc/libvirt || exit 1
-mount --bind "$scratch/run" /run/libvirt 2>/dev/null || { mkdir -p /run/libvirt && mount --bind "$scratch/run" /run/libvirt; } || exit 1
-mount --bind "$scratch/lib" /var/lib/libvirt || exit 1
+# The mount points exist once libvirt-daemon-system is installed; making an
+# empty one that is missing changes nothing of the host's setup.
+mkdir -p /etc/libvirt /run/libvirt /var/lib/libvirt /var/cache/libvirt /var/log/libvirt || exit 1
 # VCRUN_LIBVIRT_CACHE: a cache dir kept between runs (QEMU's capabilities).
 cache=$scratch/cache
 if [ -n "${VCRUN_LIBVIRT_CACHE:-}" ] && mkdir -p "$VCRUN_LIBVIRT_CACHE"; then cache=$VCRUN_LIBVIRT_CACHE; fi
-mount --bind "$cache" /var/cache/libvirt 2>/dev/null || true
-mount --bind "$scratch/log" /var/log/libvirt || exit 1
+for pair in "$scratch/etc:/etc/libvirt" "$scratch/run:/run/libvirt" "$scratch/lib:/var/lib/libvirt" \
+            "$cache:/var/cache/libvirt" "$scratch/log:/var/log/libvirt"; do
+    mount --bind "${pair%%:*}" "${pair#*:}" || { echo "private-libvirtd: cannot bind ${pair#*:}" >&2; exit 1; }
+done
 mkdir -p /var/lib/libvirt/qemu /var/log/libvirt/qemu /run/libvirt/qemu
 
 cat > /etc/libvirt/libvirtd.conf <<CONF
@@ -106,8 +108,7 @@ cleanup() {
     if [ -n "${VCRUN_LIBVIRT_KEEP:-}" ]; then
         echo "private-libvirtd: kept $scratch" >&2
     else
-        umount /etc/libvirt /run/libvirt /var/lib/libvirt /var/log/libvirt 2>/dev/null
-        umount /var/cache/libvirt 2>/dev/null
+        umount /etc/libvirt /run/libvirt /var/lib/libvirt /var/cache/libvirt /var/log/libvirt 2>/dev/null
         rm -rf "$scratch"
     fi
 }
