@@ -235,7 +235,6 @@ clh_attach_vm (VcPluginInstance *self, const VcVmConfig *config, const char *sav
       g_set_error (error, VC_ERROR, VC_ERROR_STOPPED,
                    "Cloud Hypervisor (pid %d) of VM '%s' is no longer running", (int) pid,
                    vm->sandbox_id);
-      clh_remove_runtime_files (vm);
       vm->pid = 0;
       clh_free_vm (vm);
       return NULL;

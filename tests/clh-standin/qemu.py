@@ -209,8 +209,8 @@ def connect_qmp(proc, path, on_event, timeout=30.0):
         if os.path.exists(path):
             try:
                 return Qmp(path, on_event)
-            except (ConnectionRefusedError, FileNotFoundError):
-                pass
+            except (OSError, ValueError):
+                pass  # QEMU is still starting, or on its way out: look again
         if time.monotonic() > deadline:
             raise BootError("QEMU's QMP socket did not appear")
         time.sleep(0.02)
