@@ -19,6 +19,8 @@
 #include <glib/gstdio.h>
 
 #include "clh-test-util.h"
+#include "runtime.h"
+#include "sandbox.h"
 
 typedef struct {
   GMutex  lock;
@@ -642,6 +644,44 @@ test_fault_vsock_answer (void)
   assert_nothing_left (dir);
 }
 
+/* Through libvcrun: fs-9p with this backend is refused when the sandbox is
+ * created, naming both plugins, before anything is made. */
+static void
+test_sandbox_refuses_9p (gconstpointer data)
+{
+  if (!need (FALSE, FALSE, FALSE))
+    return;
+  const char *builddir = data;
+  g_autofree char *fs9p = g_build_filename (builddir, "plugins", "fs-9p", ".libs", "fs-9p.so", NULL);
+  if (!g_file_test (fs9p, G_FILE_TEST_EXISTS))
+    {
+      g_test_skip ("fs-9p is not built");
+      return;
+    }
+  g_autofree char *state = g_build_filename (T.tmpdir, "state", NULL);
+  g_autofree char *conf = g_build_filename (T.tmpdir, "vcrun.conf", NULL);
+  g_autofree char *text = g_strdup_printf (
+      "runtime: { state_dir = \"%s\"; plugin_dir = \"%s/plugins/hypervisor-clh/.libs:%s/plugins/agent-kata/.libs:%s/plugins/fs-9p/.libs\"; };\n"
+      "plugins: ( { name = \"hypervisor-clh\"; settings = { path = \"%s\"; }; },\n"
+      "           { name = \"agent-kata\"; }, { name = \"fs-9p\"; } );\n"
+      "sandbox: { hypervisor = \"hypervisor-clh\"; agent = \"agent-kata\"; fs = \"fs-9p\";\n"
+      "           kernel = \"%s\"; initrd = \"%s\"; };\n",
+      state, builddir, builddir, builddir, T.clh, T.kernel, T.initrd);
+  g_assert_true (g_file_set_contents (conf, text, -1, NULL));
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VcRuntime) runtime = vc_runtime_new (conf, NULL, &error);
+  g_assert_no_error (error);
+  g_autoptr (VcSandbox) sb = vc_sandbox_create (runtime, "with-9p", NULL, &error);
+  g_assert_null (sb);
+  g_test_message ("%s", error->message);
+  g_assert_error (error, VC_ERROR, VC_ERROR_CONFIG);
+  g_assert_nonnull (strstr (error->message, "fs-9p"));
+  g_assert_nonnull (strstr (error->message, "hypervisor-clh"));
+  g_autofree char *dir = g_build_filename (state, "with-9p", NULL);
+  g_assert_false (g_file_test (dir, G_FILE_TEST_EXISTS));
+  g_assert_cmpuint (clh_test_wait_no_process (T.tmpdir, 0), ==, 0);
+}
+
 /* ------------------------------------------------------------------------- */
 
 static gboolean
@@ -726,6 +766,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/clh/capabilities-check", test_capabilities);
   g_test_add_func ("/clh/config-errors", test_config_errors);
+  g_test_add_data_func ("/clh/sandbox-refuses-9p", builddir, test_sandbox_refuses_9p);
   g_test_add_func ("/clh/bad-kernel", test_bad_kernel);
   g_test_add_func ("/clh/boot-to-agent", test_boot);
   g_test_add_func ("/clh/pause-resume", test_pause_resume);

@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 
+sys.dont_write_bytecode = True  # nothing written into the source tree
 TOP = os.path.abspath(os.environ.get("VCRUN_TOP_SRCDIR", os.path.join(os.path.dirname(__file__), "../../..")))
 STANDIN = os.path.join(TOP, "tests", "clh-standin")
 DOC = os.environ.get("CLH_STANDIN_OPENAPI") or os.path.join(os.path.dirname(TOP), "shared", "clh",
