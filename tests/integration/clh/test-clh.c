@@ -564,6 +564,7 @@ expect_start_failure (const char *id, const char *fault, VcPluginInstance *self,
   g_assert_false (ok);
   g_test_message ("%s: %s (after %.1f s)", fault, error->message, (g_get_monotonic_time () - t0) / 1e6);
   g_assert_error (error, VC_ERROR, code);
+  g_assert_cmpuint (strlen (error->message), <, 2048);
   for (guint i = 0; texts[i] != NULL; i++)
     g_assert_nonnull (strstr (error->message, texts[i]));
   g_assert_cmpint (g_get_monotonic_time () - t0, <, 30 * G_USEC_PER_SEC);
@@ -580,6 +581,9 @@ test_fault_status (void)
                         (const char *const[]) { "vm.create", "HTTP 400", "injected fault", NULL });
   expect_start_failure ("f-500", "status:vm.boot:500", T.self, VC_ERROR_FAILED,
                         (const char *const[]) { "vm.boot", "HTTP 500", "injected fault", NULL });
+  /* CLH's text is kept, but bounded. */
+  expect_start_failure ("f-huge", "huge:vm.create", T.self, VC_ERROR_FAILED,
+                        (const char *const[]) { "HTTP 500", "very long error text", "(262164 bytes)", NULL });
 }
 
 static void
