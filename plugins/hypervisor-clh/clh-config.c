@@ -160,8 +160,10 @@ clh_vm_config (VcVm *vm)
   json_builder_set_member_name (b, "memory");
   json_builder_begin_object (b);
   add_int (b, "size", (gint64) vm->memory_mib * MIB);
-  if (vm->max_memory_mib > vm->memory_mib)
-    add_int (b, "hotplug_size", (gint64) (vm->max_memory_mib - vm->memory_mib) * MIB);
+  /* Hot-added memory comes in 128 MiB ACPI blocks. */
+  guint64 hotplug_mib = (vm->max_memory_mib - vm->memory_mib) / 128 * 128;
+  if (hotplug_mib > 0)
+    add_int (b, "hotplug_size", (gint64) hotplug_mib * MIB);
   /* vhost-user back ends map guest memory: it must be shared. */
   json_builder_set_member_name (b, "shared");
   json_builder_add_boolean_value (b, vm->shared_memory);

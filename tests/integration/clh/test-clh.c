@@ -1,5 +1,6 @@
 /* hypervisor-clh against Cloud Hypervisor: a real binary where one runs
- * ($VCRUN_CLH_BINARY, with working KVM), else the stand-in
+ * ($VCRUN_CLH_BINARY, with working KVM; $VCRUN_CLH_KERNEL names the vmlinux
+ * it boots), else the stand-in
  * tests/clh-standin/cloud-hypervisor, which checks every request against the
  * OpenAPI document (../shared/clh/cloud-hypervisor.yaml) and realizes the VM
  * with QEMU. The guest is $(top_builddir)/guest (`make guest`); the agent is
@@ -760,7 +761,10 @@ main (int argc, char **argv)
       T.self = clh_test_instance (T.desc, &error, "path", g_variant_new_string (T.clh), NULL);
       g_assert_no_error (error);
     }
-  T.kernel = g_build_filename (builddir, "guest", "vmlinuz", NULL);
+  /* A real Cloud Hypervisor boots an ELF vmlinux (PVH), not a bzImage. */
+  const char *kernel = g_getenv ("VCRUN_CLH_KERNEL");
+  T.kernel = kernel != NULL && *kernel != '\0' ? g_strdup (kernel)
+                                               : g_build_filename (builddir, "guest", "vmlinuz", NULL);
   T.initrd = g_build_filename (builddir, "guest", "initrd.img", NULL);
   if (!g_file_test (T.kernel, G_FILE_TEST_EXISTS) || !g_file_test (T.initrd, G_FILE_TEST_EXISTS))
     T.no_guest = g_strdup_printf ("no guest image in %s/guest (run `make guest`)", builddir);
