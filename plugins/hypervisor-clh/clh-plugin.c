@@ -8,7 +8,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <linux/kvm.h>
 
@@ -84,8 +87,82 @@ clh_capabilities (VcPluginInstance *self)
          | VC_HV_CAP_REATTACH;
 }
 
+/* In a child process (a VM belongs to the process that made it): a
+ * one-vCPU VM in real mode runs "mov al, 0x42; out 0x10, al; hlt". Exits 0
+ * when the vCPU reached the out, else a step number. Only system calls
+ * between fork and _exit. */
+static int
+vcpu_probe_child (int kvm)
+{
+  static const guint8 code[] = { 0xb0, 0x42, 0xe6, 0x10, 0xf4 };
+  int vm = ioctl (kvm, KVM_CREATE_VM, 0);
+  if (vm < 0)
+    return 9;
+  guint8 *mem = mmap (NULL, 0x1000, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED)
+    return 10;
+  memcpy (mem, code, sizeof code);
+  struct kvm_userspace_memory_region region = {
+    .slot = 0, .guest_phys_addr = 0x1000, .memory_size = 0x1000, .userspace_addr = (guint64) (gsize) mem,
+  };
+  if (ioctl (vm, KVM_SET_USER_MEMORY_REGION, &region) < 0)
+    return 11;
+  int vcpu = ioctl (vm, KVM_CREATE_VCPU, 0);
+  int run_size = ioctl (kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
+  if (vcpu < 0 || run_size <= 0)
+    return 12;
+  struct kvm_run *run = mmap (NULL, (size_t) run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu, 0);
+  struct kvm_sregs sregs;
+  if (run == MAP_FAILED || ioctl (vcpu, KVM_GET_SREGS, &sregs) < 0)
+    return 13;
+  sregs.cs.base = 0;
+  sregs.cs.selector = 0;
+  struct kvm_regs regs = { .rip = 0x1000, .rflags = 0x2 };
+  if (ioctl (vcpu, KVM_SET_SREGS, &sregs) < 0 || ioctl (vcpu, KVM_SET_REGS, &regs) < 0)
+    return 14;
+  if (ioctl (vcpu, KVM_RUN, 0) < 0)
+    return 15;
+  if (run->exit_reason != KVM_EXIT_IO || run->io.port != 0x10
+      || ((guint8 *) run)[run->io.data_offset] != 0x42)
+    return 16;
+  return 0;
+}
+
+/* Runs vcpu_probe_child with a deadline: a host where KVM makes VMs but
+ * vCPUs hang or fail (nested set-ups) does not run Cloud Hypervisor. */
+static gboolean
+vcpu_runs (int kvm, char **why)
+{
+  pid_t pid = fork ();
+  if (pid < 0)
+    {
+      *why = g_strdup_printf ("cannot fork the vCPU probe: %s", g_strerror (errno));
+      return FALSE;
+    }
+  if (pid == 0)
+    _exit (vcpu_probe_child (kvm));
+  int status = 0;
+  pid_t r = 0;
+  for (int i = 0; i < 300 && (r = waitpid (pid, &status, WNOHANG)) == 0; i++)
+    g_usleep (10 * 1000);
+  if (r == 0)
+    {
+      kill (pid, SIGKILL);
+      waitpid (pid, &status, 0);
+      *why = g_strdup ("/dev/kvm makes VMs, but a vCPU did not run within 3 s");
+      return FALSE;
+    }
+  if (r < 0 || !WIFEXITED (status) || WEXITSTATUS (status) != 0)
+    {
+      *why = g_strdup_printf ("/dev/kvm makes VMs, but a vCPU does not run (probe step %d)",
+                              r > 0 && WIFEXITED (status) ? WEXITSTATUS (status) : -1);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 /* Whether KVM works well enough for Cloud Hypervisor: /dev/kvm opens, has
- * the stable API and makes a VM. Why not in *why. */
+ * the stable API, makes a VM and runs a vCPU. Why not in *why. */
 static gboolean
 kvm_works (char **why)
 {
@@ -110,8 +187,9 @@ kvm_works (char **why)
       return FALSE;
     }
   close (vm);
+  gboolean runs = vcpu_runs (fd, why);
   close (fd);
-  return TRUE;
+  return runs;
 }
 
 static gboolean
