@@ -310,3 +310,57 @@ vc_sandbox_hotplug_remove (VcSandbox *sb, const char *device_id, guint timeout_m
   resave_vm_state (sb, vm);
   return ok;
 }
+
+gboolean
+vc_sandbox_resize_vm (VcSandbox *sb, guint vcpus, guint64 memory_mib, guint *vcpus_out,
+                      guint64 *memory_mib_out, GError **error)
+{
+  VcVm *vm = vc_sandbox_ensure_vm (sb, error);
+  if (vm == NULL)
+    {
+      if (error != NULL && *error == NULL)
+        g_set_error (error, VC_ERROR, VC_ERROR_INVALID_STATE, "sandbox %s has no running VM", sb->id);
+      return FALSE;
+    }
+  if (vcpus > 0)
+    {
+      if (sb->hv->resize_vcpus == NULL)
+        return vc_sandbox_unsupported (sb->hv_plugin->name, "resize_vcpus (vCPU hotplug)", error);
+      if (!sb->hv->resize_vcpus (vm, vcpus, vcpus_out, error))
+        {
+          g_prefix_error (error, "sandbox %s: resize_vcpus to %u: ", sb->id, vcpus);
+          return FALSE;
+        }
+    }
+  if (memory_mib > 0)
+    {
+      if (sb->hv->resize_memory == NULL)
+        return vc_sandbox_unsupported (sb->hv_plugin->name, "resize_memory (memory hotplug)", error);
+      if (!sb->hv->resize_memory (vm, memory_mib, memory_mib_out, error))
+        {
+          g_prefix_error (error, "sandbox %s: resize_memory to %" G_GUINT64_FORMAT " MiB: ", sb->id,
+                          memory_mib);
+          return FALSE;
+        }
+    }
+  resave_vm_state (sb, vm);
+  return TRUE;
+}
+
+GArray *
+vc_sandbox_vm_pids (VcSandbox *sb, GError **error)
+{
+  VcVm *vm = vc_sandbox_ensure_vm (sb, error);
+  if (vm == NULL)
+    {
+      if (error != NULL && *error == NULL)
+        g_set_error (error, VC_ERROR, VC_ERROR_INVALID_STATE, "sandbox %s has no running VM", sb->id);
+      return NULL;
+    }
+  if (sb->hv->get_pids == NULL)
+    {
+      vc_sandbox_unsupported (sb->hv_plugin->name, "get_pids", error);
+      return NULL;
+    }
+  return sb->hv->get_pids (vm, error);
+}

@@ -73,6 +73,13 @@ gboolean vc_sandbox_hotplug_add     (VcSandbox *sandbox, const VcDevice *device,
 gboolean vc_sandbox_hotplug_remove  (VcSandbox *sandbox, const char *device_id, guint timeout_ms,
                                      GError **error);
 
+/* Resizes the running VM (inside an op): vcpus (0: unchanged) and memory
+ * (0: unchanged); *_out receive the sizes the hypervisor reached. */
+gboolean vc_sandbox_resize_vm (VcSandbox *sandbox, guint vcpus, guint64 memory_mib,
+                               guint *vcpus_out, guint64 *memory_mib_out, GError **error);
+/* Host pids of the VM: the VMM first, then its helpers (GArray of gint). */
+GArray  *vc_sandbox_vm_pids   (VcSandbox *sandbox, GError **error);
+
 /* Queues a change notification for a container (NULL: the sandbox). */
 void vc_sandbox_queue_notify (VcSandbox *sandbox, const char *container_id);
 
