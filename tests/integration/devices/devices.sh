@@ -102,13 +102,15 @@ vc create --bundle "$B" hold1 >/dev/null 2>"$ROOT/hold1.err" </dev/null; rc=$?
 expect_eq "a sandbox holding the image rw is created" 0 $rc
 [ $rc -eq 0 ] || diag "$(tail -5 "$ROOT/hold1.err")"
 vc start hold1 >/dev/null 2>&1
-# embedded update, through the sandbox's supervisor
-out=$(vc update --memory 300M hold1 2>&1); rc=$?
-expect_eq "update --memory 300M of an embedded sandbox exits 0" 0 $rc
+# embedded update, through the sandbox's supervisor (within the VM's 256 MiB)
+out=$(vc update --memory 200M hold1 2>&1); rc=$?
+expect_eq "update --memory 200M of an embedded sandbox exits 0" 0 $rc
 [ $rc -eq 0 ] || diag "$out"
-expect_eq "... and the container's memory.max is 300 MiB" 314572800 \
+expect_eq "... and the container's memory.max is 200 MiB" 209715200 \
     "$(vc exec hold1 sh -c 'cat /sys/fs/cgroup$(cut -d: -f3 /proc/self/cgroup)/memory.max' 2>&1)"
-expect_eq "... and state shows the VM's 384 MiB (whole 128 MiB blocks)" 384 "$(state_field hold1 memory_mib)"
+err=$(vc update --memory 1G hold1 2>&1); rc=$?
+expect_eq "update beyond max_memory_mib exits 125" 125 $rc
+expect_match "... naming the limit" "beyond the sandbox's max_memory_mib \(256\)" "$err"
 B=$ROOT/b-second
 make_bundle "$B" '["true"]'
 add_json "$B" "spec['mounts'].append({'destination': '/data', 'type': 'ext4', 'source': '$IMG'})"
