@@ -90,6 +90,7 @@ vc_container_record_copy (const VcContainerRecord *record)
   r->id = g_strdup (record->id);
   r->bundle = g_strdup (record->bundle);
   r->rootfs = g_strdup (record->rootfs);
+  r->devices = g_strdupv (record->devices);
   return r;
 }
 
@@ -101,6 +102,7 @@ vc_container_record_free (VcContainerRecord *record)
   g_free (record->id);
   g_free (record->bundle);
   g_free (record->rootfs);
+  g_strfreev (record->devices);
   g_free (record);
 }
 
@@ -271,6 +273,14 @@ vc_state_to_json (const VcSandboxRecord *r)
         json_builder_add_int_value (b, c->exit_status);
       else
         json_builder_add_null_value (b);
+      if (c->devices != NULL)
+        {
+          json_builder_set_member_name (b, "devices");
+          json_builder_begin_array (b);
+          for (char **d = c->devices; *d; d++)
+            json_builder_add_string_value (b, *d);
+          json_builder_end_array (b);
+        }
       json_builder_end_object (b);
     }
   json_builder_end_array (b);
@@ -412,6 +422,29 @@ parse_container (JsonNode *node, const char *origin, guint index, GError **error
     return NULL;
   else
     c->exit_status = (int) v;
+  JsonNode *devices = json_object_get_member (o, "devices");
+  if (devices != NULL && !JSON_NODE_HOLDS_NULL (devices))
+    {
+      JsonArray *a = JSON_NODE_HOLDS_ARRAY (devices) ? json_node_get_array (devices) : NULL;
+      guint n = a != NULL ? json_array_get_length (a) : 0;
+      c->devices = g_new0 (char *, n + 1);
+      for (guint i = 0; a != NULL && i < n; i++)
+        {
+          JsonNode *e = json_array_get_element (a, i);
+          if (!JSON_NODE_HOLDS_VALUE (e) || json_node_get_value_type (e) != G_TYPE_STRING
+              || strchr (json_node_get_string (e), ':') == NULL)
+            {
+              a = NULL;
+              break;
+            }
+          c->devices[i] = g_strdup (json_node_get_string (e));
+        }
+      if (a == NULL)
+        {
+          bad_field (&w, "devices", "must be an array of \"plugin:device-id\" strings", error);
+          return NULL;
+        }
+    }
   return g_steal_pointer (&c);
 }
 
