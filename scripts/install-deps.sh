@@ -7,7 +7,7 @@ packages=(
   libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev libvirt-dev libxml2-dev
   libvirt-daemon-system libvirt-clients
   qemu-system-x86 qemu-utils busybox-static cpio xz-utils kmod
-  dbus valgrind python3 socat procps
+  dbus valgrind python3 python3-yaml socat procps e2fsprogs util-linux
 )
 missing=()
 for p in "${packages[@]}"; do
