@@ -104,7 +104,11 @@ vc_cmd_create (VcCli *cli, const VcCliArgs *args)
   gboolean terminal;
   if (!vc_cli_check_new_container (cli, args->id, args->bundle, &bundle_abs, &terminal, &error))
     return vc_cli_fail (error);
-  return vc_cli_spawn_supervisor (cli, args->id, bundle_abs, args->pid_file, FALSE);
+  if (args->console_socket && !terminal)
+    return vc_cli_fail_msg ("create: --console-socket needs a terminal (process.terminal in %s/config.json)",
+                            bundle_abs);
+  return vc_cli_spawn_supervisor (cli, args->id, bundle_abs, args->pid_file, args->console_socket,
+                                  FALSE);
 }
 
 /* ---- start, pause, resume ------------------------------------------------ */
@@ -146,6 +150,10 @@ vc_cmd_state (VcCli *cli, const VcCliArgs *args)
   if (!open_container (cli, args->id, &loaded, &status))
     return status;
   g_autoptr(JsonObject) state = container_state (loaded.sandbox, loaded.container);
+  /* OCI callers (podman) know four statuses; create returns only once the
+   * container is created, so only a concurrent caller sees it sooner. */
+  if (g_str_equal (json_object_get_string_member (state, "status"), "creating"))
+    json_object_set_string_member (state, "status", "created");
   g_autoptr(JsonNode) node = json_node_init_object (json_node_alloc (), state);
   vc_cli_print_json (node);
   return 0;
@@ -189,7 +197,9 @@ vc_cmd_delete (VcCli *cli, const VcCliArgs *args)
         return vc_cli_fail (error);
       g_clear_error (&error);
     }
-  if (!args->force)
+  /* A supervisor that stopped the VM when the container exited left only
+   * the state behind: that needs no --force. */
+  if (!args->force && vc_sandbox_get_state (sandbox) != VC_SANDBOX_STOPPED)
     return vc_cli_fail_msg ("sandbox %s has no owner (process %d is gone); "
                             "'vcrun delete --force %s' stops its VM and removes it", id, owner_pid, id);
   if (!vc_sandbox_delete (sandbox, TRUE, &error))
