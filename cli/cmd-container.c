@@ -88,6 +88,13 @@ ask_owner (VcCli *cli, const char *id, const char *op, JsonObject *request, int 
   g_autoptr(GError) error = NULL;
   if (!open_container (cli, id, &loaded, status))
     return NULL;
+  /* Its supervisor stopped the VM when the container exited. */
+  if (vc_sandbox_get_state (loaded.sandbox) == VC_SANDBOX_STOPPED
+      && !vc_owner_pid_alive (vc_sandbox_get_owner_pid (loaded.sandbox)))
+    {
+      *status = vc_cli_fail_msg ("container %s is stopped", id);
+      return NULL;
+    }
   JsonObject *reply = vc_owner_call (loaded.sandbox, op, request, &error);
   if (reply == NULL)
     *status = g_str_equal (op, "start") ? vc_cli_fail_exec (error) : vc_cli_fail (error);

@@ -133,15 +133,19 @@ supervise_until_exit (VcSandbox *sandbox, VcContainer *container, VcOwner *owner
   if (retry)
     g_source_remove (retry);
   g_main_loop_unref (sv.loop);
-  /* No more requests: the container is over. */
+  /* No more requests: the container is over. A delete being served (it
+   * killed the init) is waited for. */
   vc_owner_free (owner);
   if (sv.deleted)
     return 0;
 
   g_autoptr(GError) error = NULL;
   if (!vc_sandbox_refresh (sandbox, &error))
-    g_debug ("sandbox %s: %s", vc_sandbox_get_id (sandbox), error->message);
-  g_clear_error (&error);
+    {
+      /* Deleted meanwhile: nothing left to stop. */
+      g_debug ("sandbox %s: %s", vc_sandbox_get_id (sandbox), error->message);
+      return vc_cli_status_to_exit (sv.exit_status);
+    }
   if (vc_sandbox_get_state (sandbox) != VC_SANDBOX_STOPPED && !vc_sandbox_stop (sandbox, &error)
       && !g_error_matches (error, VC_ERROR, VC_ERROR_NOT_FOUND))
     g_warning ("stopping sandbox %s after its container exited: %s", vc_sandbox_get_id (sandbox),
