@@ -103,6 +103,24 @@ push_console_size (gpointer data)
 }
 
 static gboolean
+push_console_size_once (gpointer data)
+{
+  push_console_size (data);
+  return G_SOURCE_REMOVE;
+}
+
+/* The process has a terminal from the moment it runs: give it the
+ * console's size at once (a shell asks for it first thing). */
+static void
+on_sandbox_changed (VcSandbox *sandbox, VcContainer *container, gpointer data)
+{
+  Supervision *sv = data;
+  (void) sandbox;
+  if (container && vc_container_get_state (container) == VC_CONTAINER_RUNNING)
+    g_idle_add (push_console_size_once, sv);
+}
+
+static gboolean
 on_winch (gpointer data)
 {
   Supervision *sv = data;
@@ -126,8 +144,11 @@ supervise_until_exit (VcSandbox *sandbox, VcContainer *container, VcOwner *owner
     {
       winch = g_unix_signal_add (SIGWINCH, on_winch, &sv);
       retry = g_timeout_add (250, push_console_size, &sv);
+      vc_sandbox_set_changed_func (sandbox, on_sandbox_changed, &sv, NULL);
     }
   g_main_loop_run (sv.loop);
+  if (console >= 0)
+    vc_sandbox_set_changed_func (sandbox, NULL, NULL, NULL);
   if (winch)
     g_source_remove (winch);
   if (retry)
@@ -285,7 +306,7 @@ vc_cli_spawn_supervisor (VcCli *cli, const char *id, const char *bundle_abs,
                             id);
   if (status != 0)
     {
-      fprintf (stderr, "vcrun: %s\n", newline + 1);
+      vc_cli_fail_msg ("%s", newline + 1);
       return (int) status;
     }
   return 0;
