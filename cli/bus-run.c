@@ -55,11 +55,14 @@ vc_cmd_create_bus (VcCli *cli, const VcCliArgs *args)
   g_autofree char *abs = NULL;
   g_autoptr(GError) error = NULL;
   gboolean terminal;
+  if (!vc_cli_check_bundle (args->id, args->bundle, &abs, &terminal, &error))
+    return vc_cli_fail (error);
+  if (args->console_socket && !terminal)
+    return vc_cli_fail_msg ("create: --console-socket needs a terminal (process.terminal in %s/config.json)",
+                            abs);
   if (args->console_socket)
     return vc_cli_fail_msg ("create --bus: --console-socket is not available through vcrund; "
                             "run it without --bus");
-  if (!vc_cli_check_bundle (args->id, args->bundle, &abs, &terminal, &error))
-    return vc_cli_fail (error);
   return create_detached (cli, args, abs, FALSE);
 }
 

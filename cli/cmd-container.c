@@ -92,7 +92,9 @@ ask_owner (VcCli *cli, const char *id, const char *op, JsonObject *request, int 
   if (vc_sandbox_get_state (loaded.sandbox) == VC_SANDBOX_STOPPED
       && !vc_owner_pid_alive (vc_sandbox_get_owner_pid (loaded.sandbox)))
     {
-      *status = vc_cli_fail_msg ("container %s is stopped", id);
+      /* Worded as the core's state checks word it (as vcrund answers). */
+      *status = vc_cli_fail_msg ("container %s is stopped%s", id,
+                                 g_str_equal (op, "kill") ? ", expected created, running or paused" : "");
       return NULL;
     }
   JsonObject *reply = vc_owner_call (loaded.sandbox, op, request, &error);

@@ -92,7 +92,7 @@ gone() { ! kill -0 "$owner" 2>/dev/null; }
 wait_for 10 gone; ok $? "the owner ends with the container's init (OCI callers wait for its pid)"
 err=$(vc kill d1 TERM 2>&1); rc=$?
 expect_eq "kill of the stopped container exits 125" 125 $rc
-expect_eq "... saying it is stopped" "vcrun: container d1 is stopped" "$err"
+expect_eq "... saying it is stopped" "vcrun: container d1 is stopped, expected created, running or paused" "$err"
 vc delete d1; expect_eq "delete exits 0 (no --force: the VM is stopped)" 0 $?
 expect_eq "nothing left" "" "$(vc list -q)"
 
