@@ -154,11 +154,15 @@ supervise_until_exit (VcSandbox *sandbox, VcContainer *container, VcOwner *owner
   if (retry)
     g_source_remove (retry);
   g_main_loop_unref (sv.loop);
+  /* Deleted before its init's exit was seen: it was killed with its VM. */
+  int deleted_status = vc_owner_get_exit_status (owner);
+  if (deleted_status < 0)
+    deleted_status = 128 + SIGKILL;
   /* No more requests: the container is over. A delete being served (it
    * killed the init) is waited for. */
   vc_owner_free (owner);
   if (sv.deleted)
-    return 0;
+    return deleted_status;
 
   g_autoptr(GError) error = NULL;
   if (!vc_sandbox_refresh (sandbox, &error))
