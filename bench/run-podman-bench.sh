@@ -43,10 +43,13 @@ printf '#!/bin/sh\nexec "%s" --config "%s" "$@"\n' "$vcrun" "$tmp/vcrun.conf" > 
 chmod +x "$tmp/vcrun"
 printf '[storage]\ndriver = "vfs"\ngraphroot = "%s/graph"\nrunroot = "%s/runroot"\n' "$tmp" "$tmp" \
     > "$tmp/storage.conf"
-nofile=$(ulimit -Hn); [ "$nofile" = unlimited ] || [ "$nofile" -gt 1024 ] && nofile=1024
+# podman's default ulimits exceed this host's hard limits (runc fails with
+# "error setting rlimit"): ask for what the host allows.
+nofile=$(ulimit -Hn); { [ "$nofile" = unlimited ] || [ "$nofile" -gt 1024 ]; } && nofile=1024
+nproc=$(ulimit -Hu); { [ "$nproc" = unlimited ] || [ "$nproc" -gt 4096 ]; } && nproc=4096
 cat > "$tmp/containers.conf" <<CONF
 [containers]
-default_ulimits = ["nofile=$nofile:$nofile"]
+default_ulimits = ["nofile=$nofile:$nofile", "nproc=$nproc:$nproc"]
 [engine]
 cgroup_manager = "cgroupfs"
 events_logger = "file"
@@ -55,10 +58,10 @@ tmp_dir = "$tmp/tmp"
 vcrun = ["$tmp/vcrun"]
 CONF
 img=localhost/vcrun-bench:latest
-podman import "$tmp/image.tar" "$img" >/dev/null || { echo "bench: podman import failed" >&2; exit 1; }
+podman import "$tmp/image.tar" "$img" >/dev/null 2>&1 || { echo "bench: podman import failed" >&2; exit 1; }
 
 now() { date +%s.%N; }
-median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+median() { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) exit; if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 # one RUNTIME: seconds for one `podman run --rm IMG true`, or "fail".
 one() {
     local t0 t1
@@ -78,8 +81,8 @@ for i in $(seq "$runs"); do
     printf '  run %d: runc %s s, vcrun %s s\n' "$i" "$r" "$v"
     [ "$r" = fail ] || echo "$r" >> "$tmp/runc.times"
     [ "$v" = fail ] || echo "$v" >> "$tmp/vcrun.times"
-    [ "$v" = fail ] && sed 's/^/    vcrun: /' "$tmp/err" | tail -3
 done
+[ -s "$tmp/runc.times" ] && [ -s "$tmp/vcrun.times" ] || { echo "  last error:"; sed 's/^/    /' "$tmp/err" | tail -3; }
 mr=$(median < "$tmp/runc.times"); mv=$(median < "$tmp/vcrun.times")
 echo "median: runc ${mr:-n/a} s, vcrun ${mv:-n/a} s"
 if [ -n "$mr" ] && [ -n "$mv" ]; then

@@ -67,9 +67,11 @@ CONF
 # (runc fails with "error setting rlimit"): ask for what the host allows.
 hard_nofile=$(ulimit -Hn); [ "$hard_nofile" = unlimited ] && hard_nofile=1024
 NOFILE=$(( hard_nofile < 1024 ? hard_nofile : 1024 ))
+hard_nproc=$(ulimit -Hu); [ "$hard_nproc" = unlimited ] && hard_nproc=4096
+NPROC=$(( hard_nproc < 4096 ? hard_nproc : 4096 ))
 cat > "$TMP/containers.conf" <<CONF
 [containers]
-default_ulimits = ["nofile=$NOFILE:$NOFILE"]
+default_ulimits = ["nofile=$NOFILE:$NOFILE", "nproc=$NPROC:$NPROC"]
 [engine]
 cgroup_manager = "cgroupfs"
 events_logger = "file"
@@ -89,9 +91,10 @@ expect_eq "run --rm --network none echo hi: exit 0" 0 $rc
 expect_eq "... prints hi" "hi" "$out"
 [ $rc = 0 ] || diag "$(tail -5 "$TMP/err")"
 
-out=$(pm run --name ex3 --network none "$IMG" sh -c 'ulimit -Sn; ulimit -Hn; exit 3' 2>"$TMP/err"); rc=$?
+out=$(pm run --name ex3 --network none "$IMG" sh -c 'ulimit -Sn; ulimit -Hn; ulimit -Hu; exit 3' 2>"$TMP/err"); rc=$?
 expect_eq "run sh -c 'exit 3': exit 3" 3 $rc
-expect_eq "... default_ulimits applied in the guest (soft and hard nofile)" "$NOFILE $NOFILE" "$(echo $out)"
+expect_eq "... default_ulimits applied in the guest (nofile soft and hard, nproc hard)" \
+    "$NOFILE $NOFILE $NPROC" "$(echo $out)"
 expect_eq "inspect: exit code 3" "3 exited" "$(podman inspect ex3 --format '{{.State.ExitCode}} {{.State.Status}}' 2>&1)"
 podman rm ex3 >/dev/null 2>&1; ok $? "rm of the exited container"
 
