@@ -201,10 +201,21 @@ vc_cmd_delete (VcCli *cli, const VcCliArgs *args)
       g_autoptr(JsonObject) reply = vc_owner_call (sandbox, "delete", request, &error);
       if (reply != NULL)
         return 0;
-      /* An owner that went away meanwhile is handled below. */
+      /* An owner that went away meanwhile is handled below; one that no
+       * longer serves is ending (its container exited and the VM was
+       * stopped): wait for it. */
+      if (g_error_matches (error, VC_ERROR, VC_ERROR_STOPPED))
+        for (int i = 0; i < 600 && vc_owner_pid_alive (owner_pid); i++)
+          g_usleep (100000);
       if (!g_error_matches (error, VC_ERROR, VC_ERROR_STOPPED) || vc_owner_pid_alive (owner_pid))
         return vc_cli_fail (error);
       g_clear_error (&error);
+      if (!vc_sandbox_refresh (sandbox, &error))
+        {
+          g_autoptr(GError) worded = NULL;
+          vc_cli_container_error (id, g_steal_pointer (&error), &worded);
+          return vc_cli_fail (worded);
+        }
     }
   /* A supervisor that stopped the VM when the container exited left only
    * the state behind: that needs no --force. */

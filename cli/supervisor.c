@@ -155,26 +155,22 @@ supervise_until_exit (VcSandbox *sandbox, VcContainer *container, VcOwner *owner
     g_source_remove (retry);
   g_main_loop_unref (sv.loop);
   /* Deleted before its init's exit was seen: it was killed with its VM. */
-  int deleted_status = vc_owner_get_exit_status (owner);
-  if (deleted_status < 0)
-    deleted_status = 128 + SIGKILL;
-  /* No more requests: the container is over. A delete being served (it
-   * killed the init) is waited for. */
-  vc_owner_free (owner);
   if (sv.deleted)
-    return deleted_status;
-
-  g_autoptr(GError) error = NULL;
-  if (!vc_sandbox_refresh (sandbox, &error))
     {
-      /* Deleted meanwhile: nothing left to stop. */
-      g_debug ("sandbox %s: %s", vc_sandbox_get_id (sandbox), error->message);
-      return vc_cli_status_to_exit (sv.exit_status);
+      int status = vc_owner_get_exit_status (owner);
+      vc_owner_free (owner);
+      return status >= 0 ? status : 128 + SIGKILL;
     }
-  if (vc_sandbox_get_state (sandbox) != VC_SANDBOX_STOPPED && !vc_sandbox_stop (sandbox, &error)
-      && !g_error_matches (error, VC_ERROR, VC_ERROR_NOT_FOUND))
+
+  /* The VM stops while the owner still serves: a kill or delete meanwhile
+   * gets an answer (the core serialises it with the stop). */
+  g_autoptr(GError) error = NULL;
+  if (!vc_sandbox_stop (sandbox, &error) && !g_error_matches (error, VC_ERROR, VC_ERROR_NOT_FOUND)
+      && !g_error_matches (error, VC_ERROR, VC_ERROR_INVALID_STATE))
     g_warning ("stopping sandbox %s after its container exited: %s", vc_sandbox_get_id (sandbox),
                error->message);
+  /* No more requests; one being served (a delete) is waited for. */
+  vc_owner_free (owner);
   g_message ("container %s exited with status %d; sandbox stopped", vc_sandbox_get_id (sandbox),
              sv.exit_status);
   return vc_cli_status_to_exit (sv.exit_status);
