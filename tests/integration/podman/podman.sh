@@ -116,6 +116,15 @@ pm exec d1 sh -c 'exit 5' >/dev/null 2>&1
 expect_eq "exec: its exit status" 5 $?
 pm exec -d d1 sleep 300 >/dev/null 2>&1; ok $? "exec -d"
 wait_for 30 sh -c "podman logs d1 2>/dev/null | grep -q logged-line"; ok $? "logs shows the output"
+# exec -it: conmon's console socket for an exec'd process, in the same VM.
+out=$(python3 "$top_srcdir/tests/integration/tty-session.py" "$(command -v podman)" exec -it d1 sh \
+      2>"$TMP/tty.err")
+for check in "prompt" "initial window size 30 100" "window size change forwarded (40 120)" \
+             "the process has a terminal"; do
+    echo "$out" | grep -qx "ok $check"; ok $? "exec -it: $check"
+done
+expect_eq "exec -it: exit 5" "exit 5" "$(echo "$out" | tail -1)"
+echo "$out" | grep -q "^not ok" && diag "$(tail -c 600 "$TMP/tty.err")"
 podman pause d1 >/dev/null 2>&1; ok $? "pause"
 expect_eq "... inspect: paused" paused "$(podman inspect d1 --format '{{.State.Status}}' 2>&1)"
 podman unpause d1 >/dev/null 2>&1; ok $? "unpause"
