@@ -168,6 +168,9 @@ main (int argc, char **argv)
       return VC_EXIT_RUNTIME_FAILURE;
     }
   vc_cli_setup_logging (&cli);
+  /* Nothing reads cgroupsPath on the host yet. */
+  if (cli.systemd_cgroup)
+    vc_cli_log_ignored ("--systemd-cgroup", NULL);
 
   const char *name = argv[1];
   const VcCliCommand *command = vc_cli_command_find (name);
