@@ -244,7 +244,9 @@ qemu_cmdline_build (VcVm *vm, GError **error)
                                       vm->memory_mib, QEMU_MEMORY_SLOTS, vm->max_memory_mib));
   else
     add (argv, "-m", g_strdup_printf ("%" G_GUINT64_FORMAT "M", vm->memory_mib));
-  if (vm->shared_memory)
+  if (vm->template_mode != VC_VM_TEMPLATE_NONE)
+    qemu_template_args (vm, argv);  /* RAM, vmgenid, -incoming */
+  else if (vm->shared_memory)
     {
       /* vhost-user back ends map guest memory: it must be a shareable file. */
       add (argv, "-object", g_strdup_printf ("memory-backend-memfd,id=vc-mem0,size=%" G_GUINT64_FORMAT "M,share=on",

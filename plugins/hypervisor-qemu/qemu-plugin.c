@@ -23,6 +23,8 @@ static const VcSettingSpec qemu_settings[] = {
     "false", 0, 0, NULL },
   { "kernel_params", VC_SETTING_STRING, "extra guest kernel parameters for every sandbox",
     NULL, 0, 0, NULL },
+  { "pvh", VC_SETTING_BOOL, "boot the uncompressed vmlinux beside the configured bzImage through its PVH entry, when it has one",
+    "true", 0, 0, NULL },
   { NULL, 0, NULL, NULL, 0, 0, NULL },
 };
 
@@ -167,6 +169,7 @@ qemu_create (const VcPluginHost *host, GVariant *settings, GError **error)
       return NULL;
     }
   self->kernel_params = g_strdup (params);
+  self->pvh = setting_bool (settings, "pvh", TRUE);
   self->have_vhost_vsock = access ("/dev/vhost-vsock", R_OK | W_OK) == 0;
   if (self->machine == QEMU_MACHINE_MICROVM)
     self->tsc_khz = host_tsc_khz ();  /* used under TCG only */
@@ -177,7 +180,7 @@ static guint64
 qemu_capabilities (VcPluginInstance *self)
 {
   guint64 caps = VC_HV_CAP_PAUSE | VC_HV_CAP_FS_9P | VC_HV_CAP_FS_VHOST_USER
-                 | VC_HV_CAP_AGENT_SERIAL | VC_HV_CAP_REATTACH;
+                 | VC_HV_CAP_AGENT_SERIAL | VC_HV_CAP_REATTACH | VC_HV_CAP_TEMPLATE;
   /* microvm has only virtio-mmio and no ACPI hotplug. */
   if (self->machine == QEMU_MACHINE_Q35)
     caps |= VC_HV_CAP_HOTPLUG_BLOCK | VC_HV_CAP_HOTPLUG_VCPU | VC_HV_CAP_HOTPLUG_MEMORY;
@@ -231,7 +234,18 @@ qemu_check (VcPluginInstance *self, GString *report, GError **error)
 static VcVm *
 qemu_create_vm (VcPluginInstance *self, const VcVmConfig *config, GError **error)
 {
-  return qemu_vm_new (self, config, error);
+  VcVm *vm = qemu_vm_new (self, config, error);
+  if (vm == NULL)
+    return NULL;
+  char *kernel = qemu_kernel_pick (self, vm->kernel, error);
+  if (kernel == NULL)
+    {
+      qemu_free_vm (vm);
+      return NULL;
+    }
+  g_free (vm->kernel);
+  vm->kernel = kernel;
+  return vm;
 }
 
 static const VcHypervisorOps qemu_hypervisor_ops_table = {
@@ -258,6 +272,8 @@ static const VcHypervisorOps qemu_hypervisor_ops_table = {
   .save_state = qemu_save_state,
   .attach_vm = qemu_attach_vm,
   .free_vm = qemu_free_vm,
+  .template_identity = qemu_template_identity,
+  .save_template = qemu_save_template,
 };
 
 static const VcPluginDescriptor qemu_descriptor = {
