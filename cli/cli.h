@@ -58,6 +58,7 @@ typedef struct {
   char      **env;          /* exec --env K=V... */
   char       *user;         /* exec --user UID[:GID] */
   char       *exec_id;      /* exec --exec-id (generated when not given) */
+  const char *action;       /* template: create, list or rm */
 } VcCliArgs;
 
 typedef struct VcCliCommand VcCliCommand;
@@ -231,6 +232,7 @@ int vc_cmd_list    (VcCli *cli, const VcCliArgs *args);
 int vc_cmd_spec    (VcCli *cli, const VcCliArgs *args);
 int vc_cmd_check   (VcCli *cli, const VcCliArgs *args);
 int vc_cmd_plugins (VcCli *cli, const VcCliArgs *args);
+int vc_cmd_template (VcCli *cli, const VcCliArgs *args);
 
 /* ---- their bus forms, through vcrund (cli/bus-run.c, cli/bus-container.c) ---- */
 

@@ -92,6 +92,8 @@ typedef struct {
   guint       boot_timeout_ms;   /* start_vm + wait_agent_channel; default 120000 */
   guint       agent_timeout_ms;  /* agent connect; 0: the plugin's dial_timeout_ms */
   guint       stop_timeout_ms;   /* graceful part of stop_vm; default 5000 */
+  gint        use_template;      /* 0: sandbox.template; 1: start from a template (built if
+                                    missing); -1: cold boot */
 } VcSandboxOptions;
 
 /* Creates and boots sandbox id (state READY). options may be NULL.

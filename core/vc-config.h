@@ -41,7 +41,11 @@ typedef struct {
   char   *kernel;         /* absolute; default $(guestdir)/vmlinuz */
   char   *initrd;         /* absolute; default $(guestdir)/initrd.img */
   char   *kernel_params;
+  gboolean template;      /* start sandboxes from a saved template VM (core/template.c) */
 } VcSandboxDefaults;
+
+/* sandbox.template when the file does not say. */
+#define VC_DEFAULT_TEMPLATE FALSE
 
 typedef struct {
   char             *file;        /* the file it came from (NULL: built-in defaults) */

@@ -150,6 +150,18 @@ modules_load_all (void)
    * (modules_wait). */
   int loaded = 0;
   int64_t start = monotonic_ms ();
+  /* A template VM (vcrun.template on the command line) is saved once the
+   * channel opens: load everything first, or each guest restored from it
+   * would load the rest again. */
+  char cmdline[4096];
+  bool template_vm = read_small_file ("/proc/cmdline", cmdline, sizeof cmdline) > 0
+                     && strstr (cmdline, "vcrun.template") != NULL;
+  if (template_vm)
+    {
+      load_rest_thread (m);
+      agent_debug ("template VM: loaded every module before serving");
+      return;
+    }
   load_until (m, CHANNEL_MODULE, &loaded);
   agent_debug ("loaded %d modules for the channel in %lld ms", loaded, (long long) (monotonic_ms () - start));
   pthread_t t;

@@ -66,6 +66,15 @@ qemu_template_configure (VcVm *vm, const VcVmConfig *config, GError **error)
     }
   vm->template_mode = config->template_mode;
   vm->template_dir = g_strdup (config->template_dir);
+  if (vm->template_mode == VC_VM_TEMPLATE_CREATE)
+    {
+      /* The vcrun agent then loads all its modules before opening its
+       * channel, so that restored guests need not load them again. */
+      char *params = g_strconcat (vm->kernel_params != NULL ? vm->kernel_params : "",
+                                  vm->kernel_params != NULL ? " " : "", "vcrun.template", NULL);
+      g_free (vm->kernel_params);
+      vm->kernel_params = params;
+    }
   vm->deferred = g_ptr_array_new_with_free_func ((GDestroyNotify) vc_device_free);
   return TRUE;
 }

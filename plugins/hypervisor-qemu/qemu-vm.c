@@ -639,6 +639,13 @@ qemu_start_vm (VcVm *vm, guint timeout_ms, GError **error)
         goto failed;
       if (running)
         break;
+      /* A restored guest comes back paused, as it was saved. */
+      if (vm->template_mode == VC_VM_TEMPLATE_RESTORE && g_strcmp0 (status, "paused") == 0)
+        {
+          if (!qmp_client_run (vm->qmp, "cont", NULL, QEMU_QMP_TIMEOUT_MS, &local))
+            goto failed;
+          continue;
+        }
       if (g_get_monotonic_time () >= deadline)
         {
           g_set_error (&local, VC_ERROR, VC_ERROR_TIMEOUT, "the VM is '%s', not running, after %u ms",
