@@ -163,6 +163,9 @@ gint            vc_sandbox_get_owner_pid    (VcSandbox *sandbox);
 GArray         *vc_sandbox_get_pids         (VcSandbox *sandbox, GError **error);
 /* The guest console log path, or NULL. */
 char           *vc_sandbox_get_console_path (VcSandbox *sandbox);
+/* The template its VM was restored from, when this process created it so;
+ * NULL after a cold boot (borrowed). */
+const char     *vc_sandbox_get_template_dir (VcSandbox *sandbox);
 
 /* Containers of the sandbox, in creation order: GPtrArray of VcContainer*
  * holding a reference each (free the array). */

@@ -359,6 +359,12 @@ vc_template_start_vm (VcSandbox *sb, GPtrArray *devices, GError **error)
   return TRUE;
 }
 
+const char *
+vc_sandbox_get_template_dir (VcSandbox *sb)
+{
+  return sb->template_dir;
+}
+
 char *
 vc_runtime_build_template (VcRuntime *runtime, GError **error)
 {
@@ -448,6 +454,18 @@ is_key (const char *name)
     if (!g_ascii_isxdigit (*p))
       return FALSE;
   return TRUE;
+}
+
+guint
+vc_template_count (const char *state_dir)
+{
+  g_autofree char *root = g_build_filename (state_dir, TEMPLATES_DIR, NULL);
+  g_autoptr(GDir) dir = g_dir_open (root, 0, NULL);
+  guint n = 0;
+  const char *name;
+  while (dir && (name = g_dir_read_name (dir)) != NULL)
+    n += is_key (name);
+  return n;
 }
 
 static gint

@@ -38,6 +38,8 @@ char       *vc_runtime_get_template_dir (VcRuntime *runtime);
 gboolean    vc_runtime_templates_enabled (VcRuntime *runtime);
 /* The templates, sorted by key; none is an empty array. */
 GPtrArray  *vc_runtime_list_templates  (VcRuntime *runtime, GError **error);
+/* How many templates <state_dir>/.templates holds (for vcrun check). */
+guint       vc_template_count (const char *state_dir);
 /* Builds (or finds current) the template of the configuration's sandbox
  * settings by creating and deleting a sandbox; returns its directory. */
 char       *vc_runtime_build_template  (VcRuntime *runtime, GError **error);
