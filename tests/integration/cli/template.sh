@@ -39,7 +39,7 @@ sed -e "s|^\( *kernel = \).*|\1\"$ROOT/guest/vmlinuz\";|" \
 tc() { timeout -k 5 "${VC_TIMEOUT:-180}" "$VCRUN" --config "$ROOT/9p.conf" --root "$STATE" "$@"; }
 
 B=$ROOT/bundle
-make_bundle "$B" '["sh", "-c", "hostname; date +%s; head -c 16 /dev/urandom | od -An -tx1 | tr -d \" \\n\"; echo"]'
+make_bundle "$B" '["sh", "-c", "hostname; date +%s; head -c 16 /dev/urandom | od -An -tx1 | tr -d \" \\n\"; echo; dmesg | grep -c \"crng reseeded due to virtual machine fork\""]'
 python3 - "$B/config.json" <<'PY'
 import json, sys
 spec = json.load(open(sys.argv[1]))
@@ -47,7 +47,7 @@ spec["mounts"].append({"destination": "/dev", "type": "devtmpfs", "source": "dev
 spec.pop("hostname", None)
 json.dump(spec, open(sys.argv[1], "w"))
 PY
-for a in hostname date head od; do ln -sf busybox "$B/rootfs/bin/$a"; done
+for a in hostname date head od dmesg grep; do ln -sf busybox "$B/rootfs/bin/$a"; done
 
 tdir() { ls -d "$STATE"/.templates/????????????????????????????????/ 2>/dev/null | head -n 1; }
 restored() { grep -q "restored from its template" "$1"; }
@@ -77,7 +77,9 @@ restored "$ROOT/r1.err" && restored "$ROOT/r2.err"; ok $? "both were restored fr
 expect_eq "each has its own hostname (from CreateSandbox)" "r1 r2" "$(sed -n 1p "$ROOT/r1.out") $(sed -n 1p "$ROOT/r2.out")"
 u1=$(sed -n 3p "$ROOT/r1.out"); u2=$(sed -n 3p "$ROOT/r2.out")
 diag "urandom: $u1 / $u2"
-[ ${#u1} = 32 ] && [ ${#u2} = 32 ] && [ "$u1" != "$u2" ]; ok $? "their /dev/urandom bytes differ (the RNG was reseeded)"
+[ ${#u1} = 32 ] && [ ${#u2} = 32 ] && [ "$u1" != "$u2" ]; ok $? "their /dev/urandom bytes differ"
+expect_eq "both guest kernels reseeded their RNG on the VM generation change (vmgenid)" "1 1" \
+    "$(sed -n 4p "$ROOT/r1.out") $(sed -n 4p "$ROOT/r2.out")"
 for r in r1 r2; do
     t=$(sed -n 2p "$ROOT/$r.out")
     [ -n "$t" ] && [ "$t" -ge $((before - 2)) ] && [ "$t" -le $((after + 2)) ]
