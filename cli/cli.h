@@ -233,6 +233,9 @@ int vc_cmd_spec    (VcCli *cli, const VcCliArgs *args);
 int vc_cmd_check   (VcCli *cli, const VcCliArgs *args);
 int vc_cmd_plugins (VcCli *cli, const VcCliArgs *args);
 int vc_cmd_template (VcCli *cli, const VcCliArgs *args);
+int vc_cmd_template_bus (VcCli *cli, const VcCliArgs *args);
+/* `vcrun template list`'s output, for both forms (VcTemplateInfo). */
+void vc_cli_print_templates (GPtrArray *templates, const char *format);
 
 /* ---- their bus forms, through vcrund (cli/bus-run.c, cli/bus-container.c) ---- */
 

@@ -1,7 +1,8 @@
 /* vcrun template create|list|rm: the saved guests sandboxes start from
  * (core/template.h). `create` boots a throw-away sandbox with templates on,
  * which builds the template for the configuration's sandbox settings (or
- * finds it current), then deletes the sandbox. */
+ * finds it current), then deletes the sandbox. With --bus, vcrund does the
+ * same with its own configuration (cli/bus-template.c). */
 #include "config.h"
 
 #include <stdio.h>
@@ -25,14 +26,10 @@ template_json (const VcTemplateInfo *t)
   return o;
 }
 
-static int
-list (VcRuntime *runtime, const VcCliArgs *args)
+void
+vc_cli_print_templates (GPtrArray *templates, const char *format)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GPtrArray) templates = vc_runtime_list_templates (runtime, &error);
-  if (templates == NULL)
-    return vc_cli_fail (error);
-  if (args->format && g_str_equal (args->format, "json"))
+  if (format && g_str_equal (format, "json"))
     {
       g_autoptr(JsonArray) array = json_array_new ();
       for (guint i = 0; i < templates->len; i++)
@@ -40,7 +37,7 @@ list (VcRuntime *runtime, const VcCliArgs *args)
       g_autoptr(JsonNode) node = json_node_new (JSON_NODE_ARRAY);
       json_node_set_array (node, json_array_ref (array));
       vc_cli_print_json (node);
-      return 0;
+      return;
     }
   printf ("%-32s  %-6s %-9s %-20s %s\n", "KEY", "STATUS", "SIZE", "CREATED", "BUILT FOR");
   for (guint i = 0; i < templates->len; i++)
@@ -51,6 +48,16 @@ list (VcRuntime *runtime, const VcCliArgs *args)
       printf ("%-32s  %-6s %-9s %-20s %s%s%s%s\n", t->key, t->usable ? "ok" : "stale", size, created,
               t->summary ? t->summary : "", t->why ? " (" : "", t->why ? t->why : "", t->why ? ")" : "");
     }
+}
+
+static int
+list (VcRuntime *runtime, const VcCliArgs *args)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) templates = vc_runtime_list_templates (runtime, &error);
+  if (templates == NULL)
+    return vc_cli_fail (error);
+  vc_cli_print_templates (templates, args->format);
   return 0;
 }
 

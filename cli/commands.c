@@ -267,7 +267,8 @@ static const VcCliCommand commands[] = {
     .check = no_operands, .run_embedded = vc_cmd_plugins, .in_process = TRUE },
   { "template", "create | list [--format table|json] | rm (KEY | --all)",
     "build, list or remove the saved guests that sandboxes start from",
-    .options = template_options, .check = check_template, .run_embedded = vc_cmd_template },
+    .options = template_options, .check = check_template,
+    .run_embedded = vc_cmd_template, .run_bus = vc_cmd_template_bus },
 };
 
 const VcCliCommand *
