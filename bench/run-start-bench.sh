@@ -53,6 +53,9 @@ cleanup() {
         done
     done
     for id in $(runc --root "$tmp/runc" list -q 2>/dev/null); do runc --root "$tmp/runc" delete -f "$id"; done
+    # What a failed delete left (on a very busy host): processes, then mounts.
+    for p in $(pgrep -f -- "$tmp/"); do kill -9 "$p" 2>/dev/null; done
+    for m in $(awk -v t="$tmp/" 'index($2, t) == 1 { print $2 }' /proc/mounts | sort -r); do umount -l "$m"; done
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -98,7 +101,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "nan") printf "%.2f
 append="console=ttyS0 panic=1 quiet reboot=k i8042.noaux=1 i8042.nomux=1 i8042.nopnp=1 i8042.dumbkbd=1 cryptomgr.notests tsc=reliable no_timer_check"
 tsc_khz=$(cat /sys/devices/system/cpu/cpu0/tsc_freq_khz 2>/dev/null ||
           awk '/^cpu MHz/ { printf "%d", $4 * 1000; exit }' /proc/cpuinfo)
-qemu_once() { # KERNEL MACHINE
+qemu_once() { # KERNEL MACHINE NAME
     local log=$tmp/console.log t0 t1 deadline machine serial extra=
     if [ "$2" = microvm ]; then
         machine=microvm,rtc=on; serial=virtio-serial-device,id=vc-serial
@@ -138,6 +141,9 @@ time.sleep(3600)' "$tmp/agent.sock" >/dev/null 2>&1 &
         sleep 0.02
     done
     t1=$(now)
+    # QEMU's own CPU seconds: the work, apart from waiting for a busy host.
+    awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f\n", ($12 + $13) / hz }' \
+        "/proc/$qemu_pid/stat" >> "$tmp/$3.cpu"
     kill "$qemu_pid" "$holder_pid" 2>/dev/null; wait "$qemu_pid" "$holder_pid" 2>/dev/null; qemu_pid=
     elapsed "$t0" "$t1"
 }
@@ -170,16 +176,18 @@ echo
 echo "== 1. bare QEMU to the agent's ready line (s)"
 cols=(bz-q35 pvh-q35 pvh-microvm)
 printf '%-4s %-12s %-12s %-12s\n' run "${cols[@]}"
-for c in "${cols[@]}"; do : > "$tmp/$c.times"; done
+for c in "${cols[@]}"; do : > "$tmp/$c.times"; : > "$tmp/$c.cpu"; done
 for i in $(seq 1 "$runs"); do
-    a=$(qemu_once "$guest/vmlinuz" q35) && echo "$a" >> "$tmp/bz-q35.times"
-    b=$(qemu_once "$guest/vmlinux" q35) && echo "$b" >> "$tmp/pvh-q35.times"
-    c=$(qemu_once "$guest/vmlinux" microvm) && echo "$c" >> "$tmp/pvh-microvm.times"
+    a=$(qemu_once "$guest/vmlinuz" q35 bz-q35) && echo "$a" >> "$tmp/bz-q35.times"
+    b=$(qemu_once "$guest/vmlinux" q35 pvh-q35) && echo "$b" >> "$tmp/pvh-q35.times"
+    c=$(qemu_once "$guest/vmlinux" microvm pvh-microvm) && echo "$c" >> "$tmp/pvh-microvm.times"
     printf '%-4s %-12s %-12s %-12s\n' "$i" "${a:-failed}" "${b:-failed}" "${c:-failed}"
 done
 m_bz=$(median < "$tmp/bz-q35.times"); m_pvh=$(median < "$tmp/pvh-q35.times"); m_mvm=$(median < "$tmp/pvh-microvm.times")
 echo "median: bzImage q35 $m_bz s, PVH vmlinux q35 $m_pvh s, PVH vmlinux microvm $m_mvm s"
 echo "ratio bzImage/PVH (q35): $(ratio "$m_bz" "$m_pvh"); PVH microvm/q35: $(ratio "$m_mvm" "$m_pvh")"
+c_bz=$(median < "$tmp/bz-q35.cpu"); c_pvh=$(median < "$tmp/pvh-q35.cpu"); c_mvm=$(median < "$tmp/pvh-microvm.cpu")
+echo "median QEMU CPU time: bzImage q35 $c_bz s, PVH q35 $c_pvh s, PVH microvm $c_mvm s (ratio bzImage/PVH $(ratio "$c_bz" "$c_pvh"))"
 
 echo
 echo "== 2. run a container of 'true' (s)"
@@ -231,7 +239,8 @@ pss_of() { # CONF
         for p in $pids; do total=$((total + $(pss_kib "$p"))); done
     done
     for i in $(seq 1 "$many"); do
-        "$vcrun" --config "$tmp/$c.conf" delete --force "p-$c-$i" >/dev/null 2>&1
+        timeout -k 5 120 "$vcrun" --config "$tmp/$c.conf" delete --force "p-$c-$i" >/dev/null 2>"$tmp/pss.err" ||
+            echo "bench: $c sandbox $i: delete: $(tail -1 "$tmp/pss.err")" >&2
     done
     echo $((total / 1024))
 }
