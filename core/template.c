@@ -9,6 +9,7 @@
 #include "template.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -264,6 +265,34 @@ build (VcSandbox *sb, GPtrArray *devices, const char *key, const char *tmp, GErr
   return TRUE;
 }
 
+/* A build interrupted by a killed creator may have left its template VM
+ * running (QEMU runs in a session of its own): end it before reusing tmp. */
+static void
+kill_abandoned_build (const char *tmp)
+{
+  g_autofree char *pid_file = g_build_filename (tmp, "qemu.pid", NULL);
+  g_autofree char *text = NULL;
+  if (!g_file_get_contents (pid_file, &text, NULL, NULL))
+    return;
+  gint64 pid = g_ascii_strtoll (text, NULL, 10);
+  if (pid <= 1 || pid > G_MAXINT)
+    return;
+  g_autofree char *cmdline_path = g_strdup_printf ("/proc/%" G_GINT64_FORMAT "/cmdline", pid);
+  g_autofree char *cmdline = NULL;
+  gsize len = 0;
+  if (!g_file_get_contents (cmdline_path, &cmdline, &len, NULL))
+    return;
+  for (gsize i = 0; i + 1 < len; i++)
+    if (cmdline[i] == '\0')
+      cmdline[i] = ' ';
+  if (strstr (cmdline, tmp) == NULL)
+    return;  /* the pid was reused */
+  g_message ("template: ending the VM (pid %" G_GINT64_FORMAT ") of an interrupted build in %s", pid, tmp);
+  kill ((pid_t) pid, SIGKILL);
+  for (int i = 0; i < 100 && kill ((pid_t) pid, 0) == 0; i++)
+    g_usleep (20 * 1000);
+}
+
 /* Under the template's lock: a template in dir that matches identity,
  * built now if there was none or a stale or unreadable one. */
 static gboolean
@@ -283,6 +312,7 @@ ensure (VcSandbox *sb, GPtrArray *devices, const char *key, const char *dir, con
         return FALSE;
     }
   g_autofree char *tmp = g_strconcat (dir, ".new", NULL);
+  kill_abandoned_build (tmp);
   if (!vc_state_remove_dir (tmp, error) || !make_private_dir (tmp, error))
     return FALSE;
   g_mutex_lock (&sb->state_mutex);

@@ -44,8 +44,9 @@ typedef struct {
   gboolean template;      /* start sandboxes from a saved template VM (core/template.c) */
 } VcSandboxDefaults;
 
-/* sandbox.template when the file does not say. */
-#define VC_DEFAULT_TEMPLATE FALSE
+/* sandbox.template when the file does not say: on, since the tests showed
+ * restored sandboxes behave as cold-booted ones (tests/integration/cli/template.sh). */
+#define VC_DEFAULT_TEMPLATE TRUE
 
 typedef struct {
   char             *file;        /* the file it came from (NULL: built-in defaults) */
