@@ -119,7 +119,13 @@ bool
 storage_mount (const Grpc__Storage *st, AgentError *err)
 {
   const char *mp = st->mount_point;
-  modules_wait (); /* 9p, virtiofs, ext4... */
+  /* The file system's module, not the ones listed after it (ext4 is last). */
+  if (is_driver (st, "9p", NULL) || (st->fstype && strcmp (st->fstype, "9p") == 0))
+    modules_wait_for ("9p");
+  else if (is_driver (st, "virtio-fs", "virtiofs") || (st->fstype && strcmp (st->fstype, "virtiofs") == 0))
+    modules_wait_for ("virtiofs");
+  else if (!is_driver (st, "local", NULL) && !is_driver (st, "ephemeral", "tmpfs"))
+    modules_wait (); /* ext4 on a block device, ... */
   if (!mp || mp[0] != '/' || strstr (mp, "/../") || strcmp (mp, "/") == 0)
     return agent_error (err, VC_TTRPC_CODE_INVALID_ARGUMENT, "storage: invalid mount point '%s'", mp ? mp : "");
   if (!mkdir_p (mp, 0755, err))
