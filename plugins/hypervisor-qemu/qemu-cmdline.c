@@ -209,7 +209,7 @@ kernel_cmdline (VcVm *vm)
   /* Kata's defaults: skip slow probes of hardware a sandbox does not have. */
   g_string_append (s, " i8042.noaux=1 i8042.nomux=1 i8042.nopnp=1 i8042.dumbkbd=1"
                       " cryptomgr.notests tsc=reliable no_timer_check");
-  if (vm->machine == QEMU_MACHINE_MICROVM && !vm->use_kvm && vm->plugin->tsc_khz > 0)
+  if (!vm->use_kvm && vm->plugin->tsc_khz > 0)
     g_string_append_printf (s, " tsc_early_khz=%" G_GUINT64_FORMAT, vm->plugin->tsc_khz);
   if (vm->plugin->kernel_params != NULL && *vm->plugin->kernel_params != '\0')
     g_string_append_printf (s, " %s", vm->plugin->kernel_params);

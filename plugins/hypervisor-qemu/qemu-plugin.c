@@ -61,9 +61,9 @@ kvm_usable (char **why)
 }
 
 /* The host's TSC rate in kHz, 0 if unknown. Under TCG the guest's rdtsc
- * reads the host's TSC, and microvm has no HPET or ACPI PM timer to
- * calibrate it against: on a busy host the PIT calibration fails and the
- * guest kernel hangs early, so microvm guests get tsc_early_khz. */
+ * reads the host's TSC, and on a busy host the guest's calibration goes
+ * wrong (microvm, with no HPET or ACPI PM timer, hangs early; q35 gets a
+ * clock that runs fast), so TCG guests get tsc_early_khz. */
 static guint64
 host_tsc_khz (void)
 {
@@ -171,8 +171,10 @@ qemu_create (const VcPluginHost *host, GVariant *settings, GError **error)
   self->kernel_params = g_strdup (params);
   self->pvh = setting_bool (settings, "pvh", TRUE);
   self->have_vhost_vsock = access ("/dev/vhost-vsock", R_OK | W_OK) == 0;
-  if (self->machine == QEMU_MACHINE_MICROVM)
-    self->tsc_khz = host_tsc_khz ();  /* used under TCG only */
+  /* Under TCG only: on a busy host the guest's own calibration goes wrong
+   * (microvm: it hangs; q35: its clock runs fast, and a template would pass
+   * the error on to every sandbox restored from it). */
+  self->tsc_khz = host_tsc_khz ();
   return g_steal_pointer (&self);
 }
 

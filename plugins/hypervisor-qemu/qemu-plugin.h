@@ -33,7 +33,7 @@ struct VcPluginInstance {
   gboolean     seccomp_sandbox;
   char        *kernel_params;   /* the "kernel_params" setting, may be NULL */
   gboolean     have_vhost_vsock;
-  guint64      tsc_khz;         /* the host's TSC rate, for microvm under TCG; 0 unknown */
+  guint64      tsc_khz;         /* the host's TSC rate, for guests under TCG; 0 unknown */
   gboolean     pvh;             /* boot the vmlinux beside a bzImage through its PVH entry */
 };
 

@@ -510,10 +510,10 @@ qemu_template_identity (VcPluginInstance *self, GError **error)
     }
   return g_strdup_printf ("hypervisor-qemu %s; qemu %s dev %" G_GUINT64_FORMAT " ino %" G_GUINT64_FORMAT
                           " size %" G_GINT64_FORMAT " mtime %" G_GINT64_FORMAT "; machine %s; accel %s; "
-                          "pvh %d; kernel_params %s",
+                          "pvh %d; tsc_khz %" G_GUINT64_FORMAT "; kernel_params %s",
                           PACKAGE_VERSION, self->qemu_path, (guint64) st.st_dev, (guint64) st.st_ino,
                           (gint64) st.st_size, (gint64) st.st_mtime,
                           self->machine == QEMU_MACHINE_Q35 ? "q35" : "microvm",
-                          qemu_plugin_use_kvm (self) ? "kvm" : "tcg", self->pvh,
+                          qemu_plugin_use_kvm (self) ? "kvm" : "tcg", self->pvh, self->tsc_khz,
                           self->kernel_params != NULL ? self->kernel_params : "");
 }

@@ -39,7 +39,7 @@ sed -e "s|^\( *kernel = \).*|\1\"$ROOT/guest/vmlinuz\";|" \
 tc() { timeout -k 5 "${VC_TIMEOUT:-180}" "$VCRUN" --config "$ROOT/9p.conf" --root "$STATE" "$@"; }
 
 B=$ROOT/bundle
-make_bundle "$B" '["sh", "-c", "hostname; date +%s; head -c 16 /dev/urandom | od -An -tx1 | tr -d \" \\n\"; echo; dmesg | grep -c \"crng reseeded due to virtual machine fork\""]'
+make_bundle "$B" '["sh", "-c", "hostname; date +%s; head -c 16 /dev/urandom | od -An -tx1 | tr -d \" \\n\"; echo; dmesg | grep -c \"crng reseeded due to virtual machine fork\"; true"]'
 python3 - "$B/config.json" <<'PY'
 import json, sys
 spec = json.load(open(sys.argv[1]))
