@@ -69,6 +69,7 @@ typedef struct {
   char       *cpus, *cpu_quota, *cpu_period, *cpuset_cpus, *memory, *pids_limit;
   char       *resources_json; /* update: the LinuxResources the options make (check) */
   gboolean    stats;        /* events --stats */
+  const char *action;       /* template: create, list or rm */
 } VcCliArgs;
 
 typedef struct VcCliCommand VcCliCommand;
@@ -277,6 +278,10 @@ int vc_cmd_spec    (VcCli *cli, const VcCliArgs *args);
 int vc_cmd_check   (VcCli *cli, const VcCliArgs *args);
 int vc_cmd_plugins (VcCli *cli, const VcCliArgs *args);
 int vc_cmd_features (VcCli *cli, const VcCliArgs *args);
+int vc_cmd_template (VcCli *cli, const VcCliArgs *args);
+int vc_cmd_template_bus (VcCli *cli, const VcCliArgs *args);
+/* `vcrun template list`'s output, for both forms (VcTemplateInfo). */
+void vc_cli_print_templates (GPtrArray *templates, const char *format);
 
 /* ---- their bus forms, through vcrund (cli/bus-run.c, cli/bus-container.c) ---- */
 

@@ -83,6 +83,12 @@ static const GOptionEntry list_options[] = {
   { NULL }
 };
 
+static const GOptionEntry template_options[] = {
+  FORMAT_OPTION,
+  VC_CLI_FLAG ("all", 'a', all, "rm: remove every template"),
+  { NULL }
+};
+
 static const GOptionEntry spec_options[] = {
   BUNDLE_OPTION,
   { NULL }
@@ -223,6 +229,32 @@ check_list (const VcCliCommand *command, VcCliArgs *args, int argc, char **argv,
   return check_format (command, args, error) && no_operands (command, args, argc, argv, error);
 }
 
+/* create | list [--format F] | rm (KEY | --all) */
+static gboolean
+check_template (const VcCliCommand *command, VcCliArgs *args, int argc, char **argv, GError **error)
+{
+  if (argc < 2)
+    return invalid (error, "template: missing the action: create, list or rm (see 'vcrun template --help')");
+  args->action = argv[1];
+  if (!g_str_equal (args->action, "create") && !g_str_equal (args->action, "list")
+      && !g_str_equal (args->action, "rm"))
+    return invalid (error, "template: unknown action '%s', expected create, list or rm", args->action);
+  if (!check_format (command, args, error))
+    return FALSE;
+  if (g_str_equal (args->action, "rm"))
+    {
+      if (argc < 3 && !args->all)
+        return invalid (error, "template rm: give a template KEY (or its start) or --all");
+      if (argc > 3 || (argc == 3 && args->all))
+        return invalid (error, "template rm: unexpected argument '%s'", argv[argc - 1]);
+      args->id = argc == 3 ? argv[2] : NULL;
+      return TRUE;
+    }
+  if (argc > 2)
+    return invalid (error, "template %s: unexpected argument '%s'", args->action, argv[2]);
+  return TRUE;
+}
+
 /* ---- the table ----------------------------------------------------------- */
 
 static const VcCliCommand commands[] = {
@@ -274,6 +306,10 @@ static const VcCliCommand commands[] = {
     .check = no_operands, .run_embedded = vc_cmd_plugins, .in_process = TRUE },
   { "features", "", "print what this runtime supports (the OCI runtime-spec features JSON)",
     .check = no_operands, .run_embedded = vc_cmd_features, .in_process = TRUE },
+  { "template", "create | list [--format table|json] | rm (KEY | --all)",
+    "build, list or remove the saved guests that sandboxes start from",
+    .options = template_options, .check = check_template,
+    .run_embedded = vc_cmd_template, .run_bus = vc_cmd_template_bus },
 };
 
 const VcCliCommand *

@@ -148,6 +148,22 @@ get_string (const Parser *p, const config_setting_t *group, const char *name, co
   return TRUE;
 }
 
+/* Reads an optional boolean member; *out is left alone when absent. */
+static gboolean
+get_bool (const Parser *p, const config_setting_t *group, const char *name, const char *prefix,
+          gboolean *out, GError **error)
+{
+  config_setting_t *s = config_setting_get_member (group, name);
+  if (s == NULL)
+    return TRUE;
+  g_autofree char *path = key_path (prefix, s);
+  if (config_setting_type (s) != CONFIG_TYPE_BOOL)
+    return fail_at (p, s, error, "'%s' must be true or false, not %s", path,
+                    type_name (config_setting_type (s)));
+  *out = config_setting_get_bool (s) != 0;
+  return TRUE;
+}
+
 /* Reads an optional integer member within [min, max]; *out is left alone when absent. */
 static gboolean
 get_int (const Parser *p, const config_setting_t *group, const char *name, const char *prefix,
@@ -362,7 +378,7 @@ parse_sandbox (const Parser *p, config_setting_t *root, VcConfig *config, GError
 {
   static const char *const keys[] = {
     "hypervisor", "agent", "fs", "vcpus", "max_vcpus", "memory_mib", "max_memory_mib",
-    "kernel", "initrd", "kernel_params", NULL
+    "kernel", "initrd", "kernel_params", "template", NULL
   };
   VcSandboxDefaults *sb = &config->sandbox;
   config_setting_t *group, *where, *max_where;
@@ -414,7 +430,8 @@ parse_sandbox (const Parser *p, config_setting_t *root, VcConfig *config, GError
       !check_absolute (p, where, "sandbox", sb->kernel, error) ||
       !get_string (p, group, "initrd", "sandbox", &sb->initrd, &where, error) ||
       !check_absolute (p, where, "sandbox", sb->initrd, error) ||
-      !get_string (p, group, "kernel_params", "sandbox", &sb->kernel_params, NULL, error))
+      !get_string (p, group, "kernel_params", "sandbox", &sb->kernel_params, NULL, error) ||
+      !get_bool (p, group, "template", "sandbox", &sb->template, error))
     return FALSE;
   return TRUE;
 }
@@ -466,6 +483,7 @@ vc_config_new_default (void)
   config->sandbox.memory_mib = DEFAULT_MEMORY_MIB;
   config->sandbox.kernel = g_strdup (VC_GUEST_DIR "/vmlinuz");
   config->sandbox.initrd = g_strdup (VC_GUEST_DIR "/initrd.img");
+  config->sandbox.template = VC_DEFAULT_TEMPLATE;
   return config;
 }
 

@@ -12,6 +12,7 @@
 #include "host-check.h"
 #include "registry.h"
 #include "runtime.h"
+#include "template.h"
 #include "vc-config.h"
 
 static void
@@ -147,6 +148,12 @@ vc_check_host (const char *config_file, const char *state_dir)
       g_autofree char *state_parent = config->state_dir ? g_path_get_dirname (config->state_dir)
                                                         : NULL;
       check_file (report, "state directory", state_parent, W_OK, TRUE);
+      guint n = config->state_dir ? vc_template_count (config->state_dir) : 0;
+      g_autofree char *templates = g_strdup_printf (
+          "%s (sandbox.template); %u saved in %s/.templates (vcrun template list)",
+          config->sandbox.template ? "sandboxes start from a template" : "off", n,
+          config->state_dir ? config->state_dir : "?");
+      add_row (report, "templates", config->sandbox.template, FALSE, templates);
     }
   return report;
 }

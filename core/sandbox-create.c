@@ -95,6 +95,39 @@ step_failed (VcSandbox *sb, const char *step, GError **error)
   return FALSE;
 }
 
+/* create_vm, cold plug, start_vm: an ordinary boot. */
+static gboolean
+cold_start (VcSandbox *sb, GPtrArray *devices, GError **error)
+{
+  const VcHypervisorOps *hv = sb->hv;
+  VcVmConfig vm_config;
+  g_mutex_lock (&sb->state_mutex);
+  vc_sandbox_fill_vm_config (sb, &vm_config);   /* strings live in the record, unchanged until ready */
+  g_mutex_unlock (&sb->state_mutex);
+  sb->vm = hv->create_vm (sb->hv_plugin->instance, &vm_config, error);
+  if (sb->vm == NULL)
+    return step_failed (sb, "create_vm", error);
+
+  for (guint i = 0; devices && i < devices->len; i++)
+    {
+      const VcDevice *device = devices->pdata[i];
+      if (hv->add_device == NULL)
+        {
+          vc_sandbox_unsupported (sb->hv_plugin->name, "add_device", error);
+          return FALSE;
+        }
+      if (!hv->add_device (sb->vm, device, NULL, error))
+        {
+          g_autofree char *step = g_strdup_printf ("add_device %s", device->id);
+          return step_failed (sb, step, error);
+        }
+    }
+
+  if (!hv->start_vm (sb->vm, sb->boot_timeout_ms, error))
+    return step_failed (sb, "start_vm", error);
+  return TRUE;
+}
+
 /* The boot sequence; any failure returns FALSE for rollback_create. */
 static gboolean
 boot (VcSandbox *sb, const char *hostname, GError **error)
@@ -102,7 +135,6 @@ boot (VcSandbox *sb, const char *hostname, GError **error)
   const VcHypervisorOps *hv = sb->hv;
   const VcFsOps *fs = sb->fs;
   const VcAgentOps *agent = sb->agent_ops;
-  VcPluginInstance *hv_self = sb->hv_plugin->instance;
   gint64 start = g_get_monotonic_time ();
 
   VcFsSandboxConfig fs_config;
@@ -128,31 +160,19 @@ boot (VcSandbox *sb, const char *hostname, GError **error)
         return FALSE;
     }
 
-  VcVmConfig vm_config;
-  g_mutex_lock (&sb->state_mutex);
-  vc_sandbox_fill_vm_config (sb, &vm_config);   /* strings live in the record, unchanged until ready */
-  g_mutex_unlock (&sb->state_mutex);
-  sb->vm = hv->create_vm (hv_self, &vm_config, error);
-  if (sb->vm == NULL)
-    return step_failed (sb, "create_vm", error);
-
-  for (guint i = 0; devices && i < devices->len; i++)
+  gboolean restored = FALSE;
+  if (vc_template_wanted (sb))
     {
-      const VcDevice *device = devices->pdata[i];
-      if (hv->add_device == NULL)
-        {
-          vc_sandbox_unsupported (sb->hv_plugin->name, "add_device", error);
-          return FALSE;
-        }
-      if (!hv->add_device (sb->vm, device, NULL, error))
-        {
-          g_autofree char *step = g_strdup_printf ("add_device %s", device->id);
-          return step_failed (sb, step, error);
-        }
+      g_autoptr(GError) template_error = NULL;
+      restored = vc_template_start_vm (sb, devices, &template_error);
+      if (!restored)
+        g_warning ("sandbox %s: cannot start from a template, booting cold instead: %s", sb->id,
+                   template_error->message);
     }
-
-  if (!hv->start_vm (sb->vm, sb->boot_timeout_ms, error))
-    return step_failed (sb, "start_vm", error);
+  /* The boot timeout counts from the VM that boots, not from a template built first. */
+  start = g_get_monotonic_time ();
+  if (!restored && !cold_start (sb, devices, error))
+    return FALSE;
   if (hv->save_state)
     {
       char *saved = hv->save_state (sb->vm, error);
@@ -180,6 +200,13 @@ boot (VcSandbox *sb, const char *hostname, GError **error)
 
   if (agent->check && !agent->check (ref->conn, error))
     return step_failed (sb, "agent check", error);
+  /* A restored guest's clock is the template's: set it. */
+  if (restored && agent->set_guest_time)
+    {
+      gint64 now = g_get_real_time ();
+      if (!agent->set_guest_time (ref->conn, now / G_USEC_PER_SEC, now % G_USEC_PER_SEC, error))
+        return step_failed (sb, "agent set_guest_time", error);
+    }
 
   g_autoptr(VcStorage) storage = NULL;
   if (fs->get_sandbox_storage)
@@ -268,6 +295,7 @@ vc_sandbox_create (VcRuntime *runtime, const char *id, const VcSandboxOptions *o
   sb->boot_timeout_ms = o->boot_timeout_ms ? o->boot_timeout_ms : DEFAULT_BOOT_TIMEOUT_MS;
   sb->agent_timeout_ms = o->agent_timeout_ms;
   sb->stop_timeout_ms = o->stop_timeout_ms ? o->stop_timeout_ms : DEFAULT_STOP_TIMEOUT_MS;
+  sb->use_template = o->use_template > 0 || (o->use_template == 0 && d->template);
 
   vc_sandbox_op_lock (sb);
   if (!vc_sandbox_resolve_plugins (sb, error) || !check_compat (sb, error)

@@ -57,6 +57,8 @@ struct VcSandbox {
   guint      boot_timeout_ms;
   guint      agent_timeout_ms;
   guint      stop_timeout_ms;
+  gboolean   use_template;         /* start the VM from a template (template.c) */
+  char      *template_dir;         /* the one it was started from, else NULL */
 
   VcSandboxChangedFunc changed_func;
   gpointer   changed_data;
@@ -91,6 +93,12 @@ gboolean vc_sandbox_stop_vm_on_purpose (VcSandbox *sb, VcVm *vm, GError **error)
 void     vc_sandbox_process_pending_after_unlock (VcSandbox *sb);
 void     vc_sandbox_on_vm_event (VcVmEvent event, const char *detail, gpointer user_data);
 void     vc_sandbox_on_fs_event (VcFsEvent event, const char *detail, gpointer user_data);
+
+/* template.c: whether this sandbox's VM should come from a template, and
+ * starting it so (sb->vm set); on failure no VM is left and the caller boots
+ * cold. devices: the fs plugin's, cold-plugged into both. */
+gboolean    vc_template_wanted   (VcSandbox *sb);
+gboolean    vc_template_start_vm (VcSandbox *sb, GPtrArray *devices, GError **error);
 
 /* sandbox-plugins.c */
 gboolean    vc_sandbox_resolve_plugins (VcSandbox *sb, GError **error);

@@ -68,6 +68,7 @@ vc_sandbox_finalize (VcSandbox *sb)
   g_ptr_array_unref (sb->notify_queue);
   vc_sandbox_record_free (sb->record);
   g_free (sb->pending_stop_reason);
+  g_free (sb->template_dir);
   g_mutex_clear (&sb->op_mutex);
   g_mutex_clear (&sb->state_mutex);
   g_free (sb->lock_path);

@@ -92,6 +92,8 @@ typedef struct {
   guint       boot_timeout_ms;   /* start_vm + wait_agent_channel; default 120000 */
   guint       agent_timeout_ms;  /* agent connect; 0: the plugin's dial_timeout_ms */
   guint       stop_timeout_ms;   /* graceful part of stop_vm; default 5000 */
+  gint        use_template;      /* 0: sandbox.template; 1: start from a template (built if
+                                    missing); -1: cold boot */
 } VcSandboxOptions;
 
 /* Creates and boots sandbox id (state READY). options may be NULL.
@@ -161,6 +163,9 @@ gint            vc_sandbox_get_owner_pid    (VcSandbox *sandbox);
 GArray         *vc_sandbox_get_pids         (VcSandbox *sandbox, GError **error);
 /* The guest console log path, or NULL. */
 char           *vc_sandbox_get_console_path (VcSandbox *sandbox);
+/* The template its VM was restored from, when this process created it so;
+ * NULL after a cold boot (borrowed). */
+const char     *vc_sandbox_get_template_dir (VcSandbox *sandbox);
 
 /* Containers of the sandbox, in creation order: GPtrArray of VcContainer*
  * holding a reference each (free the array). */

@@ -41,7 +41,13 @@ typedef struct {
   char   *kernel;         /* absolute; default $(guestdir)/vmlinuz */
   char   *initrd;         /* absolute; default $(guestdir)/initrd.img */
   char   *kernel_params;
+  gboolean template;      /* start sandboxes from a saved template VM (core/template.c) */
 } VcSandboxDefaults;
+
+/* sandbox.template when the file does not say: off for now. Restored sandboxes
+ * pass the e2e cases and tests/integration/cli/{vm,template}.sh, but some tests
+ * assume a boot takes over a second (daemon/vm.sh's SIGINT during the boot). */
+#define VC_DEFAULT_TEMPLATE FALSE
 
 typedef struct {
   char             *file;        /* the file it came from (NULL: built-in defaults) */

@@ -419,6 +419,7 @@ vcd_daemon_new (VcRuntime *runtime, GDBusConnection *connection, GError **error)
                     G_CALLBACK (on_handle_list_sandboxes), daemon);
   g_signal_connect (daemon->manager, "handle-get-sandbox",
                     G_CALLBACK (on_handle_get_sandbox), daemon);
+  vcd_templates_connect (daemon, daemon->manager);
   /* Anyone the bus policy lets in may create sandboxes (they own them). */
   vcd_callers_guard (daemon->callers, G_DBUS_INTERFACE_SKELETON (daemon->manager), G_MAXUINT);
 

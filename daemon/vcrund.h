@@ -88,6 +88,9 @@ char       *vcd_escape_id (const char *id);
 /* Exports handle (taking a reference) at its path. A sandbox whose owner
  * process is another live process (a vcrun supervisor) is exported
  * read-mostly: only Stop and Delete act on it. */
+/* templates.c: the Manager's ListTemplates, CreateTemplate, RemoveTemplates. */
+void        vcd_templates_connect (VcdDaemon *daemon, VcdBusManager *manager);
+
 VcdSandbox *vcd_sandbox_export (VcdDaemon *daemon, VcSandbox *handle);
 VcdSandbox *vcd_sandbox_ref    (VcdSandbox *sandbox);
 void        vcd_sandbox_unref  (VcdSandbox *sandbox);

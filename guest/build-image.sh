@@ -1,5 +1,6 @@
 #!/bin/bash
-# Build the vcrun guest: a kernel (vmlinuz) and a gzip'ed newc initramfs (initrd.img)
+# Build the vcrun guest: a kernel (vmlinuz, and the uncompressed ELF vmlinux that
+# hypervisors boot through its PVH entry) and a gzip'ed newc initramfs (initrd.img)
 # from Debian's linux-image-amd64 and busybox-static packages plus the guest agent.
 # Packages are fetched with `apt-get download` into a cache and unpacked with
 # `dpkg-deb -x`; nothing is installed on the host. Driven by `make guest`.
@@ -23,7 +24,7 @@ usage: $0 --init FILE [--modules FILE] [--cache DIR] [--work DIR] [--output DIR]
   --cache DIR     where downloaded .deb files are kept and reused
                   (default: \$VCRUN_GUEST_CACHE, else ./cache)
   --work DIR      scratch directory: unpacked packages, staging root (default: ./image-work)
-  --output DIR    where vmlinuz and initrd.img are written (default: .)
+  --output DIR    where vmlinuz, vmlinux and initrd.img are written (default: .)
 Environment: VCRUN_GUEST_KERNEL_PACKAGE (default linux-image-amd64),
              VCRUN_GUEST_BUSYBOX_PACKAGE (default busybox-static),
              SOURCE_DATE_EPOCH (file times inside the initramfs, default 0).
@@ -60,7 +61,7 @@ done
 [ -n "$init" ] || { usage >&2; die "--init is required"; }
 [ -f "$init" ] || die "init program '$init' does not exist (build the guest agent first)"
 [ -f "$modules_list" ] || die "module list '$modules_list' does not exist"
-for tool in apt-get apt-cache dpkg-deb cpio gzip find sort; do
+for tool in apt-get apt-cache dpkg-deb cpio gzip xz find sort; do
     command -v "$tool" >/dev/null || die "'$tool' is needed to build the guest image"
 done
 
@@ -315,6 +316,26 @@ mv "$tmp_initrd" "$output/initrd.img"
 cp "$vmlinuz" "$output/vmlinuz.tmp"
 mv "$output/vmlinuz.tmp" "$output/vmlinuz"
 
+# --- vmlinux -----------------------------------------------------------------------------
+
+# The bzImage holds the kernel ELF compressed; Debian's is xz. Decompressed, it boots
+# directly through its PVH entry (the XEN_ELFNOTE_PHYS32_ENTRY note), skipping the
+# firmware's real-mode setup and the decompression, both slow under emulation. The
+# first xz stream in the file is the payload; what follows it is ignored.
+extract_vmlinux() {
+    local in=$1 out=$2 offset
+    offset=$(LC_ALL=C grep -obUaP '\xfd7zXZ\x00' "$in" | head -n 1 | cut -d: -f1)
+    [ -n "$offset" ] || die "$in holds no xz stream: cannot extract vmlinux"
+    # xz stops reading at the end of its stream: tail's SIGPIPE is not a failure.
+    xz -dc --single-stream < <(tail -c "+$((offset + 1))" "$in" 2>/dev/null) >"$out" ||
+        die "could not decompress the kernel in $in"
+    [ "$(head -c 4 "$out" | od -An -tx1 | tr -d ' \n')" = 7f454c46 ] ||
+        die "the payload of $in is not an ELF file"
+}
+extract_vmlinux "$vmlinuz" "$output/vmlinux.tmp"
+mv "$output/vmlinux.tmp" "$output/vmlinux"
+
 mib() { awk -v b="$(wc -c <"$1")" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
 say "vmlinuz $(mib "$output/vmlinuz")"
+say "vmlinux $(mib "$output/vmlinux")"
 say "initrd.img $(mib "$output/initrd.img")"

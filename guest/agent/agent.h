@@ -77,6 +77,9 @@ void modules_load_all (void);
 void modules_none (void);
 /* Waits until every module is loaded (before mounting, vsock, containers). */
 void modules_wait (void);
+/* Waits until module name ("9p") has been loaded (or tried), or all have:
+ * what a request needs, without the modules listed after it. */
+void modules_wait_for (const char *name);
 /* Loads one module by name (and what it depends on). */
 bool modules_load (const char *name, char *const params[], size_t n_params, AgentError *err);
 

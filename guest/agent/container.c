@@ -131,7 +131,9 @@ container_create (const Grpc__CreateContainerRequest *req, AgentError *err)
   if (!req->oci || !req->oci->process)
     return agent_error (err, VC_TTRPC_CODE_INVALID_ARGUMENT, "container %s: the OCI spec has no process",
                         req->container_id);
-  modules_wait (); /* overlay, file systems of its mounts */
+  /* overlay; the OCI mounts' own types (proc, tmpfs, bind...) are built in,
+   * and block storages waited for all modules when they were mounted. */
+  modules_wait_for ("overlay");
 
   pthread_mutex_lock (&agent_lock);
   if (container_find (req->container_id, NULL))

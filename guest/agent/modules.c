@@ -61,6 +61,42 @@ typedef struct {
 static pthread_mutex_t loaded_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t loaded_cond = PTHREAD_COND_INITIALIZER;
 static bool all_loaded;
+/* The modules tried so far ("9p", "overlay"), for modules_wait_for. */
+#define MAX_DONE 128
+static char done_names[MAX_DONE][64];
+static size_t n_done;
+
+/* "kernel/fs/9p/9p.ko" -> "9p" */
+static void
+module_name (const char *path, char *out, size_t size)
+{
+  const char *base = strrchr (path, '/');
+  base = base ? base + 1 : path;
+  size_t n = strcspn (base, ".");
+  if (n >= size)
+    n = size - 1;
+  memcpy (out, base, n);
+  out[n] = '\0';
+}
+
+static void
+mark_done (const char *path)
+{
+  pthread_mutex_lock (&loaded_lock);
+  if (n_done < MAX_DONE)
+    module_name (path, done_names[n_done++], sizeof done_names[0]);
+  pthread_cond_broadcast (&loaded_cond);
+  pthread_mutex_unlock (&loaded_lock);
+}
+
+static bool
+is_done_locked (const char *name)
+{
+  for (size_t i = 0; i < n_done; i++)
+    if (strcmp (done_names[i], name) == 0)
+      return true;
+  return false;
+}
 
 static void
 mark_all_loaded (void)
@@ -86,6 +122,15 @@ modules_wait (void)
   pthread_mutex_unlock (&loaded_lock);
 }
 
+void
+modules_wait_for (const char *name)
+{
+  pthread_mutex_lock (&loaded_lock);
+  while (!all_loaded && !is_done_locked (name))
+    pthread_cond_wait (&loaded_cond, &loaded_lock);
+  pthread_mutex_unlock (&loaded_lock);
+}
+
 /* Loads modules from the list until end of file, or until (and including)
  * a path ending in stop_after. Returns true if it stopped there. */
 static bool
@@ -100,6 +145,7 @@ load_until (ModuleList *m, const char *stop_after, int *loaded)
       snprintf (path, sizeof path, "%s/%s", m->dir, line);
       if (load_file (path, NULL))
         (*loaded)++;
+      mark_done (line);
       if (stop_after && has_suffix (line, stop_after))
         return true;
     }
@@ -150,6 +196,18 @@ modules_load_all (void)
    * (modules_wait). */
   int loaded = 0;
   int64_t start = monotonic_ms ();
+  /* A template VM (vcrun.template on the command line) is saved once the
+   * channel opens: load everything first, or each guest restored from it
+   * would load the rest again. */
+  char cmdline[4096];
+  bool template_vm = read_small_file ("/proc/cmdline", cmdline, sizeof cmdline) > 0
+                     && strstr (cmdline, "vcrun.template") != NULL;
+  if (template_vm)
+    {
+      load_rest_thread (m);
+      agent_debug ("template VM: loaded every module before serving");
+      return;
+    }
   load_until (m, CHANNEL_MODULE, &loaded);
   agent_debug ("loaded %d modules for the channel in %lld ms", loaded, (long long) (monotonic_ms () - start));
   pthread_t t;

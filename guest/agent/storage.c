@@ -137,7 +137,13 @@ bool
 storage_mount (const Grpc__Storage *st, AgentError *err)
 {
   const char *mp = st->mount_point;
-  modules_wait (); /* 9p, virtiofs, ext4... */
+  /* The file system's module, not the ones listed after it (ext4 is last). */
+  if (is_driver (st, "9p", NULL) || (st->fstype && strcmp (st->fstype, "9p") == 0))
+    modules_wait_for ("9p");
+  else if (is_driver (st, "virtio-fs", "virtiofs") || (st->fstype && strcmp (st->fstype, "virtiofs") == 0))
+    modules_wait_for ("virtiofs");
+  else if (!is_driver (st, "local", NULL) && !is_driver (st, "ephemeral", "tmpfs"))
+    modules_wait (); /* ext4 on a block device, ... */
   if (!mp || mp[0] != '/' || strstr (mp, "/../") || strcmp (mp, "/") == 0)
     return agent_error (err, VC_TTRPC_CODE_INVALID_ARGUMENT, "storage: invalid mount point '%s'", mp ? mp : "");
   if (!mkdir_p (mp, 0755, err))
@@ -194,7 +200,14 @@ storage_mount (const Grpc__Storage *st, AgentError *err)
 
   if (!source)
     return agent_error (err, VC_TTRPC_CODE_INVALID_ARGUMENT, "storage %s: no source", mp);
-  if (mount (source, mp, fstype, o.flags & ~(MS_BIND | MS_REC), data[0] ? data : NULL) < 0)
+  /* A virtio-fs device hot-plugged just before (a guest restored from a
+   * template) may not be probed yet: its tag is unknown (EINVAL) for a while. */
+  int64_t tag_deadline = monotonic_ms () + DEVICE_WAIT_MS;
+  int r;
+  while ((r = mount (source, mp, fstype, o.flags & ~(MS_BIND | MS_REC), data[0] ? data : NULL)) < 0
+         && errno == EINVAL && strcmp (fstype, "virtiofs") == 0 && monotonic_ms () < tag_deadline)
+    usleep (10000);
+  if (r < 0)
     return agent_error_errno (err, VC_TTRPC_CODE_INTERNAL, errno, "cannot mount %s (%s) on %s", source, fstype, mp);
   agent_debug ("mounted %s (%s) on %s", source, fstype, mp);
   return true;

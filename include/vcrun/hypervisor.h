@@ -36,7 +36,7 @@
 
 G_BEGIN_DECLS
 
-#define VC_HYPERVISOR_OPS_VERSION 1
+#define VC_HYPERVISOR_OPS_VERSION 2
 
 typedef enum {
   VC_HV_CAP_PAUSE            = 1 << 0,
@@ -50,7 +50,19 @@ typedef enum {
   VC_HV_CAP_AGENT_VSOCK      = 1 << 8,
   VC_HV_CAP_AGENT_HYBRID_VSOCK = 1 << 9,
   VC_HV_CAP_REATTACH         = 1 << 10, /* save_state/attach_vm work */
+  /* templates (a high bit, so that other features can append low ones) */
+  VC_HV_CAP_TEMPLATE         = 1 << 20, /* template_identity/save_template work */
 } VcHypervisorCaps;
+
+/* templates: how create_vm treats VcVmConfig.template_dir. */
+typedef enum {
+  VC_VM_TEMPLATE_NONE = 0,  /* an ordinary cold boot */
+  VC_VM_TEMPLATE_CREATE,    /* boot a template VM whose files go in template_dir; after the
+                               agent channel opens, save_template saves and stops it */
+  VC_VM_TEMPLATE_RESTORE,   /* start_vm restores the template saved in template_dir, then
+                               hot-plugs what the template could not hold; the guest is
+                               running with its agent channel open when it returns */
+} VcVmTemplateMode;
 
 typedef enum {
   VC_VM_STATUS_UNKNOWN = 0,
@@ -88,6 +100,9 @@ typedef struct {
   VcVmEventFunc    event_func;     /* may be NULL; unlike the other fields, it and
                                       event_data stay valid until free_vm */
   gpointer         event_data;
+  /* templates (VC_HV_CAP_TEMPLATE) */
+  VcVmTemplateMode template_mode;
+  const char      *template_dir;   /* CREATE, RESTORE: a private (0700) directory */
 } VcVmConfig;
 
 struct VcHypervisorOps {
@@ -132,6 +147,15 @@ struct VcHypervisorOps {
   VcVm     *(*attach_vm)      (VcPluginInstance *self, const VcVmConfig *config,
                                const char *saved_state, GError **error);
   void      (*free_vm)        (VcVm *vm);
+
+  /* templates (VC_HV_CAP_TEMPLATE) */
+  /* One line naming what, besides the VcVmConfig, a saved template depends on
+   * (the VMM binary and version, the plugin's settings): a template saved
+   * under another identity is stale. */
+  char     *(*template_identity) (VcPluginInstance *self, GError **error);
+  /* A VM created with VC_VM_TEMPLATE_CREATE, started, its agent channel open:
+   * pauses it, writes its state into template_dir (files 0600) and stops it. */
+  gboolean  (*save_template)  (VcVm *vm, guint timeout_ms, GError **error);
 };
 
 G_END_DECLS

@@ -213,7 +213,7 @@ kernel_cmdline (VcVm *vm)
   /* Kata's defaults: skip slow probes of hardware a sandbox does not have. */
   g_string_append (s, " i8042.noaux=1 i8042.nomux=1 i8042.nopnp=1 i8042.dumbkbd=1"
                       " cryptomgr.notests tsc=reliable no_timer_check");
-  if (vm->machine == QEMU_MACHINE_MICROVM && !vm->use_kvm && vm->plugin->tsc_khz > 0)
+  if (!vm->use_kvm && vm->plugin->tsc_khz > 0)
     g_string_append_printf (s, " tsc_early_khz=%" G_GUINT64_FORMAT, vm->plugin->tsc_khz);
   if (vm->plugin->kernel_params != NULL && *vm->plugin->kernel_params != '\0')
     g_string_append_printf (s, " %s", vm->plugin->kernel_params);
@@ -248,7 +248,9 @@ qemu_cmdline_build (VcVm *vm, GError **error)
                                       vm->memory_mib, QEMU_MEMORY_SLOTS, vm->max_memory_mib));
   else
     add (argv, "-m", g_strdup_printf ("%" G_GUINT64_FORMAT "M", vm->memory_mib));
-  if (vm->shared_memory)
+  if (vm->template_mode != VC_VM_TEMPLATE_NONE)
+    qemu_template_args (vm, argv);  /* RAM, vmgenid, -incoming */
+  else if (vm->shared_memory)
     {
       /* vhost-user back ends map guest memory: it must be a shareable file. */
       add (argv, "-object", g_strdup_printf ("memory-backend-memfd,id=vc-mem0,size=%" G_GUINT64_FORMAT "M,share=on",

@@ -47,6 +47,45 @@ blockdev_del (VcVm *vm, const char *node_name)
     g_warning ("hypervisor-qemu: %s: blockdev-del %s: %s", vm->sandbox_id, node_name, error->message);
 }
 
+/* A socket chardev connecting to virtiofsd's vhost-user socket. */
+static gboolean
+chardev_add (VcVm *vm, const char *id, const char *path, GError **error)
+{
+  JsonObject *unix_addr = json_object_new ();
+  json_object_set_string_member (unix_addr, "path", path);
+  JsonObject *addr = json_object_new ();
+  json_object_set_string_member (addr, "type", "unix");
+  json_object_set_object_member (addr, "data", unix_addr);
+  JsonObject *socket = json_object_new ();
+  json_object_set_object_member (socket, "addr", addr);
+  json_object_set_boolean_member (socket, "server", FALSE);
+  JsonObject *backend = json_object_new ();
+  json_object_set_string_member (backend, "type", "socket");
+  json_object_set_object_member (backend, "data", socket);
+  g_autoptr (JsonObject) args = json_object_new ();
+  json_object_set_string_member (args, "id", id);
+  json_object_set_object_member (args, "backend", backend);
+  return qmp_client_run (vm->qmp, "chardev-add", args, QEMU_QMP_TIMEOUT_MS, error);
+}
+
+/* Removes what a device was attached to: its block node or its chardev. */
+static void
+backend_del (VcVm *vm, QemuDevice *dev)
+{
+  if (dev->node_name != NULL)
+    {
+      blockdev_del (vm, dev->node_name);
+      return;
+    }
+  if (dev->chardev_id == NULL)
+    return;
+  g_autoptr (JsonObject) args = json_object_new ();
+  json_object_set_string_member (args, "id", dev->chardev_id);
+  g_autoptr (GError) error = NULL;
+  if (!qmp_client_run (vm->qmp, "chardev-remove", args, QEMU_QMP_TIMEOUT_MS, &error))
+    g_warning ("hypervisor-qemu: %s: chardev-remove %s: %s", vm->sandbox_id, dev->chardev_id, error->message);
+}
+
 gboolean
 qemu_hotplug_add (VcVm *vm, const VcDevice *device, VcGuestDevice *guest_out, GError **error)
 {
@@ -54,7 +93,8 @@ qemu_hotplug_add (VcVm *vm, const VcDevice *device, VcGuestDevice *guest_out, GE
     return FALSE;
   if (!qemu_device_validate (vm, device, error))
     return FALSE;
-  if (device->type != VC_DEVICE_BLOCK)
+  /* vhost-user-fs too when the RAM is shareable (a VM restored from a template). */
+  if (device->type != VC_DEVICE_BLOCK && !(device->type == VC_DEVICE_FS_VHOST_USER && vm->shared_memory))
     {
       g_set_error (error, VC_ERROR, VC_ERROR_NOT_SUPPORTED,
                    "device '%s': only block devices can be hotplugged; add file systems before start_vm",
@@ -81,18 +121,33 @@ qemu_hotplug_add (VcVm *vm, const VcDevice *device, VcGuestDevice *guest_out, GE
   dev->port = port;
   dev->slot = QEMU_HOTPLUG_PORT_SLOT + (guint) port;
 
-  g_autoptr (JsonObject) blockdev = qemu_blockdev_args (dev);
-  if (!qmp_client_run (vm->qmp, "blockdev-add", blockdev, QEMU_QMP_TIMEOUT_MS, error))
+  if (device->type == VC_DEVICE_FS_VHOST_USER)
     {
-      g_prefix_error (error, "device '%s': ", device->id);
-      qemu_device_free (dev);
-      return FALSE;
+      dev->device->queue_size = device->queue_size;
+      g_clear_pointer (&dev->node_name, g_free);
+      dev->chardev_id = g_strdup_printf ("vc-hchr%d-%" G_GINT64_FORMAT, port, g_get_real_time () % 1000000000);
+      if (!chardev_add (vm, dev->chardev_id, device->host_path, error))
+        {
+          g_prefix_error (error, "device '%s': ", device->id);
+          qemu_device_free (dev);
+          return FALSE;
+        }
+    }
+  else
+    {
+      g_autoptr (JsonObject) blockdev = qemu_blockdev_args (dev);
+      if (!qmp_client_run (vm->qmp, "blockdev-add", blockdev, QEMU_QMP_TIMEOUT_MS, error))
+        {
+          g_prefix_error (error, "device '%s': ", device->id);
+          qemu_device_free (dev);
+          return FALSE;
+        }
     }
   g_autoptr (JsonObject) args = qemu_device_args (vm, dev);
   if (!qmp_client_run (vm->qmp, "device_add", args, QEMU_QMP_TIMEOUT_MS, error))
     {
       g_prefix_error (error, "device '%s': ", device->id);
-      blockdev_del (vm, dev->node_name);
+      backend_del (vm, dev);
       qemu_device_free (dev);
       return FALSE;
     }
@@ -148,7 +203,7 @@ qemu_hotplug_remove (VcVm *vm, const char *device_id, guint timeout_ms, GError *
                    device_id, timeout_ms);
       return FALSE;
     }
-  blockdev_del (vm, dev->node_name);
+  backend_del (vm, dev);
   g_mutex_lock (&vm->lock);
   g_ptr_array_remove (vm->devices, dev);
   g_mutex_unlock (&vm->lock);

@@ -23,6 +23,8 @@ static const VcSettingSpec qemu_settings[] = {
     "false", 0, 0, NULL },
   { "kernel_params", VC_SETTING_STRING, "extra guest kernel parameters for every sandbox",
     NULL, 0, 0, NULL },
+  { "pvh", VC_SETTING_BOOL, "boot the uncompressed vmlinux beside the configured bzImage through its PVH entry, when it has one",
+    "true", 0, 0, NULL },
   { NULL, 0, NULL, NULL, 0, 0, NULL },
 };
 
@@ -59,9 +61,9 @@ kvm_usable (char **why)
 }
 
 /* The host's TSC rate in kHz, 0 if unknown. Under TCG the guest's rdtsc
- * reads the host's TSC, and microvm has no HPET or ACPI PM timer to
- * calibrate it against: on a busy host the PIT calibration fails and the
- * guest kernel hangs early, so microvm guests get tsc_early_khz. */
+ * reads the host's TSC, and on a busy host the guest's calibration goes
+ * wrong (microvm, with no HPET or ACPI PM timer, hangs early; q35 gets a
+ * clock that runs fast), so TCG guests get tsc_early_khz. */
 static guint64
 host_tsc_khz (void)
 {
@@ -167,9 +169,12 @@ qemu_create (const VcPluginHost *host, GVariant *settings, GError **error)
       return NULL;
     }
   self->kernel_params = g_strdup (params);
+  self->pvh = setting_bool (settings, "pvh", TRUE);
   self->have_vhost_vsock = access ("/dev/vhost-vsock", R_OK | W_OK) == 0;
-  if (self->machine == QEMU_MACHINE_MICROVM)
-    self->tsc_khz = host_tsc_khz ();  /* used under TCG only */
+  /* Under TCG only: on a busy host the guest's own calibration goes wrong
+   * (microvm: it hangs; q35: its clock runs fast, and a template would pass
+   * the error on to every sandbox restored from it). */
+  self->tsc_khz = host_tsc_khz ();
   return g_steal_pointer (&self);
 }
 
@@ -177,7 +182,7 @@ static guint64
 qemu_capabilities (VcPluginInstance *self)
 {
   guint64 caps = VC_HV_CAP_PAUSE | VC_HV_CAP_FS_9P | VC_HV_CAP_FS_VHOST_USER
-                 | VC_HV_CAP_AGENT_SERIAL | VC_HV_CAP_REATTACH;
+                 | VC_HV_CAP_AGENT_SERIAL | VC_HV_CAP_REATTACH | VC_HV_CAP_TEMPLATE;
   /* microvm has only virtio-mmio and no ACPI hotplug. */
   if (self->machine == QEMU_MACHINE_Q35)
     caps |= VC_HV_CAP_HOTPLUG_BLOCK | VC_HV_CAP_HOTPLUG_VCPU | VC_HV_CAP_HOTPLUG_MEMORY;
@@ -231,7 +236,18 @@ qemu_check (VcPluginInstance *self, GString *report, GError **error)
 static VcVm *
 qemu_create_vm (VcPluginInstance *self, const VcVmConfig *config, GError **error)
 {
-  return qemu_vm_new (self, config, error);
+  VcVm *vm = qemu_vm_new (self, config, error);
+  if (vm == NULL)
+    return NULL;
+  char *kernel = qemu_kernel_pick (self, vm->kernel, error);
+  if (kernel == NULL)
+    {
+      qemu_free_vm (vm);
+      return NULL;
+    }
+  g_free (vm->kernel);
+  vm->kernel = kernel;
+  return vm;
 }
 
 static const VcHypervisorOps qemu_hypervisor_ops_table = {
@@ -258,6 +274,8 @@ static const VcHypervisorOps qemu_hypervisor_ops_table = {
   .save_state = qemu_save_state,
   .attach_vm = qemu_attach_vm,
   .free_vm = qemu_free_vm,
+  .template_identity = qemu_template_identity,
+  .save_template = qemu_save_template,
 };
 
 static const VcPluginDescriptor qemu_descriptor = {

@@ -33,7 +33,8 @@ struct VcPluginInstance {
   gboolean     seccomp_sandbox;
   char        *kernel_params;   /* the "kernel_params" setting, may be NULL */
   gboolean     have_vhost_vsock;
-  guint64      tsc_khz;         /* the host's TSC rate, for microvm under TCG; 0 unknown */
+  guint64      tsc_khz;         /* the host's TSC rate, for guests under TCG; 0 unknown */
+  gboolean     pvh;             /* boot the vmlinux beside a bzImage through its PVH entry */
 };
 
 /* Whether VMs get KVM: with accel auto, the first call probes QEMU. */
@@ -91,7 +92,16 @@ struct VcVm {
   gboolean   exited;          /* the process is gone, files cleaned, STOPPED sent */
   char      *exit_reason;
   char      *shutdown_reason; /* from the SHUTDOWN event, if one came */
+
+  /* templates (qemu-template.c) */
+  VcVmTemplateMode template_mode;
+  char      *template_dir;
+  GPtrArray *deferred;        /* VcDevice: RESTORE hot-plugs them once the guest runs */
 };
+
+/* qemu-kernel.c */
+gboolean   qemu_kernel_has_pvh      (const char *path);
+char      *qemu_kernel_pick         (VcPluginInstance *self, const char *kernel, GError **error);
 
 /* qemu-vm.c: the handle and its devices */
 VcVm      *qemu_vm_new              (VcPluginInstance *self, const VcVmConfig *config, GError **error);
@@ -147,6 +157,17 @@ gboolean   qemu_resize_vcpus        (VcVm *vm, guint vcpus, guint *actual, GErro
 gboolean   qemu_resize_memory       (VcVm *vm, guint64 memory_mib, guint64 *actual_mib,
                                      GError **error);
 void       qemu_fill_guest_device   (VcVm *vm, QemuDevice *dev, VcGuestDevice *out);
+
+/* qemu-template.c */
+gboolean   qemu_template_configure  (VcVm *vm, const VcVmConfig *config, GError **error);
+gboolean   qemu_template_add_device (VcVm *vm, const VcDevice *device, VcDevice **replacement,
+                                     GError **error);
+void       qemu_template_args       (VcVm *vm, GPtrArray *argv);
+gboolean   qemu_template_check_files (VcVm *vm, GError **error);
+gboolean   qemu_template_restore    (VcVm *vm, gint64 deadline, GError **error);
+gboolean   qemu_template_finish     (VcVm *vm, GError **error);
+gboolean   qemu_save_template       (VcVm *vm, guint timeout_ms, GError **error);
+char      *qemu_template_identity   (VcPluginInstance *self, GError **error);
 
 /* qemu-state.c */
 char      *qemu_save_state          (VcVm *vm, GError **error);

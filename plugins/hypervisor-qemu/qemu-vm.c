@@ -115,6 +115,20 @@ qemu_add_device (VcVm *vm, const VcDevice *device, VcGuestDevice *guest_out, GEr
     }
   if (!qemu_device_validate (vm, device, error))
     return FALSE;
+  g_autoptr (VcDevice) replacement = NULL;
+  if (vm->template_mode != VC_VM_TEMPLATE_NONE)
+    {
+      g_autoptr (GError) local = NULL;
+      if (!qemu_template_add_device (vm, device, &replacement, &local))
+        {
+          if (local == NULL)
+            return TRUE;  /* deferred: hot-plugged after the restore */
+          g_propagate_error (error, g_steal_pointer (&local));
+          return FALSE;
+        }
+      if (replacement != NULL)
+        device = replacement;
+    }
 
   QemuDevice *dev = device_entry_new (vm, device);
   if (vm->machine == QEMU_MACHINE_Q35)
@@ -268,6 +282,11 @@ qemu_vm_new (VcPluginInstance *self, const VcVmConfig *config, GError **error)
   vm->monitor_wake[0] = vm->monitor_wake[1] = -1;
   g_mutex_init (&vm->lock);
   g_cond_init (&vm->cond);
+  if (!qemu_template_configure (vm, config, error))
+    {
+      qemu_free_vm (vm);
+      return NULL;
+    }
   return vm;
 }
 
@@ -598,6 +617,9 @@ qemu_start_vm (VcVm *vm, guint timeout_ms, GError **error)
   g_autofree char *cmdline = g_strjoinv (" ", (char **) argv->pdata);
   g_debug ("hypervisor-qemu: %s: %s", vm->sandbox_id, cmdline);
 
+  if (vm->template_mode == VC_VM_TEMPLATE_RESTORE && !qemu_template_check_files (vm, error))
+    return FALSE;
+
   gint64 start = g_get_monotonic_time ();
   gint64 deadline = start + (gint64) timeout_ms * 1000;
   qemu_remove_runtime_files (vm);
@@ -607,6 +629,8 @@ qemu_start_vm (VcVm *vm, guint timeout_ms, GError **error)
   g_autoptr (GError) local = NULL;
   if (!qemu_vm_connect_qmp (vm, timeout_ms, &local))
     goto failed;
+  if (vm->template_mode == VC_VM_TEMPLATE_RESTORE && !qemu_template_restore (vm, deadline, &local))
+    goto failed;
   for (;;)
     {
       gboolean running = FALSE;
@@ -615,17 +639,27 @@ qemu_start_vm (VcVm *vm, guint timeout_ms, GError **error)
         goto failed;
       if (running)
         break;
+      /* A restored guest comes back paused, as it was saved. */
+      if (vm->template_mode == VC_VM_TEMPLATE_RESTORE && g_strcmp0 (status, "paused") == 0)
+        {
+          if (!qmp_client_run (vm->qmp, "cont", NULL, QEMU_QMP_TIMEOUT_MS, &local))
+            goto failed;
+          continue;
+        }
       if (g_get_monotonic_time () >= deadline)
         {
           g_set_error (&local, VC_ERROR, VC_ERROR_TIMEOUT, "the VM is '%s', not running, after %u ms",
                        status != NULL ? status : "?", timeout_ms);
           goto failed;
         }
-      g_usleep (50 * 1000);
+      g_usleep (vm->template_mode == VC_VM_TEMPLATE_RESTORE ? 5 * 1000 : 50 * 1000);
     }
+  if (vm->template_mode == VC_VM_TEMPLATE_RESTORE && !qemu_template_finish (vm, &local))
+    goto failed;
   /* From here on its death is an event, no longer a failed start. */
   qemu_vm_start_monitor (vm);
-  g_info ("hypervisor-qemu: VM '%s' started (pid %d, %s, %s) in %" G_GINT64_FORMAT " ms", vm->sandbox_id,
+  g_info ("hypervisor-qemu: VM '%s' %s (pid %d, %s, %s) in %" G_GINT64_FORMAT " ms", vm->sandbox_id,
+          vm->template_mode == VC_VM_TEMPLATE_RESTORE ? "restored from its template" : "started",
           (int) vm->pid, vm->machine == QEMU_MACHINE_Q35 ? "q35" : "microvm",
           vm->use_kvm ? "KVM" : "TCG", (g_get_monotonic_time () - start) / 1000);
   return TRUE;
@@ -919,6 +953,9 @@ qemu_free_vm (VcVm *vm)
   g_free (vm->agent_open_file);
   g_free (vm->exit_reason);
   g_free (vm->shutdown_reason);
+  g_free (vm->template_dir);
+  if (vm->deferred != NULL)
+    g_ptr_array_unref (vm->deferred);
   g_mutex_clear (&vm->lock);
   g_cond_clear (&vm->cond);
   g_free (vm);

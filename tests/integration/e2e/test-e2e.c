@@ -236,6 +236,13 @@ make_bundle (Suite *s, const char *name, const char *args_json, const char *iden
   return g_steal_pointer (&dir);
 }
 
+/* VCRUN_E2E_TEMPLATE=1: the sandbox starts from a template (built first). */
+static gboolean
+e2e_template (void)
+{
+  return g_strcmp0 (g_getenv ("VCRUN_E2E_TEMPLATE"), "1") == 0;
+}
+
 static void
 write_config (Suite *s)
 {
@@ -257,9 +264,9 @@ write_config (Suite *s)
       "  { name = \"%s\"; %s }\n"
       ");\n"
       "sandbox: { hypervisor = \"%s\"; agent = \"agent-kata\"; fs = \"%s\";\n"
-      "           vcpus = 1; memory_mib = 256; kernel = \"%s\"; initrd = \"%s\"; };\n",
+      "           vcpus = 1; memory_mib = 256; kernel = \"%s\"; initrd = \"%s\";%s };\n",
       s->state_dir, plugin_dirs, hv, hv_settings, s->fs, fs_settings, hv, s->fs, kernel_path,
-      initrd_path);
+      initrd_path, e2e_template () ? " template = true;" : "");
   s->config_file = g_build_filename (s->root, "vcrun.conf", NULL);
   write_text (s->config_file, text);
 }
@@ -441,6 +448,12 @@ boot (Suite *s, GError **error)
   s->sandbox = vc_sandbox_create (s->runtime, id, NULL, error);
   if (s->sandbox == NULL || !vc_sandbox_start (s->sandbox, error))
     return FALSE;
+  if (e2e_template () && vc_sandbox_get_template_dir (s->sandbox) == NULL)
+    {
+      g_set_error (error, VC_ERROR, VC_ERROR_FAILED,
+                   "VCRUN_E2E_TEMPLATE=1 but the sandbox booted cold (see the warning above)");
+      return FALSE;
+    }
   printf ("# figure: %s: sandbox create+start (VM boot, agent, shared fs): %.2f s\n", s->fs,
           (g_get_monotonic_time () - s->boot_started) / 1e6);
   return TRUE;
@@ -567,7 +580,8 @@ test_failed_start (gconstpointer data)
   g_assert_no_error (error);
   g_autofree char *bad_kernel = g_build_filename (s->root, "not-a-kernel", NULL);
   write_text (bad_kernel, "this is not a kernel\n");
-  VcSandboxOptions options = { .kernel = bad_kernel, .boot_timeout_ms = 60000 };
+  /* No template: it would fail first, with a (fatal here) warning. */
+  VcSandboxOptions options = { .kernel = bad_kernel, .boot_timeout_ms = 60000, .use_template = -1 };
   g_autoptr(VcSandbox) sandbox = vc_sandbox_create (runtime, "e2e-bad", &options, &error);
   g_assert_null (sandbox);
   g_assert_nonnull (error);

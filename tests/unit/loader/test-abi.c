@@ -84,7 +84,7 @@ test_layout (void)
   OFFSET (VcPluginDescriptor, agent, 80);
   OFFSET (VcPluginDescriptor, fs, 88);
   OFFSET (VcPluginDescriptor, device, 96);
-  SIZE (VcVmConfig, 96);
+  SIZE (VcVmConfig, 112);
   OFFSET (VcVmConfig, struct_size, 0);
   OFFSET (VcVmConfig, sandbox_id, 8);
   OFFSET (VcVmConfig, state_dir, 16);
@@ -98,7 +98,10 @@ test_layout (void)
   OFFSET (VcVmConfig, agent_transport, 72);
   OFFSET (VcVmConfig, event_func, 80);
   OFFSET (VcVmConfig, event_data, 88);
-  SIZE (VcHypervisorOps, 184);
+  /* templates */
+  OFFSET (VcVmConfig, template_mode, 96);
+  OFFSET (VcVmConfig, template_dir, 104);
+  SIZE (VcHypervisorOps, 200);
   OFFSET (VcHypervisorOps, version, 0);
   OFFSET (VcHypervisorOps, size, 8);
   OFFSET (VcHypervisorOps, capabilities, 16);
@@ -122,6 +125,9 @@ test_layout (void)
   OFFSET (VcHypervisorOps, save_state, 160);
   OFFSET (VcHypervisorOps, attach_vm, 168);
   OFFSET (VcHypervisorOps, free_vm, 176);
+  /* templates */
+  OFFSET (VcHypervisorOps, template_identity, 184);
+  OFFSET (VcHypervisorOps, save_template, 192);
   SIZE (VcAgentSandboxConfig, 48);
   OFFSET (VcAgentSandboxConfig, struct_size, 0);
   OFFSET (VcAgentSandboxConfig, sandbox_id, 8);
@@ -240,7 +246,7 @@ test_constants (void)
   g_assert_cmpint (VC_ABI_MAJOR, ==, 1);
   g_assert_cmpint (VC_ABI_MINOR, ==, 2);
   g_assert_cmpstr (VC_PLUGIN_DESCRIPTOR_SYMBOL, ==, "vc_plugin_descriptor");
-  g_assert_cmpint (VC_HYPERVISOR_OPS_VERSION, ==, 1);
+  g_assert_cmpint (VC_HYPERVISOR_OPS_VERSION, ==, 2);
   g_assert_cmpint (VC_AGENT_OPS_VERSION, ==, 1);
   g_assert_cmpint (VC_FS_OPS_VERSION, ==, 2);
   g_assert_cmpint (VC_DEVICE_OPS_VERSION, ==, 1);
@@ -292,6 +298,11 @@ test_constants (void)
   g_assert_cmpint (VC_HV_CAP_AGENT_VSOCK, ==, 1 << 8);
   g_assert_cmpint (VC_HV_CAP_AGENT_HYBRID_VSOCK, ==, 1 << 9);
   g_assert_cmpint (VC_HV_CAP_REATTACH, ==, 1 << 10);
+  /* templates */
+  g_assert_cmpint (VC_HV_CAP_TEMPLATE, ==, 1 << 20);
+  g_assert_cmpint (VC_VM_TEMPLATE_NONE, ==, 0);
+  g_assert_cmpint (VC_VM_TEMPLATE_CREATE, ==, 1);
+  g_assert_cmpint (VC_VM_TEMPLATE_RESTORE, ==, 2);
 
   g_assert_cmpint (VC_VM_STATUS_UNKNOWN, ==, 0);
   g_assert_cmpint (VC_VM_STATUS_CREATED, ==, 1);
