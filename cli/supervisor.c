@@ -65,7 +65,11 @@ supervise (VcCli *cli, const char *id, const char *bundle, const char *pid_file,
   g_autoptr(VcRuntime) runtime = vc_cli_open_runtime (cli, &error);
   if (runtime == NULL)
     goto fail;
-  sandbox = vc_sandbox_create (runtime, id, NULL, &error);
+  g_autofree char *netns = NULL;
+  if (!vc_bundle_network_namespace (bundle, &netns, &error))
+    goto fail;
+  VcSandboxOptions options = { .netns = netns };
+  sandbox = vc_sandbox_create (runtime, id, &options, &error);
   if (sandbox == NULL)
     goto fail;
   container = vc_container_create (sandbox, id, bundle, &error);

@@ -57,6 +57,11 @@ rollback_create (VcSandbox *sb, VcLock *lock)
       sb->hv->free_vm (sb->vm);
       sb->vm = NULL;
     }
+  if (!vc_sandbox_network_cleanup (sb, &error))
+    {
+      g_warning ("sandbox %s: rollback: %s", sb->id, error->message);
+      g_clear_error (&error);
+    }
   if (sb->share)
     {
       if (sb->fs->cleanup && !sb->fs->cleanup (sb->share, &error))
@@ -127,6 +132,11 @@ boot (VcSandbox *sb, const char *hostname, GError **error)
         return FALSE;
     }
 
+  if (devices == NULL)
+    devices = g_ptr_array_new_with_free_func ((GDestroyNotify) vc_device_free);
+  if (!vc_sandbox_network_setup (sb, devices, error))
+    return step_failed (sb, "network", error);
+
   VcVmConfig vm_config;
   g_mutex_lock (&sb->state_mutex);
   vc_sandbox_fill_vm_config (sb, &vm_config);   /* strings live in the record, unchanged until ready */
@@ -149,6 +159,9 @@ boot (VcSandbox *sb, const char *hostname, GError **error)
           return step_failed (sb, step, error);
         }
     }
+
+  /* The hypervisor holds its own copies of the tap fds now. */
+  vc_sandbox_network_close_fds (sb);
 
   if (!hv->start_vm (sb->vm, sb->boot_timeout_ms, error))
     return step_failed (sb, "start_vm", error);
@@ -198,7 +211,7 @@ boot (VcSandbox *sb, const char *hostname, GError **error)
   };
   if (!agent->create_sandbox (ref->conn, &agent_config, error))
     return step_failed (sb, "agent create_sandbox", error);
-  return TRUE;
+  return vc_sandbox_network_configure (sb, error);
 }
 
 static const char *
@@ -256,6 +269,7 @@ vc_sandbox_create (VcRuntime *runtime, const char *id, const VcSandboxOptions *o
   sb->boot_timeout_ms = o->boot_timeout_ms ? o->boot_timeout_ms : DEFAULT_BOOT_TIMEOUT_MS;
   sb->agent_timeout_ms = o->agent_timeout_ms;
   sb->stop_timeout_ms = o->stop_timeout_ms ? o->stop_timeout_ms : DEFAULT_STOP_TIMEOUT_MS;
+  sb->netns = g_strdup (o->netns);
 
   vc_sandbox_op_lock (sb);
   if (!vc_sandbox_resolve_plugins (sb, error) || !make_state_dirs (sb, error))

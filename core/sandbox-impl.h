@@ -58,6 +58,11 @@ struct VcSandbox {
   guint      agent_timeout_ms;
   guint      stop_timeout_ms;
 
+  /* network (sandbox-network.c), under op_mutex: the namespace asked for at
+   * create, the plan made from it, and the tap fds until the VM has them. */
+  char      *netns;
+  struct VcNetworkSetup *net;
+
   VcSandboxChangedFunc changed_func;
   gpointer   changed_data;
   GDestroyNotify changed_destroy;
@@ -91,6 +96,18 @@ gboolean vc_sandbox_stop_vm_on_purpose (VcSandbox *sb, VcVm *vm, GError **error)
 void     vc_sandbox_process_pending_after_unlock (VcSandbox *sb);
 void     vc_sandbox_on_vm_event (VcVmEvent event, const char *detail, gpointer user_data);
 void     vc_sandbox_on_fs_event (VcFsEvent event, const char *detail, gpointer user_data);
+
+/* sandbox-network.c: the hooks of create and delete (op held). */
+/* Before create_vm: taps and filters in the namespace; NET devices for the VM. */
+gboolean vc_sandbox_network_setup     (VcSandbox *sb, GPtrArray *devices, GError **error);
+/* After the hypervisor took its copies of the tap fds. */
+void     vc_sandbox_network_close_fds (VcSandbox *sb);
+/* After agent create_sandbox: interfaces, routes, neighbours in the guest. */
+gboolean vc_sandbox_network_configure (VcSandbox *sb, GError **error);
+/* After the VM is gone (rollback, delete): filters and taps out of the
+ * namespace, network.json removed. Nothing to do is success. */
+gboolean vc_sandbox_network_cleanup   (VcSandbox *sb, GError **error);
+void     vc_sandbox_network_free      (VcSandbox *sb);
 
 /* sandbox-plugins.c */
 gboolean    vc_sandbox_resolve_plugins (VcSandbox *sb, GError **error);

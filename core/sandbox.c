@@ -60,6 +60,7 @@ vc_sandbox_finalize (VcSandbox *sb)
     sb->hv->free_vm (sb->vm);
   if (sb->share && sb->fs->free_share)
     sb->fs->free_share (sb->share);
+  vc_sandbox_network_free (sb);
   vc_sandbox_op_unlock (sb);
   vc_agent_ref_release (sb->agent);
 
@@ -387,7 +388,7 @@ vc_sandbox_delete (VcSandbox *sb, gboolean force, GError **error)
     }
 
   if (ok)
-    ok = vc_state_remove_dir (sb->dir, error);
+    ok = vc_sandbox_network_cleanup (sb, error) && vc_state_remove_dir (sb->dir, error);
   if (ok)
     {
       g_mutex_lock (&sb->state_mutex);

@@ -92,6 +92,12 @@ typedef struct {
   guint       boot_timeout_ms;   /* start_vm + wait_agent_channel; default 120000 */
   guint       agent_timeout_ms;  /* agent connect; 0: the plugin's dial_timeout_ms */
   guint       stop_timeout_ms;   /* graceful part of stop_vm; default 5000 */
+  /* network: a network namespace prepared by the caller (the OCI spec's
+   * linux.namespaces {type: network, path}, see vc_bundle_network_namespace).
+   * Each of its veths gets a tap with tc redirects both ways and the VM a NIC
+   * with the veth's MAC, configured by the agent; delete removes the taps and
+   * filters. NULL: no NIC, the guest has only lo. */
+  const char *netns;
 } VcSandboxOptions;
 
 /* Creates and boots sandbox id (state READY). options may be NULL.
@@ -161,6 +167,20 @@ gint            vc_sandbox_get_owner_pid    (VcSandbox *sandbox);
 GArray         *vc_sandbox_get_pids         (VcSandbox *sandbox, GError **error);
 /* The guest console log path, or NULL. */
 char           *vc_sandbox_get_console_path (VcSandbox *sandbox);
+
+/* network: the interfaces the sandbox bridges from its network namespace
+ * (empty without one). */
+typedef struct {
+  char  *name;        /* the veth's, and the guest NIC's */
+  char  *mac;
+  guint  mtu;
+  char  *tap;         /* the tap vcrun made beside it */
+  char **addresses;   /* CIDRs */
+} VcSandboxInterface;
+void        vc_sandbox_interface_free   (VcSandboxInterface *iface);
+/* GPtrArray of VcSandboxInterface*, free the array. *netns (may be NULL)
+ * gets the namespace's path, NULL without one. */
+GPtrArray  *vc_sandbox_list_interfaces  (VcSandbox *sandbox, char **netns);
 
 /* Containers of the sandbox, in creation order: GPtrArray of VcContainer*
  * holding a reference each (free the array). */

@@ -148,6 +148,15 @@ gboolean   qemu_resize_memory       (VcVm *vm, guint64 memory_mib, guint64 *actu
                                      GError **error);
 void       qemu_fill_guest_device   (VcVm *vm, QemuDevice *dev, VcGuestDevice *out);
 
+/* qemu-net.c: VC_DEVICE_NET, a virtio-net NIC on a tap fd (QEMU_NET_FIRST_FD + n in QEMU) */
+#define QEMU_NET_FIRST_FD 3
+gboolean   qemu_net_validate        (VcVm *vm, const VcDevice *device, GError **error);
+gboolean   qemu_net_copy            (VcDevice *dst, const VcDevice *src, GError **error);
+char      *qemu_net_netdev_arg      (VcVm *vm, QemuDevice *dev);
+void       qemu_net_device_args     (VcVm *vm, QemuDevice *dev, JsonObject *args);
+void       qemu_net_spawn_fds       (VcVm *vm, GArray *source_fds, GArray *target_fds);
+void       qemu_net_close_fds       (VcVm *vm);
+
 /* qemu-state.c */
 char      *qemu_save_state          (VcVm *vm, GError **error);
 VcVm      *qemu_attach_vm           (VcPluginInstance *self, const VcVmConfig *config,
