@@ -366,3 +366,18 @@ vc_sandbox_list_interfaces (VcSandbox *sb, char **netns)
     }
   return list;
 }
+
+GVariant *
+vc_sandbox_interfaces_variant (VcSandbox *sb, char **netns)
+{
+  g_autoptr(GPtrArray) list = vc_sandbox_list_interfaces (sb, netns);
+  GVariantBuilder b;
+  g_variant_builder_init (&b, G_VARIANT_TYPE ("a(sssuas)"));
+  for (guint i = 0; i < list->len; i++)
+    {
+      VcSandboxInterface *iface = list->pdata[i];
+      g_variant_builder_add (&b, "(sssu^as)", iface->name, iface->mac ? iface->mac : "",
+                             iface->tap, iface->mtu, iface->addresses);
+    }
+  return g_variant_builder_end (&b);
+}

@@ -181,6 +181,9 @@ void        vc_sandbox_interface_free   (VcSandboxInterface *iface);
 /* GPtrArray of VcSandboxInterface*, free the array. *netns (may be NULL)
  * gets the namespace's path, NULL without one. */
 GPtrArray  *vc_sandbox_list_interfaces  (VcSandbox *sandbox, char **netns);
+/* The same as a floating GVariant "a(sssuas)": name, mac, tap, mtu,
+ * addresses (vcrund's Interfaces property, `vcrun state`'s "network"). */
+GVariant   *vc_sandbox_interfaces_variant (VcSandbox *sandbox, char **netns);
 
 /* Containers of the sandbox, in creation order: GPtrArray of VcContainer*
  * holding a reference each (free the array). */
