@@ -65,15 +65,17 @@ typedef struct {
   GArray    *fds;       /* out */
 } SetupJob;
 
+/* Closes the taps (each goes with its last fd) and removes what was added:
+ * the ingress qdiscs of the first n_veths veths, and the taps by name. */
 static void
-undo_in_netns (VcNl *nl, VcNetwork *plan, GArray *fds)
+undo_in_netns (VcNl *nl, VcNetwork *plan, GArray *fds, guint n_veths)
 {
   close_fds (fds);
   for (guint i = 0; i < plan->ifaces->len; i++)
     {
       VcNetIface *iface = plan->ifaces->pdata[i];
       g_autoptr(GError) ignored = NULL;
-      if (!vc_nl_clear_ingress (nl, iface->name, &ignored)
+      if ((i < n_veths && !vc_nl_clear_ingress (nl, iface->name, &ignored))
           || !vc_nl_link_delete (nl, iface->tap, &ignored))
         g_warning ("network rollback: %s", ignored->message);
     }
@@ -108,9 +110,13 @@ setup_in_netns (gpointer data, GError **error)
         g_set_error (error, VC_ERROR, VC_ERROR_NOT_FOUND, "interface %s vanished", iface->name);
       if (fd >= 0)
         g_array_append_val (fds, fd);
-      if (fd < 0 || !vc_nl_redirect (nl, veth, tap, error) || !vc_nl_redirect (nl, tap, veth, error))
+      /* The veth's ingress qdisc is ours once its redirect is in: a qdisc
+       * the caller had makes it fail, and stays. */
+      gboolean veth_done = fd >= 0 && vc_nl_redirect (nl, veth, tap, error);
+      if (!veth_done || !vc_nl_redirect (nl, tap, veth, error))
         {
-          undo_in_netns (nl, plan, fds);
+          g_prefix_error (error, "%s: ", iface->name);
+          undo_in_netns (nl, plan, fds, veth_done ? i + 1 : i);
           return FALSE;
         }
     }

@@ -233,7 +233,9 @@ stop_vm_and_forget (VcSandbox *sb, gboolean tolerate_attach_failure, GError **er
   VcVm *vm = vc_sandbox_ensure_vm (sb, &local);
   if (vm == NULL && local)
     {
-      if (!tolerate_attach_failure)
+      /* VC_ERROR_STOPPED: the plugin knows the VM is gone (a crash killed it
+       * with its owner), which is what stopping wants. */
+      if (!tolerate_attach_failure && !g_error_matches (local, VC_ERROR, VC_ERROR_STOPPED))
         {
           g_propagate_error (error, g_steal_pointer (&local));
           return FALSE;
