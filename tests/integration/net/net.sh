@@ -157,6 +157,25 @@ expect_match "... with the netlink error" "cannot add an ingress qdisc" "$err"
 expect_eq "... no tap or filter is left, the caller's qdisc stays" "$bad_before" "$(net_snapshot "$BAD")"
 expect_eq "... and no sandbox" "" "$(vc list -q)"
 
+# A hypervisor plugin without VC_HV_CAP_NET_TAP_FD (the test-only fake one):
+# a clear "not supported", never a sandbox without its network.
+fakes=$top_builddir/tests/fake/.libs
+if [ -f "$fakes/fake-hypervisor.so" ]; then
+    cat > "$ROOT/fake.conf" <<CONF
+runtime: { state_dir = "$ROOT/fake-state"; plugin_dir = "$fakes"; };
+plugins: ( { name = "fake-hypervisor"; }, { name = "fake-agent"; }, { name = "fake-fs"; } );
+sandbox: { hypervisor = "fake-hypervisor"; agent = "fake-agent"; fs = "fake-fs";
+           kernel = "/nonexistent/vmlinuz"; initrd = "/nonexistent/initrd.img"; };
+CONF
+    net_bundle "$B" "{ \"type\": \"network\", \"path\": \"$CTR_PATH\" }" '["true"]'
+    err=$(timeout 60 "$VCRUN" --config "$ROOT/fake.conf" --root "$ROOT/fake-state" run --bundle "$B" f1 2>&1 </dev/null); rc=$?
+    [ $rc -ne 0 ]; ok $? "a hypervisor without tap fd support refuses a network namespace"
+    expect_match "... saying so" "hypervisor plugin fake-hypervisor cannot give the VM a NIC .*: not supported by this backend" "$err"
+    expect_eq "... and the namespace is unchanged" "$before" "$(net_snapshot "$CTR")"
+else
+    skip "a hypervisor without tap fd support refuses a network namespace" "the fake plugins are not built"
+fi
+
 # ---- C: {type: network} without a path: a new namespace, the guest has lo ---
 B=$ROOT/bundle-c
 net_bundle "$B" '{ "type": "network" }' '["sh", "-c", "ip -o link show | while read n name rest; do echo $name; done"]'
