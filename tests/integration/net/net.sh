@@ -119,6 +119,45 @@ qemu=$(qemu_of a1)
 [ -n "$qemu" ] && [ "$(readlink /proc/"$qemu"/ns/net)" = "$(readlink /proc/self/ns/net)" ]
 ok $? "QEMU runs in the host's network namespace"
 
+# vcrund on a private bus, over the same state dir: the Sandbox object's
+# NetworkNamespace and Interfaces, and `vcrun --bus state` printing the same.
+VCRUND=$top_builddir/daemon/vcrund
+if [ -x "$VCRUND" ] && command -v dbus-daemon >/dev/null && command -v busctl >/dev/null; then
+    cat > "$ROOT/bus.conf" <<CONF
+<busconfig>
+  <type>session</type>
+  <listen>unix:path=$ROOT/bus</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+CONF
+    bus_pid=$(dbus-daemon --config-file="$ROOT/bus.conf" --fork --print-pid)
+    address=unix:path=$ROOT/bus
+    "$VCRUND" --address "$address" --config "$CONF" --root "$ROOT" >"$ROOT/vcrund.log" 2>&1 &
+    vcrund_pid=$!
+    named() { busctl --address="$address" status org.vcrun.Runtime1 >/dev/null 2>&1; }
+    wait_for 30 named
+    out=$(busctl --address="$address" get-property org.vcrun.Runtime1 \
+              /org/vcrun/Runtime1/sandbox/a1 org.vcrun.Runtime1.Sandbox Interfaces 2>&1)
+    expect_eq "D-Bus: the Sandbox's Interfaces" 'a(sssuas) 2 "eth0" "02:00:00:00:02:02" "vctap0" 1400 1 "192.0.2.2/25" "eth1" "02:00:00:00:02:82" "vctap1" 1500 1 "192.0.2.130/26"' "$out"
+    out=$(busctl --address="$address" get-property org.vcrun.Runtime1 \
+              /org/vcrun/Runtime1/sandbox/a1 org.vcrun.Runtime1.Sandbox NetworkNamespace 2>&1)
+    expect_eq "D-Bus: ... and its NetworkNamespace" "s \"$CTR_PATH\"" "$out"
+    out=$(DBUS_SESSION_BUS_ADDRESS=$address timeout 60 "$VCRUN" --bus=session state a1 2>&1 |
+          python3 -c 'import json, sys; print(json.dumps(json.load(sys.stdin).get("network")))' 2>&1)
+    expect_eq "vcrun --bus state prints the same network" \
+        "$(vc state a1 | python3 -c 'import json, sys; print(json.dumps(json.load(sys.stdin).get("network")))')" "$out"
+    kill "$vcrund_pid"; wait "$vcrund_pid" 2>/dev/null
+    kill "$bus_pid"
+else
+    skip "D-Bus: the Sandbox's Interfaces" "no vcrund, dbus-daemon or busctl"
+fi
+
 vc delete --force a1; expect_eq "delete exits 0" 0 $?
 expect_eq "delete leaves the namespace as it was given" "$before" "$(net_snapshot "$CTR")"
 
