@@ -33,6 +33,17 @@ trap cleanup EXIT
 trap 'exit 143' TERM INT HUP
 
 host_taps() { ip -o link show | grep -c ' vctap' ; }
+# vexec ID CMD...: vc exec; an empty answer is retried (twice) and said, as
+# exec sometimes loses a short process's output (not a network matter).
+vexec() {
+    local out try
+    for try in 1 2 3; do
+        out=$(vc exec "$@" 2>&1)
+        [ -n "$out" ] && break
+        diag "exec $* printed nothing (try $try)"
+    done
+    printf '%s' "$out"
+}
 qemu_of() { cat "$ROOT/$1/qemu.pid" 2>/dev/null; }
 
 # ---- the namespaces: peer <-> ctr (eth0, MTU 1400) and peer2 <-> ctr (eth1)
@@ -82,28 +93,28 @@ expect_eq "vcrun state shows the namespace and its interfaces" "$CTR_PATH
 eth0 02:00:00:00:02:02 vctap0 1400 192.0.2.2/25
 eth1 02:00:00:00:02:82 vctap1 1500 192.0.2.130/26" "$net"
 
-out=$(vc exec a1 ip -o addr show eth0 2>&1)
+out=$(vexec a1 ip -o addr show eth0)
 expect_match "the guest's eth0 has the veth's address" "inet 192\.0\.2\.2/25" "$out"
-out=$(vc exec a1 ip -o link show eth0 2>&1)
+out=$(vexec a1 ip -o link show eth0)
 expect_match "... its MAC and MTU 1400" "mtu 1400 .*link/ether 02:00:00:00:02:02" "$out"
-out=$(vc exec a1 ip -o addr show eth1 2>&1)
+out=$(vexec a1 ip -o addr show eth1)
 expect_match "a second interface, eth1, has its address" "inet 192\.0\.2\.130/26" "$out"
-out=$(vc exec a1 ip -o link show eth1 2>&1)
+out=$(vexec a1 ip -o link show eth1)
 expect_match "... and its MAC" "link/ether 02:00:00:00:02:82" "$out"
-out=$(vc exec a1 ip route 2>&1)
+out=$(vexec a1 ip route)
 expect_match "the default route is the namespace's" "default via 192\.0\.2\.1 dev eth0" "$out"
 expect_match "... and so is the route via eth1" "192\.0\.2\.192/26 via 192\.0\.2\.129 dev eth1" "$out"
-out=$(vc exec a1 ip neigh show 192.0.2.3 2>&1)
+out=$(vexec a1 ip neigh show 192.0.2.3)
 expect_match "the permanent neighbour is there" "lladdr 02:00:00:00:00:03 .*PERMANENT" "$out"
-out=$(vc exec a1 cat /etc/resolv.conf /etc/hosts 2>&1)
+out=$(vexec a1 cat /etc/resolv.conf /etc/hosts)
 expect_match "resolv.conf is the bundle's" "nameserver 192\.0\.2\.53" "$out"
 expect_match "... and hosts too" "192\.0\.2\.1 peer\.example\.test" "$out"
 
-out=$(vc exec a1 timeout 60 wget -q -O - http://192.0.2.1:8080/index.html 2>&1)
+out=$(vexec a1 timeout 60 wget -q -O - http://192.0.2.1:8080/index.html)
 expect_eq "the container fetches a page from the peer (wget)" "hello-from-peer" "$out"
 out=$(ip netns exec "$PEER" timeout 60 "$BUSYBOX" wget -q -O - http://192.0.2.2:8080/index.html 2>&1)
 expect_eq "the peer fetches a page from the container's httpd" "hello-from-container" "$out"
-out=$(vc exec a1 sh -c 'timeout 120 wget -q -O /tmp/big http://192.0.2.1:8080/big && wc -c < /tmp/big' 2>&1)
+out=$(vexec a1 sh -c 'timeout 120 wget -q -O /tmp/big http://192.0.2.1:8080/big && wc -c < /tmp/big')
 expect_eq "300 kB cross the 1400-byte MTU whole" "300000" "$(echo $out)"
 out=$(ip netns exec "$PEER2" "$BUSYBOX" ping -c 1 -W 20 192.0.2.130 2>&1)
 expect_match "the second interface answers its peer" "1 packets received|1 received" "$out"
