@@ -48,6 +48,8 @@ container_state (VcSandbox *sandbox, VcContainer *container)
     .exit_status = container ? vc_container_get_exit_status (container) : -1,
     .netns = netns,
     .interfaces = interfaces,
+    .vcpus = vc_sandbox_get_vcpus (sandbox),
+    .memory_mib = vc_sandbox_get_memory_mib (sandbox),
   };
   return vc_cli_state_to_json (&state);
 }

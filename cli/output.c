@@ -80,6 +80,10 @@ vc_cli_state_to_json (const VcCliState *s)
     json_object_set_int_member (state, "exit_status", s->exit_status);
   if (s->netns && *s->netns)
     json_object_set_object_member (state, "network", vc_cli_network_to_json (s->netns, s->interfaces));
+  if (s->vcpus > 0)
+    json_object_set_int_member (state, "vcpus", s->vcpus);
+  if (s->memory_mib > 0)
+    json_object_set_int_member (state, "memory_mib", (gint64) s->memory_mib);
   return state;
 }
 

@@ -16,7 +16,7 @@
  *   online_cpu_mem   -> OnlineCPUMem            copy_file      -> CopyFile
  *   get_oom_event    -> GetOOMEvent
  *   update_interface -> UpdateInterface        update_routes  -> UpdateRoutes
- *   add_arp_neighbors -> AddARPNeighbors       (network, ABI 1.2)
+ *   add_arp_neighbors -> AddARPNeighbors       (network, ABI 1.3)
  *   check            -> grpc.Health/Check       agent_version  -> grpc.Health/Version
  *
  * The guest is untrusted: a plugin bounds what it reads, checks every reply
@@ -67,6 +67,11 @@ typedef struct {
   guint64  memory_usage_bytes;
   guint64  memory_limit_bytes;   /* 0: no limit */
   guint64  pids_current;
+  /* devices and resources (ABI 1.2): block I/O and network totals */
+  guint64  blkio_read_bytes;
+  guint64  blkio_write_bytes;
+  guint64  net_rx_bytes;
+  guint64  net_tx_bytes;
 } VcContainerStats;
 
 typedef struct {
@@ -83,7 +88,7 @@ vc_guest_details_clear (VcGuestDetails *d)
   g_clear_pointer (&d->agent_version, g_free);
 }
 
-/* ---- network (ABI 1.2): Kata's types.Interface, types.Route and
+/* ---- network (ABI 1.3): Kata's types.Interface, types.Route and
  * types.ARPNeighbor. Addresses are text: "192.0.2.2/24", "2001:db8::2/64". */
 typedef struct {
   gsize              struct_size;
@@ -166,7 +171,7 @@ struct VcAgentOps {
   /* Blocks until a container is OOM-killed; returns its id. */
   char    *(*get_oom_event)    (VcAgentConn *conn, GError **error);
 
-  /* ---- network (VC_AGENT_OPS_VERSION 2, ABI 1.2): read only when size covers them ---- */
+  /* ---- network (VC_AGENT_OPS_VERSION 2, ABI 1.3): read only when size covers them ---- */
   /* Finds the guest NIC with iface->mac, names it, sets MTU and addresses, brings it up. */
   gboolean (*update_interface)  (VcAgentConn *conn, const VcNetInterface *iface, GError **error);
   /* Adds (or replaces) these routes, NULL-terminated, in order. */

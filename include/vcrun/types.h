@@ -20,7 +20,7 @@ G_BEGIN_DECLS
 /* Bump MAJOR on any incompatible change; bump MINOR when appending fields or
  * methods. A loader accepts plugins with the same MAJOR and MINOR <= its own. */
 #define VC_ABI_MAJOR 1
-#define VC_ABI_MINOR 2
+#define VC_ABI_MINOR 3
 
 /* Error domain shared by the core and all plugins. A quark is process-global,
  * so plugins need not link against libvcrun to use it. */
@@ -61,7 +61,7 @@ typedef enum {
   VC_DEVICE_FS_VIRTIOFS,      /* virtio-fs whose daemon the hypervisor runs itself
                                  (libvirt); only if VC_HV_CAP_MANAGED_VIRTIOFS */
   VC_DEVICE_VFIO,             /* a host PCI device (reserved; not yet implemented) */
-  /* ---- network (ABI 1.2) ---- */
+  /* ---- network (ABI 1.3) ---- */
   VC_DEVICE_NET,              /* a virtio-net NIC on an open tap fd; only if VC_HV_CAP_NET_TAP_FD */
 } VcDeviceType;
 
@@ -80,7 +80,7 @@ typedef struct {
   guint32      msize;         /* 9P: msize (0 = default) */
   guint32      queue_size;    /* VHOST_USER: 0 = default */
   guint64      cache_size;    /* VHOST_USER: DAX window bytes, 0 = no DAX */
-  /* ---- network (ABI 1.2): read only when struct_size covers them ----
+  /* ---- network (ABI 1.3): read only when struct_size covers them ----
    * NET: host_path is the tap's name in its namespace (for messages and saved
    * state). The fd is borrowed like every input: a hypervisor that needs it
    * after the call (QEMU, until start_vm) keeps its own dup. */
