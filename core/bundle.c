@@ -74,9 +74,10 @@ vc_bundle_network_namespace (const char *bundle, char **path, GError **error)
   if (!json_parser_load_from_data (parser, spec->json, -1, error))
     return FALSE;
   JsonNode *root = json_parser_get_root (parser);
-  JsonObject *linux_obj = JSON_NODE_HOLDS_OBJECT (root)
-                          ? json_object_get_object_member (json_node_get_object (root), "linux")
-                          : NULL;
+  JsonNode *linux_node = JSON_NODE_HOLDS_OBJECT (root)
+                         ? json_object_get_member (json_node_get_object (root), "linux") : NULL;
+  JsonObject *linux_obj = linux_node && JSON_NODE_HOLDS_OBJECT (linux_node)
+                          ? json_node_get_object (linux_node) : NULL;
   JsonNode *ns_node = linux_obj ? json_object_get_member (linux_obj, "namespaces") : NULL;
   if (ns_node == NULL || JSON_NODE_HOLDS_NULL (ns_node))
     return TRUE;
