@@ -17,6 +17,7 @@
 
 #include "oci.h"
 #include "owner.h"
+#include "owner-resources.h"
 #include "unix-socket.h"
 #include "stdio-pump.h"
 
@@ -67,6 +68,7 @@ struct VcOwner {
   int           exit_status;
   gboolean      deleted;
   GHashTable   *execs;          /* exec_id -> ExecRecord */
+  guint         busy;           /* requests being served, but exec and wait */
 
   GMainContext *notify_context;
   VcOwnerNotifyFunc notify_func;
@@ -513,7 +515,7 @@ handle_exec (VcOwner *owner, int fd, JsonObject *request, GArray *fds)
 }
 
 static void
-handle_request (VcOwner *owner, int fd, JsonObject *request, GArray *fds)
+serve_request (VcOwner *owner, int fd, JsonObject *request, GArray *fds)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(JsonObject) reply = NULL;
@@ -570,27 +572,8 @@ handle_request (VcOwner *owner, int fd, JsonObject *request, GArray *fds)
                                       &error))
         reply = ok_reply ();
     }
-  else if (g_str_equal (op, "update"))
-    {
-      const char *resources = NULL;
-      g_autofree char *notes = NULL;
-      if (get_optional_string (request, "resources", &resources, &error)
-          && vc_container_update (owner->container, resources ? resources : "{}", &notes, &error))
-        {
-          reply = ok_reply ();
-          if (notes != NULL)
-            json_object_set_string_member (reply, "notes", notes);
-        }
-    }
-  else if (g_str_equal (op, "stats"))
-    {
-      JsonObject *data = vc_container_stats (owner->container, &error);
-      if (data != NULL)
-        {
-          reply = ok_reply ();
-          json_object_set_object_member (reply, "data", data);
-        }
-    }
+  else if (g_str_equal (op, "update") || g_str_equal (op, "stats"))
+    reply = vc_owner_resources_request (owner->container, op, request, &error);
   else if (g_str_equal (op, "wait"))
     {
       g_mutex_lock (&owner->lock);
@@ -626,6 +609,30 @@ done:
     send_reply (fd, reply);
   else
     send_error (fd, error);
+}
+
+/* Counts the requests vc_owner_free waits for: all but exec and wait,
+ * which last as long as a process. */
+static void
+handle_request (VcOwner *owner, int fd, JsonObject *request, GArray *fds)
+{
+  const char *op = NULL;
+  gboolean counted = !get_optional_string (request, "op", &op, NULL)
+                     || op == NULL || (!g_str_equal (op, "exec") && !g_str_equal (op, "wait"));
+  if (counted)
+    {
+      g_mutex_lock (&owner->lock);
+      owner->busy++;
+      g_mutex_unlock (&owner->lock);
+    }
+  serve_request (owner, fd, request, fds);
+  if (counted)
+    {
+      g_mutex_lock (&owner->lock);
+      owner->busy--;
+      g_cond_broadcast (&owner->cond);
+      g_mutex_unlock (&owner->lock);
+    }
 }
 
 static gpointer
@@ -774,6 +781,11 @@ vc_owner_free (VcOwner *owner)
   shutdown (owner->listen_fd, SHUT_RDWR);
   g_thread_join (owner->accept_thread);
   close (owner->listen_fd);
+  /* A delete half done must not be cut short by this process's exit. */
+  g_mutex_lock (&owner->lock);
+  while (owner->busy > 0)
+    g_cond_wait (&owner->cond, &owner->lock);
+  g_mutex_unlock (&owner->lock);
   if (g_file_test (owner->socket_path, G_FILE_TEST_EXISTS) && unlink (owner->socket_path) < 0)
     g_debug ("cannot remove %s: %s", owner->socket_path, g_strerror (errno));
   owner_unref (owner);
