@@ -144,8 +144,15 @@ vc_bus_create (VcCli *cli, const char *id, const char *bundle, VcBusTarget *t, G
   if ((t->bus = vc_bus_connect (cli, error)) == NULL)
     return FALSE;
   g_autoptr(GError) local = NULL;
+  g_autofree char *netns = NULL;
+  if (!vc_bundle_network_namespace (bundle, &netns, error))
+    return FALSE;
+  GVariantBuilder options;
+  g_variant_builder_init (&options, G_VARIANT_TYPE_VARDICT);
+  if (netns)
+    g_variant_builder_add (&options, "{sv}", "netns", g_variant_new_string (netns));
   g_autoptr(GVariant) sb = vc_bus_call (t->bus, VC_BUS_MANAGER, VC_BUS_IFACE_M, "CreateSandbox",
-                                        g_variant_new ("(sa{sv})", id, NULL), "(o)", NULL, &local);
+                                        g_variant_new ("(sa{sv})", id, &options), "(o)", NULL, &local);
   if (sb == NULL)
     return vc_cli_container_error (id, g_steal_pointer (&local), error);
   g_variant_get (sb, "(o)", &t->sandbox);
@@ -183,8 +190,12 @@ vc_bus_container_state (VcBusTarget *t, const char *id)
     .owner_pid = owner,
     .owner_alive = vc_owner_pid_alive (owner),
     .exit_status = (int) prop_int (c, "ExitStatus", -1),
+    .netns = prop_string (sb, "NetworkNamespace"),
+    .interfaces = sb ? g_variant_lookup_value (sb, "Interfaces", G_VARIANT_TYPE ("a(sssuas)")) : NULL,
     .vcpus = (guint) prop_int (sb, "Vcpus", 0),
     .memory_mib = (guint64) prop_int (sb, "MemoryMib", 0),
   };
-  return vc_cli_state_to_json (&state);
+  JsonObject *json = vc_cli_state_to_json (&state);
+  g_clear_pointer (&state.interfaces, g_variant_unref);
+  return json;
 }

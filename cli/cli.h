@@ -201,6 +201,10 @@ typedef struct {
   gint        owner_pid;    /* who holds the sandbox: the supervisor, or vcrund */
   gboolean    owner_alive;
   int         exit_status;  /* -1 before the process exited */
+  /* network: the sandbox's namespace (NULL or "" without one) and its
+   * interfaces, a(sssuas) as vcrund's Interfaces property. */
+  const char *netns;
+  GVariant   *interfaces;
   guint       vcpus;        /* the sandbox's VM, as `update` left it (0: unknown) */
   guint64     memory_mib;
 } VcCliState;

@@ -35,6 +35,8 @@ static JsonObject *
 container_state (VcSandbox *sandbox, VcContainer *container)
 {
   gint owner_pid = vc_sandbox_get_owner_pid (sandbox);
+  g_autofree char *netns = NULL;
+  g_autoptr(GVariant) interfaces = g_variant_ref_sink (vc_sandbox_interfaces_variant (sandbox, &netns));
   VcCliState state = {
     .id = vc_sandbox_get_id (sandbox),
     .status = effective_status (sandbox, container),
@@ -44,6 +46,8 @@ container_state (VcSandbox *sandbox, VcContainer *container)
     .owner_pid = owner_pid,
     .owner_alive = vc_owner_pid_alive (owner_pid),
     .exit_status = container ? vc_container_get_exit_status (container) : -1,
+    .netns = netns,
+    .interfaces = interfaces,
     .vcpus = vc_sandbox_get_vcpus (sandbox),
     .memory_mib = vc_sandbox_get_memory_mib (sandbox),
   };

@@ -117,9 +117,13 @@ setup_thread (gpointer data)
   Run *run = data;
   GError **error = &run->setup_error;
 
+  g_autofree char *netns = NULL;
   run->runtime = vc_cli_open_runtime (run->cli, error);
-  if (run->runtime)
-    run->sandbox = vc_sandbox_create (run->runtime, run->id, NULL, error);
+  if (run->runtime && vc_bundle_network_namespace (run->bundle, &netns, error))
+    {
+      VcSandboxOptions options = { .netns = netns };
+      run->sandbox = vc_sandbox_create (run->runtime, run->id, &options, error);
+    }
   if (run->sandbox)
     run->container = vc_container_create (run->sandbox, run->id, run->bundle, error);
   /* READY -> RUNNING: the sandbox takes containers' processes now. */

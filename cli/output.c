@@ -7,6 +7,40 @@
 
 #include "cli.h"
 
+/* "network": { "namespace": P, "interfaces": [ { name, mac, tap, mtu, addresses } ] } */
+static JsonObject *
+vc_cli_network_to_json (const char *netns, GVariant *interfaces)
+{
+  JsonObject *network = json_object_new ();
+  json_object_set_string_member (network, "namespace", netns);
+  JsonArray *list = json_array_new ();
+  if (interfaces && g_variant_is_of_type (interfaces, G_VARIANT_TYPE ("a(sssuas)")))
+    {
+      GVariantIter iter;
+      const char *name, *mac, *tap;
+      guint32 mtu;
+      GVariantIter *addrs;
+      g_variant_iter_init (&iter, interfaces);
+      while (g_variant_iter_next (&iter, "(&s&s&suas)", &name, &mac, &tap, &mtu, &addrs))
+        {
+          JsonObject *o = json_object_new ();
+          json_object_set_string_member (o, "name", name);
+          json_object_set_string_member (o, "mac", mac);
+          json_object_set_string_member (o, "tap", tap);
+          json_object_set_int_member (o, "mtu", mtu);
+          JsonArray *a = json_array_new ();
+          const char *addr;
+          while (g_variant_iter_next (addrs, "&s", &addr))
+            json_array_add_string_element (a, addr);
+          g_variant_iter_free (addrs);
+          json_object_set_array_member (o, "addresses", a);
+          json_array_add_object_element (list, o);
+        }
+    }
+  json_object_set_array_member (network, "interfaces", list);
+  return network;
+}
+
 JsonObject *
 vc_cli_state_to_json (const VcCliState *s)
 {
@@ -44,6 +78,8 @@ vc_cli_state_to_json (const VcCliState *s)
   json_object_set_boolean_member (state, "owner_alive", s->owner_alive);
   if (s->exit_status >= 0)
     json_object_set_int_member (state, "exit_status", s->exit_status);
+  if (s->netns && *s->netns)
+    json_object_set_object_member (state, "network", vc_cli_network_to_json (s->netns, s->interfaces));
   if (s->vcpus > 0)
     json_object_set_int_member (state, "vcpus", s->vcpus);
   if (s->memory_mib > 0)

@@ -184,6 +184,8 @@ supervise (VcCli *cli, const char *id, const char *bundle, const char *pid_file,
   g_autoptr(VcRuntime) runtime = NULL;
   g_autoptr(VcSandbox) sandbox = NULL;
   g_autoptr(VcContainer) container = NULL;
+  g_autofree char *netns = NULL;   /* declared before the first goto fail */
+  VcSandboxOptions options = { 0 };
   VcOwner *owner = NULL;
   int status = VC_EXIT_RUNTIME_FAILURE;
   int console = -1;
@@ -195,7 +197,10 @@ supervise (VcCli *cli, const char *id, const char *bundle, const char *pid_file,
   runtime = vc_cli_open_runtime (cli, &error);
   if (runtime == NULL)
     goto fail;
-  sandbox = vc_sandbox_create (runtime, id, NULL, &error);
+  if (!vc_bundle_network_namespace (bundle, &netns, &error))
+    goto fail;
+  options.netns = netns;
+  sandbox = vc_sandbox_create (runtime, id, &options, &error);
   if (sandbox == NULL)
     goto fail;
   container = vc_container_create (sandbox, id, bundle, &error);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <sys/stat.h>
 
+#include <json-glib/json-glib.h>
 #include <vcrun/types.h>
 
 #include "bundle.h"
@@ -58,6 +59,56 @@ vc_bundle_check_owner (const char *bundle, guint uid, GError **error)
       VcOciMount *mount = spec->mounts->pdata[i];
       if (mount->bind && !check_path_owner (mount->source, "bind mount source", uid, error))
         return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+vc_bundle_network_namespace (const char *bundle, char **path, GError **error)
+{
+  *path = NULL;
+  g_autoptr(VcOciSpec) spec = vc_oci_spec_load (bundle, error);
+  if (spec == NULL)
+    return FALSE;
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  if (!json_parser_load_from_data (parser, spec->json, -1, error))
+    return FALSE;
+  JsonNode *root = json_parser_get_root (parser);
+  JsonNode *linux_node = JSON_NODE_HOLDS_OBJECT (root)
+                         ? json_object_get_member (json_node_get_object (root), "linux") : NULL;
+  JsonObject *linux_obj = linux_node && JSON_NODE_HOLDS_OBJECT (linux_node)
+                          ? json_node_get_object (linux_node) : NULL;
+  JsonNode *ns_node = linux_obj ? json_object_get_member (linux_obj, "namespaces") : NULL;
+  if (ns_node == NULL || JSON_NODE_HOLDS_NULL (ns_node))
+    return TRUE;
+  g_autofree char *origin = g_build_filename (bundle, "config.json", NULL);
+  if (!JSON_NODE_HOLDS_ARRAY (ns_node))
+    {
+      g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT,
+                   "%s: linux.namespaces: must be an array", origin);
+      return FALSE;
+    }
+  JsonArray *namespaces = json_node_get_array (ns_node);
+  for (guint i = 0; i < json_array_get_length (namespaces); i++)
+    {
+      JsonNode *e = json_array_get_element (namespaces, i);
+      JsonObject *ns = JSON_NODE_HOLDS_OBJECT (e) ? json_node_get_object (e) : NULL;
+      const char *type = ns ? json_object_get_string_member_with_default (ns, "type", NULL) : NULL;
+      if (type == NULL || !g_str_equal (type, "network"))
+        continue;
+      JsonNode *p = json_object_get_member (ns, "path");
+      if (p == NULL || JSON_NODE_HOLDS_NULL (p))
+        return TRUE;
+      if (!JSON_NODE_HOLDS_VALUE (p) || json_node_get_value_type (p) != G_TYPE_STRING
+          || (*json_node_get_string (p) != '\0' && !g_path_is_absolute (json_node_get_string (p))))
+        {
+          g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT,
+                       "%s: linux.namespaces[%u].path: must be an absolute path", origin, i);
+          return FALSE;
+        }
+      if (*json_node_get_string (p) != '\0')
+        *path = g_strdup (json_node_get_string (p));
+      return TRUE;
     }
   return TRUE;
 }

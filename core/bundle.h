@@ -15,4 +15,10 @@ gboolean vc_bundle_check (const char *bundle, gboolean *terminal, GError **error
  * VC_ERROR_ACCESS_DENIED names the first that does not. */
 gboolean vc_bundle_check_owner (const char *bundle, guint uid, GError **error);
 
+/* The network namespace the bundle's container joins: linux.namespaces'
+ * {type: network, path: P} gives *path = P. No network entry, or one without
+ * a path (a new, empty namespace), gives *path = NULL: the VM gets no NIC
+ * and the guest has only lo. */
+gboolean vc_bundle_network_namespace (const char *bundle, char **path, GError **error);
+
 G_END_DECLS

@@ -58,6 +58,11 @@ rollback_create (VcSandbox *sb, VcLock *lock)
       sb->hv->free_vm (sb->vm);
       sb->vm = NULL;
     }
+  if (!vc_sandbox_network_cleanup (sb, &error))
+    {
+      g_warning ("sandbox %s: rollback: %s", sb->id, error->message);
+      g_clear_error (&error);
+    }
   if (sb->share)
     {
       if (sb->fs->cleanup && !sb->fs->cleanup (sb->share, &error))
@@ -160,8 +165,15 @@ boot (VcSandbox *sb, const char *hostname, GError **error)
         return FALSE;
     }
 
+  if (devices == NULL)
+    devices = g_ptr_array_new_with_free_func ((GDestroyNotify) vc_device_free);
+  if (!vc_sandbox_network_setup (sb, devices, error))
+    return step_failed (sb, "network", error);
+
   gboolean restored = FALSE;
-  if (vc_template_wanted (sb))
+  /* A NIC cannot be hot-plugged into a restored guest: with a network
+   * namespace the sandbox boots cold. */
+  if (sb->netns == NULL && vc_template_wanted (sb))
     {
       g_autoptr(GError) template_error = NULL;
       restored = vc_template_start_vm (sb, devices, &template_error);
@@ -171,7 +183,10 @@ boot (VcSandbox *sb, const char *hostname, GError **error)
     }
   /* The boot timeout counts from the VM that boots, not from a template built first. */
   start = g_get_monotonic_time ();
-  if (!restored && !cold_start (sb, devices, error))
+  gboolean started = restored || cold_start (sb, devices, error);
+  /* The hypervisor holds its own copies of the tap fds now (or failed). */
+  vc_sandbox_network_close_fds (sb);
+  if (!started)
     return FALSE;
   if (hv->save_state)
     {
@@ -226,7 +241,7 @@ boot (VcSandbox *sb, const char *hostname, GError **error)
   };
   if (!agent->create_sandbox (ref->conn, &agent_config, error))
     return step_failed (sb, "agent create_sandbox", error);
-  return TRUE;
+  return vc_sandbox_network_configure (sb, error);
 }
 
 /* Before anything is made: do the fs and hypervisor plugins fit? */
@@ -296,6 +311,7 @@ vc_sandbox_create (VcRuntime *runtime, const char *id, const VcSandboxOptions *o
   sb->agent_timeout_ms = o->agent_timeout_ms;
   sb->stop_timeout_ms = o->stop_timeout_ms ? o->stop_timeout_ms : DEFAULT_STOP_TIMEOUT_MS;
   sb->use_template = o->use_template > 0 || (o->use_template == 0 && d->template);
+  sb->netns = g_strdup (o->netns);
 
   vc_sandbox_op_lock (sb);
   if (!vc_sandbox_resolve_plugins (sb, error) || !check_compat (sb, error)

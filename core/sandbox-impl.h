@@ -60,6 +60,11 @@ struct VcSandbox {
   gboolean   use_template;         /* start the VM from a template (template.c) */
   char      *template_dir;         /* the one it was started from, else NULL */
 
+  /* network (sandbox-network.c), under op_mutex: the namespace asked for at
+   * create, the plan made from it, and the tap fds until the VM has them. */
+  char      *netns;
+  struct VcNetworkSetup *net;
+
   VcSandboxChangedFunc changed_func;
   gpointer   changed_data;
   GDestroyNotify changed_destroy;
@@ -99,6 +104,18 @@ void     vc_sandbox_on_fs_event (VcFsEvent event, const char *detail, gpointer u
  * cold. devices: the fs plugin's, cold-plugged into both. */
 gboolean    vc_template_wanted   (VcSandbox *sb);
 gboolean    vc_template_start_vm (VcSandbox *sb, GPtrArray *devices, GError **error);
+
+/* sandbox-network.c: the hooks of create and delete (op held). */
+/* Before create_vm: taps and filters in the namespace; NET devices for the VM. */
+gboolean vc_sandbox_network_setup     (VcSandbox *sb, GPtrArray *devices, GError **error);
+/* After the hypervisor took its copies of the tap fds. */
+void     vc_sandbox_network_close_fds (VcSandbox *sb);
+/* After agent create_sandbox: interfaces, routes, neighbours in the guest. */
+gboolean vc_sandbox_network_configure (VcSandbox *sb, GError **error);
+/* After the VM is gone (rollback, delete): filters and taps out of the
+ * namespace, network.json removed. Nothing to do is success. */
+gboolean vc_sandbox_network_cleanup   (VcSandbox *sb, GError **error);
+void     vc_sandbox_network_free      (VcSandbox *sb);
 
 /* sandbox-plugins.c */
 gboolean    vc_sandbox_resolve_plugins (VcSandbox *sb, GError **error);

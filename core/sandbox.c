@@ -60,6 +60,7 @@ vc_sandbox_finalize (VcSandbox *sb)
     sb->hv->free_vm (sb->vm);
   if (sb->share && sb->fs->free_share)
     sb->fs->free_share (sb->share);
+  vc_sandbox_network_free (sb);
   vc_sandbox_op_unlock (sb);
   vc_agent_ref_release (sb->agent);
 
@@ -233,7 +234,9 @@ stop_vm_and_forget (VcSandbox *sb, gboolean tolerate_attach_failure, GError **er
   VcVm *vm = vc_sandbox_ensure_vm (sb, &local);
   if (vm == NULL && local)
     {
-      if (!tolerate_attach_failure)
+      /* VC_ERROR_STOPPED: the plugin knows the VM is gone (a crash killed it
+       * with its owner), which is what stopping wants. */
+      if (!tolerate_attach_failure && !g_error_matches (local, VC_ERROR, VC_ERROR_STOPPED))
         {
           g_propagate_error (error, g_steal_pointer (&local));
           return FALSE;
@@ -388,7 +391,7 @@ vc_sandbox_delete (VcSandbox *sb, gboolean force, GError **error)
     }
 
   if (ok)
-    ok = vc_state_remove_dir (sb->dir, error);
+    ok = vc_sandbox_network_cleanup (sb, error) && vc_state_remove_dir (sb->dir, error);
   if (ok)
     {
       g_mutex_lock (&sb->state_mutex);

@@ -94,6 +94,12 @@ typedef struct {
   guint       stop_timeout_ms;   /* graceful part of stop_vm; default 5000 */
   gint        use_template;      /* 0: sandbox.template; 1: start from a template (built if
                                     missing); -1: cold boot */
+  /* network: a network namespace prepared by the caller (the OCI spec's
+   * linux.namespaces {type: network, path}, see vc_bundle_network_namespace).
+   * Each of its veths gets a tap with tc redirects both ways and the VM a NIC
+   * with the veth's MAC, configured by the agent; delete removes the taps and
+   * filters. NULL: no NIC, the guest has only lo. */
+  const char *netns;
 } VcSandboxOptions;
 
 /* Creates and boots sandbox id (state READY). options may be NULL.
@@ -166,6 +172,23 @@ char           *vc_sandbox_get_console_path (VcSandbox *sandbox);
 /* The template its VM was restored from, when this process created it so;
  * NULL after a cold boot (borrowed). */
 const char     *vc_sandbox_get_template_dir (VcSandbox *sandbox);
+
+/* network: the interfaces the sandbox bridges from its network namespace
+ * (empty without one). */
+typedef struct {
+  char  *name;        /* the veth's, and the guest NIC's */
+  char  *mac;
+  guint  mtu;
+  char  *tap;         /* the tap vcrun made beside it */
+  char **addresses;   /* CIDRs */
+} VcSandboxInterface;
+void        vc_sandbox_interface_free   (VcSandboxInterface *iface);
+/* GPtrArray of VcSandboxInterface*, free the array. *netns (may be NULL)
+ * gets the namespace's path, NULL without one. */
+GPtrArray  *vc_sandbox_list_interfaces  (VcSandbox *sandbox, char **netns);
+/* The same as a floating GVariant "a(sssuas)": name, mac, tap, mtu,
+ * addresses (vcrund's Interfaces property, `vcrun state`'s "network"). */
+GVariant   *vc_sandbox_interfaces_variant (VcSandbox *sandbox, char **netns);
 
 /* Containers of the sandbox, in creation order: GPtrArray of VcContainer*
  * holding a reference each (free the array). */

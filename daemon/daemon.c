@@ -175,6 +175,17 @@ parse_options (GVariant *options, guint caller_uid, VcSandboxOptions *opts, GErr
         ok = option_string (key, value, &opts->kernel_params, error);
       else if (g_str_equal (key, "hostname"))
         ok = option_string (key, value, &opts->hostname, error);
+      else if (g_str_equal (key, "netns"))
+        {
+          /* vcrund (root) would enter it and change it for the caller. */
+          if (caller_uid != 0)
+            {
+              g_set_error (error, VC_ERROR, VC_ERROR_ACCESS_DENIED,
+                           "only root may give a sandbox a network namespace (option 'netns')");
+              return FALSE;
+            }
+          ok = option_string (key, value, &opts->netns, error);
+        }
       else if (g_str_equal (key, "kernel") || g_str_equal (key, "initrd"))
         {
           /* QEMU (as root) reads these files; the guest could then show
@@ -221,7 +232,7 @@ parse_options (GVariant *options, guint caller_uid, VcSandboxOptions *opts, GErr
           g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT,
                        "unknown option '%s' (known: hypervisor, agent, fs, vcpus, max_vcpus, "
                        "memory_mib, max_memory_mib, kernel, initrd, kernel_params, hostname, "
-                       "boot_timeout_ms)", key);
+                       "boot_timeout_ms, netns)", key);
           return FALSE;
         }
       if (!ok)

@@ -57,6 +57,9 @@ vcd_sandbox_sync (VcdSandbox *sandbox)
   vcd_bus_sandbox_set_stop_reason (iface, reason ? reason : "");
   vcd_bus_sandbox_set_vcpus (iface, vc_sandbox_get_vcpus (handle));
   vcd_bus_sandbox_set_memory_mib (iface, vc_sandbox_get_memory_mib (handle));
+  g_autofree char *netns = NULL;
+  vcd_bus_sandbox_set_interfaces (iface, vc_sandbox_interfaces_variant (handle, &netns));
+  vcd_bus_sandbox_set_network_namespace (iface, netns ? netns : "");
   if (state == VC_SANDBOX_STOPPED)
     vcd_bus_sandbox_set_vmm_pid (iface, 0);
 

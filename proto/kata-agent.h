@@ -13,6 +13,7 @@
 #include "google_protobuf.pb-c.h"
 #include "health.pb-c.h"
 #include "oci.pb-c.h"
+#include "types.pb-c.h"
 
 /* ttRPC service names; method names are the rpc names ("CreateContainer"). */
 #define VC_KATA_AGENT_SERVICE "grpc.AgentService"

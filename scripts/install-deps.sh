@@ -9,6 +9,7 @@ packages=(
   qemu-system-x86 qemu-utils busybox-static cpio xz-utils kmod
   dbus valgrind python3 python3-yaml socat procps e2fsprogs util-linux
   podman conmon runc
+  libnl-3-dev libnl-route-3-dev iproute2
 )
 missing=()
 for p in "${packages[@]}"; do

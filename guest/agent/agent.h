@@ -263,6 +263,14 @@ bool devices_apply (Grpc__Spec *spec, Grpc__Device *const *devices, size_t n_dev
 bool sandbox_create (const Grpc__CreateSandboxRequest *req, AgentError *err);
 void sandbox_destroy (void);
 
+/* ---- network (network.c) --------------------------------------------------- */
+
+/* lo up, as every sandbox has it (CreateSandbox). */
+void network_loopback_up (void);
+bool network_update_interface (const Types__Interface *iface, AgentError *err);
+bool network_update_routes (const Grpc__Routes *routes, AgentError *err);
+bool network_add_neighbors (const Grpc__ARPNeighbors *neighbors, AgentError *err);
+
 /* ---- guest-wide requests (guest.c) ---------------------------------------- */
 
 bool guest_details (const Grpc__GuestDetailsRequest *req, Grpc__GuestDetailsResponse *resp,

@@ -232,6 +232,36 @@ get_oom_event (RpcCall *call, const void *req, AgentError *err)
   return true;
 }
 
+/* ---- network ------------------------------------------------------------------------- */
+
+static bool
+update_interface (RpcCall *call, const void *req, AgentError *err)
+{
+  const Grpc__UpdateInterfaceRequest *r = req;
+  if (!network_update_interface (r->interface, err))
+    return false;
+  rpc_reply (call, &r->interface->base);
+  return true;
+}
+
+static bool
+update_routes (RpcCall *call, const void *req, AgentError *err)
+{
+  const Grpc__UpdateRoutesRequest *r = req;
+  Grpc__Routes empty = GRPC__ROUTES__INIT;
+  if (!network_update_routes (r->routes, err))
+    return false;
+  rpc_reply (call, r->routes ? &r->routes->base : &empty.base);
+  return true;
+}
+
+static bool
+add_arp_neighbors (RpcCall *call, const void *req, AgentError *err)
+{
+  const Grpc__AddARPNeighborsRequest *r = req;
+  return network_add_neighbors (r->neighbors, err);
+}
+
 #define AGENT VC_KATA_AGENT_SERVICE
 #define HEALTH VC_KATA_HEALTH_SERVICE
 
@@ -260,6 +290,9 @@ static const Method methods[] = {
   { AGENT, "OnlineCPUMem", &grpc__online_cpumem_request__descriptor, online_cpu_mem },
   { AGENT, "CopyFile", &grpc__copy_file_request__descriptor, copy_file },
   { AGENT, "GetOOMEvent", &grpc__get_oomevent_request__descriptor, get_oom_event },
+  { AGENT, "UpdateInterface", &grpc__update_interface_request__descriptor, update_interface },
+  { AGENT, "UpdateRoutes", &grpc__update_routes_request__descriptor, update_routes },
+  { AGENT, "AddARPNeighbors", &grpc__add_arpneighbors_request__descriptor, add_arp_neighbors },
 };
 
 void

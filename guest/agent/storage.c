@@ -262,6 +262,8 @@ sandbox_create (const Grpc__CreateSandboxRequest *req, AgentError *err)
         fclose (f);
     }
   if (ok)
+    network_loopback_up ();
+  if (ok)
     {
       AgentError ignored = { 0 };
       if (!cgroup_setup_root (&ignored))

@@ -15,6 +15,8 @@
  *   guest_details    -> GetGuestDetails         set_guest_time -> SetGuestDateTime
  *   online_cpu_mem   -> OnlineCPUMem            copy_file      -> CopyFile
  *   get_oom_event    -> GetOOMEvent
+ *   update_interface -> UpdateInterface        update_routes  -> UpdateRoutes
+ *   add_arp_neighbors -> AddARPNeighbors       (network, ABI 1.3)
  *   check            -> grpc.Health/Check       agent_version  -> grpc.Health/Version
  *
  * The guest is untrusted: a plugin bounds what it reads, checks every reply
@@ -29,7 +31,7 @@
 
 G_BEGIN_DECLS
 
-#define VC_AGENT_OPS_VERSION 1
+#define VC_AGENT_OPS_VERSION 2
 
 typedef struct {
   gsize              struct_size;
@@ -86,6 +88,35 @@ vc_guest_details_clear (VcGuestDetails *d)
   g_clear_pointer (&d->agent_version, g_free);
 }
 
+/* ---- network (ABI 1.3): Kata's types.Interface, types.Route and
+ * types.ARPNeighbor. Addresses are text: "192.0.2.2/24", "2001:db8::2/64". */
+typedef struct {
+  gsize              struct_size;
+  const char        *name;       /* the name the NIC gets in the guest ("eth0") */
+  const char        *mac;        /* how the guest finds the NIC: its MAC */
+  guint32            mtu;        /* 0: leave it */
+  const char *const *addresses;  /* NULL-terminated CIDRs */
+} VcNetInterface;
+
+typedef struct {
+  gsize       struct_size;
+  const char *destination;  /* CIDR; NULL or "" for the default route */
+  const char *gateway;      /* NULL: a directly reachable destination */
+  const char *device;       /* the guest interface's name */
+  const char *source;       /* preferred source address, or NULL */
+  guint32     scope;        /* RT_SCOPE_* (0 universe, 253 link) */
+  gboolean    ipv6;
+} VcNetRoute;
+
+typedef struct {
+  gsize       struct_size;
+  const char *address;      /* the neighbour's IP address */
+  const char *device;       /* the guest interface's name */
+  const char *mac;          /* its link-layer address */
+  gint32      state;        /* NUD_* (NUD_PERMANENT = 0x80) */
+  gint32      flags;        /* NTF_* */
+} VcNetNeighbor;
+
 struct VcAgentOps {
   guint32 version;   /* VC_AGENT_OPS_VERSION */
   gsize   size;      /* sizeof (VcAgentOps) */
@@ -139,6 +170,20 @@ struct VcAgentOps {
                                 guint32 file_mode, GError **error);
   /* Blocks until a container is OOM-killed; returns its id. */
   char    *(*get_oom_event)    (VcAgentConn *conn, GError **error);
+
+  /* ---- network (VC_AGENT_OPS_VERSION 2, ABI 1.3): read only when size covers them ---- */
+  /* Finds the guest NIC with iface->mac, names it, sets MTU and addresses, brings it up. */
+  gboolean (*update_interface)  (VcAgentConn *conn, const VcNetInterface *iface, GError **error);
+  /* Adds (or replaces) these routes, NULL-terminated, in order. */
+  gboolean (*update_routes)     (VcAgentConn *conn, const VcNetRoute *const *routes,
+                                 GError **error);
+  /* Adds these neighbour entries, NULL-terminated. */
+  gboolean (*add_arp_neighbors) (VcAgentConn *conn, const VcNetNeighbor *const *neighbors,
+                                 GError **error);
 };
+
+/* Whether an agent vtable has the method (added after 1.0). */
+#define VC_AGENT_OPS_HAS(ops, method) \
+  ((ops)->size >= G_STRUCT_OFFSET (VcAgentOps, method) + sizeof (gpointer) && (ops)->method != NULL)
 
 G_END_DECLS

@@ -50,6 +50,9 @@ typedef enum {
   VC_HV_CAP_AGENT_VSOCK      = 1 << 8,
   VC_HV_CAP_AGENT_HYBRID_VSOCK = 1 << 9,
   VC_HV_CAP_REATTACH         = 1 << 10, /* save_state/attach_vm work */
+  /* ---- network (ABI 1.3) ---- */
+  VC_HV_CAP_NET_TAP_FD       = 1 << 16, /* add_device takes VC_DEVICE_NET (a tap fd opened in
+                                           another network namespace, VMM in the host's) */
   /* templates (a high bit, so that other features can append low ones) */
   VC_HV_CAP_TEMPLATE         = 1 << 20, /* template_identity/save_template work */
 } VcHypervisorCaps;

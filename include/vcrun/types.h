@@ -20,7 +20,7 @@ G_BEGIN_DECLS
 /* Bump MAJOR on any incompatible change; bump MINOR when appending fields or
  * methods. A loader accepts plugins with the same MAJOR and MINOR <= its own. */
 #define VC_ABI_MAJOR 1
-#define VC_ABI_MINOR 2
+#define VC_ABI_MINOR 3
 
 /* Error domain shared by the core and all plugins. A quark is process-global,
  * so plugins need not link against libvcrun to use it. */
@@ -61,6 +61,8 @@ typedef enum {
   VC_DEVICE_FS_VIRTIOFS,      /* virtio-fs whose daemon the hypervisor runs itself
                                  (libvirt); only if VC_HV_CAP_MANAGED_VIRTIOFS */
   VC_DEVICE_VFIO,             /* a host PCI device (reserved; not yet implemented) */
+  /* ---- network (ABI 1.3) ---- */
+  VC_DEVICE_NET,              /* a virtio-net NIC on an open tap fd; only if VC_HV_CAP_NET_TAP_FD */
 } VcDeviceType;
 
 /* Fields are borrowed when a VcDevice is passed in (const VcDevice *), owned
@@ -78,7 +80,19 @@ typedef struct {
   guint32      msize;         /* 9P: msize (0 = default) */
   guint32      queue_size;    /* VHOST_USER: 0 = default */
   guint64      cache_size;    /* VHOST_USER: DAX window bytes, 0 = no DAX */
+  /* ---- network (ABI 1.3): read only when struct_size covers them ----
+   * NET: host_path is the tap's name in its namespace (for messages and saved
+   * state). The fd is borrowed like every input: a hypervisor that needs it
+   * after the call (QEMU, until start_vm) keeps its own dup. */
+  int          net_fd;        /* NET: the tap, opened with IFF_TAP|IFF_NO_PI; -1 = none */
+  char        *mac;           /* NET: the guest NIC's MAC, "aa:bb:cc:dd:ee:ff" */
+  guint32      mtu;           /* NET: the NIC's MTU, 0 = the hypervisor's default */
+  gboolean     vnet_hdr;      /* NET: the tap was opened with IFF_VNET_HDR */
 } VcDevice;
+
+/* Whether a VcDevice from its producer has the field (added after 1.0). */
+#define VC_DEVICE_HAS(d, field) \
+  ((d)->struct_size >= G_STRUCT_OFFSET (VcDevice, field) + sizeof (((VcDevice *) 0)->field))
 
 static inline VcDevice *
 vc_device_new (VcDeviceType type, const char *id, const char *host_path, const char *tag)
@@ -89,6 +103,7 @@ vc_device_new (VcDeviceType type, const char *id, const char *host_path, const c
   d->id = g_strdup (id);
   d->host_path = g_strdup (host_path);
   d->tag = g_strdup (tag);
+  d->net_fd = -1;
   return d;
 }
 
@@ -102,6 +117,8 @@ vc_device_free (VcDevice *d)
   g_free (d->tag);
   g_free (d->format);
   g_free (d->security_model);
+  if (VC_DEVICE_HAS (d, mac))
+    g_free (d->mac);
   g_free (d);
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VcDevice, vc_device_free)

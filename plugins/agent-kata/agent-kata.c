@@ -19,6 +19,7 @@
 #include "container-request.h"
 #include "dial.h"
 #include "json-proto.h"
+#include "network-request.h"
 
 /* Per ReadStdout / WriteStdin / CopyFile message: well inside a 4 MiB frame. */
 #define STREAM_CHUNK_MAX (1024 * 1024)
@@ -667,6 +668,51 @@ agent_kata_get_oom_event (VcAgentConn *conn, GError **error)
   return id;
 }
 
+/* ---------------------------------------------------------------------------
+ * Network (network-request.c builds the messages)
+ */
+
+static gboolean
+agent_kata_update_interface (VcAgentConn *conn, const VcNetInterface *iface, GError **error)
+{
+  g_autoptr(VcArena) arena = vc_arena_new ();
+  Grpc__UpdateInterfaceRequest *req = vc_kata_update_interface_request (arena, iface, error);
+  if (req == NULL)
+    return FALSE;
+  ProtobufCMessage *reply = call (conn, VC_KATA_AGENT_SERVICE, "UpdateInterface", req,
+                                  &types__interface__descriptor, conn->request_timeout_ms, error);
+  if (reply == NULL)
+    return FALSE;
+  protobuf_c_message_free_unpacked (reply, NULL);
+  return TRUE;
+}
+
+static gboolean
+agent_kata_update_routes (VcAgentConn *conn, const VcNetRoute *const *routes, GError **error)
+{
+  g_autoptr(VcArena) arena = vc_arena_new ();
+  Grpc__UpdateRoutesRequest *req = vc_kata_update_routes_request (arena, routes, error);
+  if (req == NULL)
+    return FALSE;
+  ProtobufCMessage *reply = call (conn, VC_KATA_AGENT_SERVICE, "UpdateRoutes", req,
+                                  &grpc__routes__descriptor, conn->request_timeout_ms, error);
+  if (reply == NULL)
+    return FALSE;
+  protobuf_c_message_free_unpacked (reply, NULL);
+  return TRUE;
+}
+
+static gboolean
+agent_kata_add_arp_neighbors (VcAgentConn *conn, const VcNetNeighbor *const *neighbors,
+                              GError **error)
+{
+  g_autoptr(VcArena) arena = vc_arena_new ();
+  Grpc__AddARPNeighborsRequest *req = vc_kata_add_arp_neighbors_request (arena, neighbors, error);
+  if (req == NULL)
+    return FALSE;
+  return call_empty (conn, "AddARPNeighbors", req, conn->request_timeout_ms, error);
+}
+
 static const VcAgentOps agent_kata_ops = {
   .version = VC_AGENT_OPS_VERSION,
   .size = sizeof (VcAgentOps),
@@ -696,6 +742,9 @@ static const VcAgentOps agent_kata_ops = {
   .online_cpu_mem = agent_kata_online_cpu_mem,
   .copy_file = agent_kata_copy_file,
   .get_oom_event = agent_kata_get_oom_event,
+  .update_interface = agent_kata_update_interface,
+  .update_routes = agent_kata_update_routes,
+  .add_arp_neighbors = agent_kata_add_arp_neighbors,
 };
 
 static const VcPluginDescriptor descriptor = {

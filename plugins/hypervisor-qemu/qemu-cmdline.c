@@ -54,6 +54,8 @@ qemu_device_validate (VcVm *vm, const VcDevice *device, GError **error)
                    device->id, vm->sandbox_id);
       return FALSE;
     }
+  if (device->type == VC_DEVICE_NET)
+    return qemu_net_validate (vm, device, error);
   if (device->host_path == NULL || !g_path_is_absolute (device->host_path))
     {
       g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT,
@@ -167,6 +169,9 @@ qemu_device_args (VcVm *vm, QemuDevice *dev)
       json_object_set_string_member (args, "tag", dev->device->tag);
       if (dev->device->queue_size != 0)
         json_object_set_int_member (args, "queue-size", dev->device->queue_size);
+      break;
+    case VC_DEVICE_NET:
+      qemu_net_device_args (vm, dev, args);
       break;
     default:
       g_assert_not_reached ();
@@ -304,6 +309,9 @@ qemu_cmdline_build (VcVm *vm, GError **error)
           break;
         case VC_DEVICE_FS_VHOST_USER:
           add (argv, "-chardev", g_strdup_printf ("socket,id=%s,path=%s", dev->chardev_id, path));
+          break;
+        case VC_DEVICE_NET:
+          add (argv, "-netdev", qemu_net_netdev_arg (vm, dev));
           break;
         default:
           g_set_error (error, VC_ERROR, VC_ERROR_NOT_SUPPORTED, "device '%s': unsupported type",

@@ -182,7 +182,8 @@ static guint64
 qemu_capabilities (VcPluginInstance *self)
 {
   guint64 caps = VC_HV_CAP_PAUSE | VC_HV_CAP_FS_9P | VC_HV_CAP_FS_VHOST_USER
-                 | VC_HV_CAP_AGENT_SERIAL | VC_HV_CAP_REATTACH | VC_HV_CAP_TEMPLATE;
+                 | VC_HV_CAP_AGENT_SERIAL | VC_HV_CAP_REATTACH | VC_HV_CAP_TEMPLATE
+                 | VC_HV_CAP_NET_TAP_FD;
   /* microvm has only virtio-mmio and no ACPI hotplug. */
   if (self->machine == QEMU_MACHINE_Q35)
     caps |= VC_HV_CAP_HOTPLUG_BLOCK | VC_HV_CAP_HOTPLUG_VCPU | VC_HV_CAP_HOTPLUG_MEMORY;

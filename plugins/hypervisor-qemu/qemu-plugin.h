@@ -169,6 +169,15 @@ gboolean   qemu_template_finish     (VcVm *vm, GError **error);
 gboolean   qemu_save_template       (VcVm *vm, guint timeout_ms, GError **error);
 char      *qemu_template_identity   (VcPluginInstance *self, GError **error);
 
+/* qemu-net.c: VC_DEVICE_NET, a virtio-net NIC on a tap fd (QEMU_NET_FIRST_FD + n in QEMU) */
+#define QEMU_NET_FIRST_FD 3
+gboolean   qemu_net_validate        (VcVm *vm, const VcDevice *device, GError **error);
+gboolean   qemu_net_copy            (VcDevice *dst, const VcDevice *src, GError **error);
+char      *qemu_net_netdev_arg      (VcVm *vm, QemuDevice *dev);
+void       qemu_net_device_args     (VcVm *vm, QemuDevice *dev, JsonObject *args);
+void       qemu_net_spawn_fds       (VcVm *vm, GArray *source_fds, GArray *target_fds);
+void       qemu_net_close_fds       (VcVm *vm);
+
 /* qemu-state.c */
 char      *qemu_save_state          (VcVm *vm, GError **error);
 VcVm      *qemu_attach_vm           (VcPluginInstance *self, const VcVmConfig *config,

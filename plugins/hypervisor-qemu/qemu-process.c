@@ -45,10 +45,14 @@ qemu_process_spawn (VcVm *vm, char **argv, GError **error)
     }
   GPid pid = 0;
   g_autoptr (GError) spawn_error = NULL;
+  g_autoptr (GArray) source_fds = g_array_new (FALSE, FALSE, sizeof (int));
+  g_autoptr (GArray) target_fds = g_array_new (FALSE, FALSE, sizeof (int));
+  qemu_net_spawn_fds (vm, source_fds, target_fds);
   gboolean ok = g_spawn_async_with_pipes_and_fds (
       vm->state_dir, (const char *const *) argv, NULL,
       G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDIN_FROM_DEV_NULL, child_setup, NULL,
-      -1, log_fd, log_fd, NULL, NULL, 0, &pid, NULL, NULL, NULL, &spawn_error);
+      -1, log_fd, log_fd, (const int *) source_fds->data, (const int *) target_fds->data,
+      source_fds->len, &pid, NULL, NULL, NULL, &spawn_error);
   close (log_fd);
   if (!ok)
     {

@@ -153,7 +153,7 @@ load_devices (VcVm *vm, JsonObject *root, GError **error)
       if ((id = get_str (o, "id", TRUE, error)) == NULL
           || (host_path = get_str (o, "host_path", TRUE, error)) == NULL
           || (qemu_id = get_str (o, "qemu_id", TRUE, error)) == NULL
-          || !get_int (o, "type", VC_DEVICE_BLOCK, VC_DEVICE_VFIO, &type, error)
+          || !get_int (o, "type", VC_DEVICE_BLOCK, VC_DEVICE_NET, &type, error)
           || !get_int (o, "slot", 0, 0xff, &slot, error)
           || !get_int (o, "port", -1, QEMU_HOTPLUG_PORTS - 1, &port, error))
         return FALSE;

@@ -24,6 +24,8 @@ qemu_device_free (QemuDevice *dev)
 {
   if (dev == NULL)
     return;
+  if (dev->device != NULL && dev->device->type == VC_DEVICE_NET && dev->device->net_fd >= 0)
+    close (dev->device->net_fd);
   vc_device_free (dev->device);
   g_free (dev->qemu_id);
   g_free (dev->node_name);
@@ -71,6 +73,8 @@ device_entry_new (VcVm *vm, const VcDevice *device)
     dev->node_name = g_strdup_printf ("vc-node%u-%d", n, (int) getpid () % 100000);
   if (device->type == VC_DEVICE_FS_VHOST_USER)
     dev->chardev_id = g_strdup_printf ("vc-chr%u-%d", n, (int) getpid () % 100000);
+  if (device->type == VC_DEVICE_NET)
+    dev->node_name = g_strdup_printf ("vc-netdev%u-%d", n, (int) getpid () % 100000);
   return dev;
 }
 
@@ -131,6 +135,11 @@ qemu_add_device (VcVm *vm, const VcDevice *device, VcGuestDevice *guest_out, GEr
     }
 
   QemuDevice *dev = device_entry_new (vm, device);
+  if (device->type == VC_DEVICE_NET && !qemu_net_copy (dev->device, device, error))
+    {
+      qemu_device_free (dev);
+      return FALSE;
+    }
   if (vm->machine == QEMU_MACHINE_Q35)
     {
       guint used = 0;
@@ -623,7 +632,10 @@ qemu_start_vm (VcVm *vm, guint timeout_ms, GError **error)
   gint64 start = g_get_monotonic_time ();
   gint64 deadline = start + (gint64) timeout_ms * 1000;
   qemu_remove_runtime_files (vm);
-  if (!qemu_process_spawn (vm, (char **) argv->pdata, error))
+  gboolean spawned = qemu_process_spawn (vm, (char **) argv->pdata, error);
+  /* QEMU has its taps, or failed: either way ours must not keep them alive. */
+  qemu_net_close_fds (vm);
+  if (!spawned)
     return FALSE;
 
   g_autoptr (GError) local = NULL;

@@ -1291,6 +1291,79 @@ test_settings (void)
   desc->destroy (instance);
 }
 
+/* network: UpdateInterface, UpdateRoutes, AddARPNeighbors with Kata's
+ * messages (types.Interface, types.Route, types.ARPNeighbor). */
+static void
+test_network (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  const char *addresses[] = { "192.0.2.2/25", "2001:db8::2/64", NULL };
+  VcNetInterface iface = {
+    .struct_size = sizeof iface, .name = "eth0", .mac = "02:00:00:00:02:02", .mtu = 1400,
+    .addresses = addresses,
+  };
+  g_assert_true (fx->ops->update_interface (fx->conn, &iface, &error));
+  g_assert_no_error (error);
+  Grpc__UpdateInterfaceRequest *uir = last_request (fx, "UpdateInterface",
+                                                    &grpc__update_interface_request__descriptor);
+  g_assert_cmpstr (uir->interface->name, ==, "eth0");
+  g_assert_cmpstr (uir->interface->device, ==, "eth0");
+  g_assert_cmpstr (uir->interface->hwaddr, ==, "02:00:00:00:02:02");
+  g_assert_cmpuint (uir->interface->mtu, ==, 1400);
+  g_assert_cmpuint (uir->interface->n_ipaddresses, ==, 2);
+  g_assert_cmpstr (uir->interface->ipaddresses[0]->address, ==, "192.0.2.2");
+  g_assert_cmpstr (uir->interface->ipaddresses[0]->mask, ==, "25");
+  g_assert_cmpint (uir->interface->ipaddresses[0]->family, ==, TYPES__IPFAMILY__v4);
+  g_assert_cmpint (uir->interface->ipaddresses[1]->family, ==, TYPES__IPFAMILY__v6);
+  protobuf_c_message_free_unpacked (&uir->base, NULL);
+
+  VcNetRoute def = { .struct_size = sizeof def, .gateway = "192.0.2.1", .device = "eth0" };
+  VcNetRoute net = { .struct_size = sizeof net, .destination = "192.0.2.192/26",
+                     .device = "eth1", .source = "192.0.2.130", .scope = 253 };
+  const VcNetRoute *routes[] = { &net, &def, NULL };
+  g_assert_true (fx->ops->update_routes (fx->conn, routes, &error));
+  g_assert_no_error (error);
+  Grpc__UpdateRoutesRequest *urr = last_request (fx, "UpdateRoutes",
+                                                 &grpc__update_routes_request__descriptor);
+  g_assert_cmpuint (urr->routes->n_routes, ==, 2);
+  g_assert_cmpstr (urr->routes->routes[0]->dest, ==, "192.0.2.192/26");
+  g_assert_cmpstr (urr->routes->routes[0]->source, ==, "192.0.2.130");
+  g_assert_cmpuint (urr->routes->routes[0]->scope, ==, 253);
+  g_assert_cmpstr (urr->routes->routes[1]->dest, ==, "");
+  g_assert_cmpstr (urr->routes->routes[1]->gateway, ==, "192.0.2.1");
+  g_assert_cmpstr (urr->routes->routes[1]->device, ==, "eth0");
+  protobuf_c_message_free_unpacked (&urr->base, NULL);
+
+  VcNetNeighbor nb = { .struct_size = sizeof nb, .address = "192.0.2.3", .device = "eth0",
+                       .mac = "02:00:00:00:00:03", .state = 0x80 };
+  const VcNetNeighbor *neighbors[] = { &nb, NULL };
+  g_assert_true (fx->ops->add_arp_neighbors (fx->conn, neighbors, &error));
+  g_assert_no_error (error);
+  Grpc__AddARPNeighborsRequest *anr = last_request (fx, "AddARPNeighbors",
+                                                    &grpc__add_arpneighbors_request__descriptor);
+  g_assert_cmpuint (anr->neighbors->n_arpneighbors, ==, 1);
+  g_assert_cmpstr (anr->neighbors->arpneighbors[0]->toipaddress->address, ==, "192.0.2.3");
+  g_assert_cmpstr (anr->neighbors->arpneighbors[0]->lladdr, ==, "02:00:00:00:00:03");
+  g_assert_cmpint (anr->neighbors->arpneighbors[0]->state, ==, 0x80);
+  protobuf_c_message_free_unpacked (&anr->base, NULL);
+
+  /* Bad input is refused before anything is sent. */
+  const char *bad[] = { "192.0.2.2", NULL };
+  iface.addresses = bad;
+  g_assert_false (fx->ops->update_interface (fx->conn, &iface, &error));
+  g_assert_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "'192.0.2.2'"));
+  g_clear_error (&error);
+  VcNetRoute nodev = { .struct_size = sizeof nodev, .gateway = "192.0.2.1" };
+  const VcNetRoute *bad_routes[] = { &nodev, NULL };
+  g_assert_false (fx->ops->update_routes (fx->conn, bad_routes, &error));
+  g_assert_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  nb.address = "not-an-address";
+  g_assert_false (fx->ops->add_arp_neighbors (fx->conn, neighbors, &error));
+  g_assert_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1300,6 +1373,7 @@ main (int argc, char **argv)
               fixture_teardown);
   g_test_add ("/agent-kata/bad-spec", Fixture, NULL, connect_good, test_bad_spec, fixture_teardown);
   g_test_add ("/agent-kata/rpcs", Fixture, NULL, connect_good, test_rpcs, fixture_teardown);
+  g_test_add ("/agent-kata/network", Fixture, NULL, connect_good, test_network, fixture_teardown);
   g_test_add ("/agent-kata/concurrent", Fixture, NULL, connect_reversing, test_concurrent,
               fixture_teardown);
 

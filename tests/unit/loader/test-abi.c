@@ -19,7 +19,7 @@ static void
 test_layout (void)
 {
 #if defined(__x86_64__) && defined(__LP64__)
-  SIZE (VcDevice, 80);
+  SIZE (VcDevice, 104);
   OFFSET (VcDevice, struct_size, 0);
   OFFSET (VcDevice, type, 8);
   OFFSET (VcDevice, id, 16);
@@ -31,6 +31,29 @@ test_layout (void)
   OFFSET (VcDevice, msize, 64);
   OFFSET (VcDevice, queue_size, 68);
   OFFSET (VcDevice, cache_size, 72);
+  /* network (ABI 1.3) */
+  OFFSET (VcDevice, net_fd, 80);
+  OFFSET (VcDevice, mac, 88);
+  OFFSET (VcDevice, mtu, 96);
+  OFFSET (VcDevice, vnet_hdr, 100);
+  SIZE (VcNetInterface, 40);
+  OFFSET (VcNetInterface, name, 8);
+  OFFSET (VcNetInterface, mac, 16);
+  OFFSET (VcNetInterface, mtu, 24);
+  OFFSET (VcNetInterface, addresses, 32);
+  SIZE (VcNetRoute, 48);
+  OFFSET (VcNetRoute, destination, 8);
+  OFFSET (VcNetRoute, gateway, 16);
+  OFFSET (VcNetRoute, device, 24);
+  OFFSET (VcNetRoute, source, 32);
+  OFFSET (VcNetRoute, scope, 40);
+  OFFSET (VcNetRoute, ipv6, 44);
+  SIZE (VcNetNeighbor, 40);
+  OFFSET (VcNetNeighbor, address, 8);
+  OFFSET (VcNetNeighbor, device, 16);
+  OFFSET (VcNetNeighbor, mac, 24);
+  OFFSET (VcNetNeighbor, state, 32);
+  OFFSET (VcNetNeighbor, flags, 36);
   SIZE (VcGuestDevice, 40);
   OFFSET (VcGuestDevice, struct_size, 0);
   OFFSET (VcGuestDevice, id, 8);
@@ -165,7 +188,7 @@ test_layout (void)
   OFFSET (VcGuestDetails, mem_block_size_bytes, 16);
   OFFSET (VcGuestDetails, supports_mem_hotplug_probe, 24);
   OFFSET (VcGuestDetails, supports_seccomp, 28);
-  SIZE (VcAgentOps, 224);
+  SIZE (VcAgentOps, 248);
   OFFSET (VcAgentOps, version, 0);
   OFFSET (VcAgentOps, size, 8);
   OFFSET (VcAgentOps, connect, 16);
@@ -194,6 +217,9 @@ test_layout (void)
   OFFSET (VcAgentOps, online_cpu_mem, 200);
   OFFSET (VcAgentOps, copy_file, 208);
   OFFSET (VcAgentOps, get_oom_event, 216);
+  OFFSET (VcAgentOps, update_interface, 224);   /* network, ABI 1.3 */
+  OFFSET (VcAgentOps, update_routes, 232);
+  OFFSET (VcAgentOps, add_arp_neighbors, 240);
   SIZE (VcFsSandboxConfig, 48);
   OFFSET (VcFsSandboxConfig, struct_size, 0);
   OFFSET (VcFsSandboxConfig, sandbox_id, 8);
@@ -244,10 +270,10 @@ static void
 test_constants (void)
 {
   g_assert_cmpint (VC_ABI_MAJOR, ==, 1);
-  g_assert_cmpint (VC_ABI_MINOR, ==, 2);
+  g_assert_cmpint (VC_ABI_MINOR, ==, 3);
   g_assert_cmpstr (VC_PLUGIN_DESCRIPTOR_SYMBOL, ==, "vc_plugin_descriptor");
   g_assert_cmpint (VC_HYPERVISOR_OPS_VERSION, ==, 2);
-  g_assert_cmpint (VC_AGENT_OPS_VERSION, ==, 1);
+  g_assert_cmpint (VC_AGENT_OPS_VERSION, ==, 2);
   g_assert_cmpint (VC_FS_OPS_VERSION, ==, 2);
   g_assert_cmpint (VC_DEVICE_OPS_VERSION, ==, 1);
 
@@ -303,6 +329,8 @@ test_constants (void)
   g_assert_cmpint (VC_VM_TEMPLATE_NONE, ==, 0);
   g_assert_cmpint (VC_VM_TEMPLATE_CREATE, ==, 1);
   g_assert_cmpint (VC_VM_TEMPLATE_RESTORE, ==, 2);
+  g_assert_cmpint (VC_HV_CAP_NET_TAP_FD, ==, 1 << 16);   /* network, ABI 1.3 */
+  g_assert_cmpint (VC_DEVICE_NET, ==, 6);
 
   g_assert_cmpint (VC_VM_STATUS_UNKNOWN, ==, 0);
   g_assert_cmpint (VC_VM_STATUS_CREATED, ==, 1);
