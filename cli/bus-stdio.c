@@ -9,6 +9,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <glib-unix.h>
+
 #include "bus.h"
 
 /* The process whose stdio pump() carries. */
@@ -79,21 +81,53 @@ deliver_signal (Attached *a, int signum)
     g_debug ("forwarding signal %d: %s", signum, error->message);
 }
 
+/* Writes all of buf to fd; FALSE once its reader is gone. */
+static gboolean
+write_full (int fd, const char *buf, gsize len)
+{
+  while (len > 0)
+    {
+      ssize_t n = write (fd, buf, len);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && errno == EAGAIN)
+        {
+          struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+          poll (&pfd, 1, 1000);
+          continue;
+        }
+      if (n <= 0)
+        return FALSE;
+      buf += n;
+      len -= n;
+    }
+  return TRUE;
+}
+
 /* Copies our stdin to in and out/err to our stdout/stderr until both end,
- * delivering the signals vc_bus_forward_signals catches. */
+ * delivering the signals vc_bus_forward_signals catches. Writing to in never
+ * blocks (the process may be busy writing output we must read). When our
+ * stdout or stderr's reader goes away, its pipe from vcrund is closed, so
+ * that vcrund has the process's pipe closed in turn (EPIPE/SIGPIPE there). */
 static void
 pump (Attached *a, int in, int out, int err)
 {
-  char buf[65536];
+  /* As big as vcrund's pipes let it be: fewer wake-ups. */
+  static char buf[1024 * 1024];
+  static char inbuf[64 * 1024];
+  gsize in_start = 0, in_len = 0;
   gboolean our_in_open = TRUE;
+  if (in >= 0)
+    g_unix_set_fd_nonblocking (in, TRUE, NULL);
   while (out >= 0 || err >= 0)
     {
-      struct pollfd pfd[4] = {
+      struct pollfd pfd[5] = {
         { .fd = out, .events = POLLIN }, { .fd = err, .events = POLLIN },
-        { .fd = in >= 0 && our_in_open ? 0 : -1, .events = POLLIN },
+        { .fd = in >= 0 && our_in_open && in_len == 0 ? STDIN_FILENO : -1, .events = POLLIN },
         { .fd = signal_pipe[0], .events = POLLIN },
+        { .fd = in >= 0 && in_len > 0 ? in : -1, .events = POLLOUT },
       };
-      if (poll (pfd, 4, -1) < 0)
+      if (poll (pfd, 5, -1) < 0)
         {
           if (errno == EINTR)
             continue;
@@ -105,20 +139,36 @@ pump (Attached *a, int in, int out, int err)
           if (*fd < 0 || pfd[i].revents == 0)
             continue;
           ssize_t n = read (*fd, buf, sizeof buf);
-          if (n <= 0)
+          if (n < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+          if (n <= 0 || !write_full (i == 0 ? STDOUT_FILENO : STDERR_FILENO, buf, n))
             {
               close (*fd);
               *fd = -1;
             }
-          else if (write (i == 0 ? STDOUT_FILENO : STDERR_FILENO, buf, n) < 0)
-            (void) 0;  /* our reader went away: keep draining */
         }
       if (pfd[2].revents)
         {
-          ssize_t n = read (STDIN_FILENO, buf, sizeof buf);
-          if (n <= 0 || write (in, buf, n) != n)
+          ssize_t n = read (STDIN_FILENO, inbuf, sizeof inbuf);
+          if (n > 0)
+            in_start = 0, in_len = n;
+          else if (n == 0 || (errno != EINTR && errno != EAGAIN))
             {
               our_in_open = FALSE;
+              close (in);
+              in = -1;
+            }
+        }
+      if (pfd[4].revents)
+        {
+          ssize_t n = write (in, inbuf + in_start, in_len);
+          if (n > 0)
+            in_start += n, in_len -= n;
+          else if (n < 0 && errno != EINTR && errno != EAGAIN)
+            {
+              /* The process's stdin is gone: stop reading ours. */
+              our_in_open = FALSE;
+              in_len = 0;
               close (in);
               in = -1;
             }

@@ -10,8 +10,15 @@
 
 #include <glib-unix.h>
 
-/* Bytes asked of the agent per read. */
-#define PUMP_CHUNK (64 * 1024)
+/* Bytes asked of the agent per read, and sent per write to stdin: the
+ * agent's largest (1 MiB, well inside a 4 MiB ttRPC frame). One chunk per
+ * stream is in flight, so the host holds at most that much per stream: a
+ * slow reader slows the guest's writer (back-pressure), it does not grow
+ * the host. */
+#define PUMP_CHUNK (1024 * 1024)
+/* After a first read of stdin, how long more input may take to come before
+ * what is there is sent (a pipe's writer refills it in pieces). */
+#define INPUT_GATHER_MS 2
 
 struct VcStdioPump {
   gint             refcount;   /* the caller's and one per thread */
@@ -114,9 +121,19 @@ output_thread (gpointer data)
       const guint8 *p = g_bytes_get_data (bytes, &len);
       if (len == 0)
         break;
-      /* A reader that went away does not stop the draining. */
-      if (writable)
-        writable = pump->write_func (stream, pump->fds[stream], p, len, pump->user_data);
+      if (!writable)
+        continue;  /* what was in flight when the reader went */
+      writable = pump->write_func (stream, pump->fds[stream], p, len, pump->user_data);
+      if (!writable)
+        {
+          /* The reader went away: as with a host pipe, the writer gets EPIPE
+           * or SIGPIPE; the stream then ends. */
+          g_autoptr(GError) close_error = NULL;
+          if (!vc_container_close_output (pump->container, pump->exec_id, stream == VC_STDIO_ERR,
+                                          &close_error))
+            g_debug ("closing %s: %s", stream == VC_STDIO_ERR ? "stderr" : "stdout",
+                     close_error->message);
+        }
     }
 
   g_mutex_lock (&pump->lock);
@@ -150,6 +167,17 @@ input_thread (gpointer data)
       ssize_t n = read (pump->fds[0], buf, PUMP_CHUNK);
       if (n < 0 && (errno == EINTR || errno == EAGAIN))
         continue;
+      /* Fewer, bigger WriteStdin calls: take what follows at once. */
+      while (n > 0 && n < PUMP_CHUNK)
+        {
+          struct pollfd more = { .fd = pump->fds[0], .events = POLLIN };
+          if (poll (&more, 1, INPUT_GATHER_MS) <= 0 || !(more.revents & POLLIN))
+            break;
+          ssize_t m = read (pump->fds[0], buf + n, PUMP_CHUNK - n);
+          if (m <= 0)
+            break;  /* the end of file is seen by the next read */
+          n += m;
+        }
       g_autoptr(GError) error = NULL;
       if (n <= 0)
         {

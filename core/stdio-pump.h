@@ -13,9 +13,11 @@ G_BEGIN_DECLS
 
 enum { VC_STDIO_OUT = 1, VC_STDIO_ERR = 2 };
 
-/* Writes data to fd (stream VC_STDIO_OUT or VC_STDIO_ERR). Returns FALSE once
- * nobody reads any more: the rest of the stream is then drained from the
- * agent and dropped, so that the guest never blocks on a full pipe. */
+/* Writes data to fd (stream VC_STDIO_OUT or VC_STDIO_ERR), blocking while
+ * the reader is slow (the guest's writer then blocks too: back-pressure).
+ * Returns FALSE once nobody reads any more: the agent then closes the
+ * stream's pipe (vc_container_close_output), so the writer gets EPIPE or
+ * SIGPIPE as in a host pipeline, and the stream ends. */
 typedef gboolean (*VcStdioWriteFunc) (int stream, int fd, const guint8 *data, gsize len,
                                       gpointer user_data);
 

@@ -10,7 +10,8 @@
  * Nobody attached yet: output fills the pipe (kept for a later Attach), and
  * what does not fit is dropped, so the guest never blocks on a reader that
  * does not exist. Attached: the pump waits for the reader, as a pipe does.
- * Reader gone: the rest is drained and dropped.
+ * Reader gone: the agent closes the process's pipe (EPIPE or SIGPIPE for the
+ * writer, as in a host pipeline).
  */
 #include "vcrund.h"
 

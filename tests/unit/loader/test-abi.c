@@ -155,7 +155,7 @@ test_layout (void)
   OFFSET (VcGuestDetails, mem_block_size_bytes, 16);
   OFFSET (VcGuestDetails, supports_mem_hotplug_probe, 24);
   OFFSET (VcGuestDetails, supports_seccomp, 28);
-  SIZE (VcAgentOps, 224);
+  SIZE (VcAgentOps, 232);
   OFFSET (VcAgentOps, version, 0);
   OFFSET (VcAgentOps, size, 8);
   OFFSET (VcAgentOps, connect, 16);
@@ -184,6 +184,7 @@ test_layout (void)
   OFFSET (VcAgentOps, online_cpu_mem, 200);
   OFFSET (VcAgentOps, copy_file, 208);
   OFFSET (VcAgentOps, get_oom_event, 216);
+  OFFSET (VcAgentOps, close_output, 224);   /* ABI 1.2 */
   SIZE (VcFsSandboxConfig, 48);
   OFFSET (VcFsSandboxConfig, struct_size, 0);
   OFFSET (VcFsSandboxConfig, sandbox_id, 8);
@@ -234,10 +235,10 @@ static void
 test_constants (void)
 {
   g_assert_cmpint (VC_ABI_MAJOR, ==, 1);
-  g_assert_cmpint (VC_ABI_MINOR, ==, 1);
+  g_assert_cmpint (VC_ABI_MINOR, ==, 2);
   g_assert_cmpstr (VC_PLUGIN_DESCRIPTOR_SYMBOL, ==, "vc_plugin_descriptor");
   g_assert_cmpint (VC_HYPERVISOR_OPS_VERSION, ==, 1);
-  g_assert_cmpint (VC_AGENT_OPS_VERSION, ==, 1);
+  g_assert_cmpint (VC_AGENT_OPS_VERSION, ==, 2);
   g_assert_cmpint (VC_FS_OPS_VERSION, ==, 2);
   g_assert_cmpint (VC_DEVICE_OPS_VERSION, ==, 1);
 
