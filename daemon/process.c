@@ -13,6 +13,8 @@
  * Reader gone: the agent closes the process's pipe (EPIPE or SIGPIPE for the
  * writer, as in a host pipeline).
  */
+#include "config.h"
+
 #include "vcrund.h"
 
 #include <errno.h>
@@ -93,6 +95,10 @@ vcd_process_get_exec_id (VcdProcess *process)
   return process->exec_id;
 }
 
+/* What vcrund's stdio pipes hold: the agent's reads are up to 1 MiB, and a
+ * bigger pipe means fewer wake-ups on both sides. */
+#define PIPE_SIZE (1024 * 1024)
+
 static gboolean
 make_pipe (int fds[2], GError **error)
 {
@@ -101,6 +107,9 @@ make_pipe (int fds[2], GError **error)
       g_prefix_error (error, "cannot make a pipe: ");
       return FALSE;
     }
+  /* Best effort: an unprivileged vcrund may be held to less. */
+  if (fcntl (fds[1], F_SETPIPE_SZ, PIPE_SIZE) < 0)
+    g_debug ("cannot grow a stdio pipe to %d bytes: %s", PIPE_SIZE, g_strerror (errno));
   return TRUE;
 }
 
