@@ -32,9 +32,11 @@ typedef struct VcStdioPump VcStdioPump;
 VcStdioPump *vc_stdio_pump_start  (VcContainer *container, const char *exec_id, int in_fd,
                                    int out_fd, int err_fd, VcStdioWriteFunc write_func,
                                    gpointer user_data, GDestroyNotify destroy);
-/* After the process exited: waits up to timeout_ms for the output to be
- * forwarded (a guest that keeps a stream open does not hold the exit
- * forever), stops the stdin thread, and drops the caller's reference. */
+/* After the process exited: waits for the output to be forwarded, however
+ * slow its reader, but gives up once no output has come from the agent for
+ * timeout_ms (a guest that keeps a stream open, say a background process,
+ * does not hold the exit for ever); stops the stdin thread and drops the
+ * caller's reference. */
 void         vc_stdio_pump_finish (VcStdioPump *pump, guint timeout_ms);
 
 G_END_DECLS

@@ -25,7 +25,7 @@
 #include <gio/gunixfdlist.h>
 #include <glib-unix.h>
 
-/* How long the exit waits for the output to be forwarded. */
+/* How long the exit waits for output that stalls (see vc_stdio_pump_finish). */
 #define DRAIN_TIMEOUT_MS 10000
 
 enum { STDIN_FD, STDOUT_FD, STDERR_FD };

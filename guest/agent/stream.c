@@ -19,6 +19,11 @@
 #define OUT_STREAM_CAPACITY (2 * 1024 * 1024)
 /* How long the pump sleeps in poll() before it looks at `stopping` again. */
 #define PUMP_POLL_MS 200
+/* A read that finds less than this waits up to COALESCE_MS for more: each
+ * reply is a round trip to the host, and the pump reads what the pipe holds
+ * at the moment (a pty gives at most 4 KiB at a time). */
+#define COALESCE_BYTES (256 * 1024)
+#define COALESCE_MS 5
 
 struct OutStream {
   pthread_mutex_t lock;
@@ -35,6 +40,21 @@ struct OutStream {
   bool stopping;
   int refs;          /* the process record + readers in flight */
 };
+
+static struct timespec
+deadline_after_ms (int ms)
+{
+  struct timespec t;
+  clock_gettime (CLOCK_REALTIME, &t);
+  t.tv_sec += ms / 1000;
+  t.tv_nsec += (long) (ms % 1000) * 1000000;
+  if (t.tv_nsec >= 1000000000)
+    {
+      t.tv_sec++;
+      t.tv_nsec -= 1000000000;
+    }
+  return t;
+}
 
 static void
 pump_close_fd (OutStream *s)
@@ -121,15 +141,7 @@ int
 out_stream_send (OutStream *s, size_t max, int timeout_ms, OutStreamSendFunc send, void *data,
                  size_t *sent)
 {
-  struct timespec deadline;
-  clock_gettime (CLOCK_REALTIME, &deadline);
-  deadline.tv_sec += timeout_ms / 1000;
-  deadline.tv_nsec += (long) (timeout_ms % 1000) * 1000000;
-  if (deadline.tv_nsec >= 1000000000)
-    {
-      deadline.tv_sec++;
-      deadline.tv_nsec -= 1000000000;
-    }
+  struct timespec deadline = deadline_after_ms (timeout_ms);
 
   *sent = 0;
   pthread_mutex_lock (&s->lock);
@@ -140,7 +152,15 @@ out_stream_send (OutStream *s, size_t max, int timeout_ms, OutStreamSendFunc sen
         pthread_mutex_unlock (&s->lock);
         return 0;
       }
-  size_t n = s->len < max ? s->len : max;
+  s->sending = true;
+  if (s->len < COALESCE_BYTES && s->len < max && !s->eof)
+    {
+      struct timespec until = deadline_after_ms (COALESCE_MS);
+      while (s->len < COALESCE_BYTES && s->len < max && !s->eof)
+        if (pthread_cond_timedwait (&s->cond, &s->lock, &until) == ETIMEDOUT)
+          break;
+    }
+  size_t n = s->shut ? 0 : s->len < max ? s->len : max;
   struct iovec iov[2];
   int iovcnt = 0;
   if (n > 0)
@@ -152,7 +172,6 @@ out_stream_send (OutStream *s, size_t max, int timeout_ms, OutStreamSendFunc sen
       if (n > first)
         iov[iovcnt++] = (struct iovec) { .iov_base = s->ring, .iov_len = n - first };
     }
-  s->sending = true;
   pthread_mutex_unlock (&s->lock);
 
   /* [start, start + n) stays in the ring (len still counts it), so the

@@ -116,7 +116,9 @@ start_bus_vcrund() {
   <type>session</type>
   <listen>unix:path=$WORK/bus</listen>
   <auth>EXTERNAL</auth>
-  <policy context="default"><allow user="*"/><allow own="*"/></policy>
+  <policy context="default">
+    <allow user="*"/><allow own="*"/><allow send_destination="*"/><allow receive_sender="*"/>
+  </policy>
 </busconfig>
 EOF
     BUS_PID=$(dbus-daemon --config-file="$WORK/bus.conf" --fork --print-pid) || return 1

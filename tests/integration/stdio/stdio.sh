@@ -16,7 +16,8 @@
 #   - a consumer that goes away (| head -c 10): the process dies of SIGPIPE
 #     (or gets EPIPE when it ignores SIGPIPE), nothing hangs, the owner keeps
 #     no fd;
-#   - a terminal with 8 MiB of output: nothing lost.
+#   - a terminal with 8 MiB of output: nothing lost;
+# and an attached run whose reader pauses after the process exited.
 # Slow (five VM boots): scripts/test-all.sh runs it (make check-stdio).
 set -u
 top_builddir=${VCRUN_TOP_BUILDDIR:-$(cd "$(dirname "$0")/../../.." && pwd)}
@@ -54,6 +55,7 @@ EXPECTED_ERR=$(echo "IN $IN_SHA"; for i in $(seq 0 63); do echo "ERR-LINE $i"; d
 
 stdio_bundle "$WORK/b-sleep" '["sleep", "100000"]'
 stdio_bundle "$WORK/b-check" '["/bin/stdio-check"]'
+stdio_bundle "$WORK/b-short" '["sh", "-c", "dd if=/dev/zero bs=1M count=2 2>/dev/null; echo END"]'
 
 # check_combo WHAT STATUS OUT_FILE ERR_FILE: stdio-check's results.
 check_combo() {
@@ -167,6 +169,10 @@ fi
 section "embedded run"
 vcv run --bundle "$WORK/b-check" rv < "$WORK/in.bin" > "$WORK/out" 2> "$WORK/err"
 check_combo "embedded run" $? "$WORK/out" "$WORK/err"
+# The process exits with its output still buffered; the reader waits 12 s
+# (longer than the owner waits for output that stalls) before it reads.
+got=$(vcv run --bundle "$WORK/b-short" rs </dev/null | { sleep 12; wc -c; })
+expect_eq "embedded run: a reader that pauses 12 s after the exit still gets everything" 2097156 "$got"
 
 # ---- fs-9p: the exec case as a smoke test -------------------------------------
 vc9() { vc_with fs-9p "$@"; }
