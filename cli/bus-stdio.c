@@ -104,50 +104,77 @@ write_full (int fd, const char *buf, gsize len)
   return TRUE;
 }
 
+/* One output stream copied to ours on a thread of its own, so that a slow
+ * reader of our stdout does not hold our stderr up (nor the reverse). */
+typedef struct {
+  int from;      /* vcrund's pipe; closed when done */
+  int to;        /* STDOUT_FILENO or STDERR_FILENO */
+  int done_fd;   /* written to once done */
+} OutputCopy;
+
+static gpointer
+output_copy (gpointer data)
+{
+  OutputCopy *c = data;
+  /* As big as vcrund's pipes let it be: fewer wake-ups. */
+  g_autofree char *buf = g_malloc (1024 * 1024);
+  for (;;)
+    {
+      ssize_t n = read (c->from, buf, 1024 * 1024);
+      if (n < 0 && errno == EINTR)
+        continue;
+      /* Our reader gone: closing vcrund's pipe has the process's closed in
+       * turn (EPIPE/SIGPIPE there). */
+      if (n <= 0 || !write_full (c->to, buf, n))
+        break;
+    }
+  close (c->from);
+  if (write (c->done_fd, "x", 1) < 0)
+    g_debug ("cannot report the end of an output stream: %s", g_strerror (errno));
+  return NULL;
+}
+
 /* Copies our stdin to in and out/err to our stdout/stderr until both end,
  * delivering the signals vc_bus_forward_signals catches. Writing to in never
- * blocks (the process may be busy writing output we must read). When our
- * stdout or stderr's reader goes away, its pipe from vcrund is closed, so
- * that vcrund has the process's pipe closed in turn (EPIPE/SIGPIPE there). */
+ * blocks (the process may be busy writing output we must read). */
 static void
 pump (Attached *a, int in, int out, int err)
 {
-  /* As big as vcrund's pipes let it be: fewer wake-ups. */
-  static char buf[1024 * 1024];
   static char inbuf[64 * 1024];
   gsize in_start = 0, in_len = 0;
   gboolean our_in_open = TRUE;
+  int done[2];
+  if (!g_unix_open_pipe (done, FD_CLOEXEC, NULL))
+    return;
+  OutputCopy copies[2] = { { out, STDOUT_FILENO, done[1] }, { err, STDERR_FILENO, done[1] } };
+  GThread *threads[2] = { NULL, NULL };
+  int running = 0;
+  for (int i = 0; i < 2; i++)
+    if (copies[i].from >= 0)
+      {
+        threads[i] = g_thread_new ("vcrun-output", output_copy, &copies[i]);
+        running++;
+      }
   if (in >= 0)
     g_unix_set_fd_nonblocking (in, TRUE, NULL);
-  while (out >= 0 || err >= 0)
+  while (running > 0)
     {
-      struct pollfd pfd[5] = {
-        { .fd = out, .events = POLLIN }, { .fd = err, .events = POLLIN },
+      struct pollfd pfd[4] = {
+        { .fd = done[0], .events = POLLIN },
         { .fd = in >= 0 && our_in_open && in_len == 0 ? STDIN_FILENO : -1, .events = POLLIN },
         { .fd = signal_pipe[0], .events = POLLIN },
         { .fd = in >= 0 && in_len > 0 ? in : -1, .events = POLLOUT },
       };
-      if (poll (pfd, 5, -1) < 0)
+      if (poll (pfd, 4, -1) < 0)
         {
           if (errno == EINTR)
             continue;
           break;
         }
-      for (int i = 0; i < 2; i++)
-        {
-          int *fd = i == 0 ? &out : &err;
-          if (*fd < 0 || pfd[i].revents == 0)
-            continue;
-          ssize_t n = read (*fd, buf, sizeof buf);
-          if (n < 0 && (errno == EINTR || errno == EAGAIN))
-            continue;
-          if (n <= 0 || !write_full (i == 0 ? STDOUT_FILENO : STDERR_FILENO, buf, n))
-            {
-              close (*fd);
-              *fd = -1;
-            }
-        }
-      if (pfd[2].revents)
+      char x;
+      if (pfd[0].revents && read (done[0], &x, 1) == 1)
+        running--;
+      if (pfd[1].revents)
         {
           ssize_t n = read (STDIN_FILENO, inbuf, sizeof inbuf);
           if (n > 0)
@@ -159,7 +186,7 @@ pump (Attached *a, int in, int out, int err)
               in = -1;
             }
         }
-      if (pfd[4].revents)
+      if (pfd[3].revents)
         {
           ssize_t n = write (in, inbuf + in_start, in_len);
           if (n > 0)
@@ -174,9 +201,14 @@ pump (Attached *a, int in, int out, int err)
             }
         }
       unsigned char signum;
-      while (pfd[3].revents && read (signal_pipe[0], &signum, 1) == 1)
+      while (pfd[2].revents && read (signal_pipe[0], &signum, 1) == 1)
         deliver_signal (a, signum);
     }
+  for (int i = 0; i < 2; i++)
+    if (threads[i])
+      g_thread_join (threads[i]);
+  close (done[0]);
+  close (done[1]);
   if (in >= 0)
     close (in);
 }

@@ -18,7 +18,7 @@
 /* Twice the largest read, so the pump keeps filling while a read is sent. */
 #define OUT_STREAM_CAPACITY (2 * 1024 * 1024)
 /* How long the pump sleeps in poll() before it looks at `stopping` again. */
-#define PUMP_POLL_MS 200
+#define PUMP_POLL_MS 500
 /* A read that finds less than this waits up to COALESCE_MS for more: each
  * reply is a round trip to the host, and the pump reads what the pipe holds
  * at the moment (a pty gives at most 4 KiB at a time). */

@@ -49,7 +49,7 @@ stdio_config() {
 }
 
 # stdio_rootfs: $WORK/rootfs with busybox, /data/blob ($BLOB_MIB MiB of
-# random bytes) and /bin/stdio-check. Its sha256 in BLOB_SHA, and that of
+# random bytes), /data/lines (8 MiB of text) and /bin/stdio-check. Its sha256 in BLOB_SHA, and that of
 # the blob followed by "END-OUT\n" (stdio-check's stdout) in OUT_SHA.
 stdio_rootfs() {
     local r=$WORK/rootfs a
@@ -59,6 +59,8 @@ stdio_rootfs() {
         ln -sf busybox "$r/bin/$a"
     done
     head -c $((BLOB_MIB << 20)) /dev/urandom > "$r/data/blob"
+    # 8 MiB of text for the terminal (493447 lines of 17 bytes, and 9 more).
+    yes 0123456789abcdef | head -c 8388608 > "$r/data/lines"
     BLOB_SHA=$(sha256sum < "$r/data/blob" | cut -c1-64)
     OUT_SHA=$({ cat "$r/data/blob"; echo END-OUT; } | sha256sum | cut -c1-64)
     # stdin's sha256 on stderr once stdin ended; then the blob on stdout in

@@ -135,14 +135,16 @@ head_case() {
     expect_eq "$what: the owner holds no fd more than before" "$fds_before" "$(fd_count "$owner")"
 }
 
-# tty_case WHAT CMD...: 8 MiB through a terminal.
+# tty_case WHAT CMD...: 8 MiB of text lines through a terminal (which turns
+# each \n into \r\n).
 tty_case() {
     local what=$1; shift
     local want got
-    want=$(sh -c 'yes 0123456789abcdef | head -c 8388608; echo END' | sha256sum | cut -c1-64)
-    "$@" sh -c 'yes 0123456789abcdef | head -c 8388608; echo END' </dev/null > "$WORK/tty.out"
+    want=$({ cat "$WORK/rootfs/data/lines"; echo END; } | sha256sum | cut -c1-64)
+    "$@" sh -c 'cat /data/lines; echo END' </dev/null > "$WORK/tty.out"
     got=$(tr -d '\r' < "$WORK/tty.out" | sha256sum | cut -c1-64)
     expect_eq "$what: 8 MiB through a terminal arrive whole" "$want" "$got"
+    expect_eq "$what: ... with \\r\\n line ends" $((8388608 / 17 + 1)) "$(grep -c $'\r$' "$WORK/tty.out")"
     rm -f "$WORK/tty.out"
 }
 
