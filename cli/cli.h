@@ -58,6 +58,11 @@ typedef struct {
   char      **env;          /* exec --env K=V... */
   char       *user;         /* exec --user UID[:GID] */
   char       *exec_id;      /* exec --exec-id (generated when not given) */
+  /* update and events (cli/cmd-resources.c) */
+  char       *resources;    /* update --resources FILE */
+  char       *cpus, *cpu_quota, *cpu_period, *cpuset_cpus, *memory, *pids_limit;
+  char       *resources_json; /* update: the LinuxResources the options make (check) */
+  gboolean    stats;        /* events --stats */
 } VcCliArgs;
 
 typedef struct VcCliCommand VcCliCommand;
@@ -116,6 +121,19 @@ const VcCliCommand *vc_cli_command_find (const char *name);
  * vcrun's exit status. */
 int vc_cli_command_run (VcCli *cli, const VcCliCommand *command, int argc, char **argv);
 
+/* update and events --stats (cli/cmd-resources.c) */
+extern const GOptionEntry vc_cli_update_options[];
+extern const GOptionEntry vc_cli_events_options[];
+gboolean vc_cli_check_update (const VcCliCommand *command, VcCliArgs *args, int argc, char **argv,
+                              GError **error);
+gboolean vc_cli_check_events (const VcCliCommand *command, VcCliArgs *args, int argc, char **argv,
+                              GError **error);
+int  vc_cmd_update (VcCli *cli, const VcCliArgs *args);
+int  vc_cmd_events (VcCli *cli, const VcCliArgs *args);
+int  vc_cmd_update_bus (VcCli *cli, const VcCliArgs *args);
+int  vc_cmd_events_bus (VcCli *cli, const VcCliArgs *args);
+void vc_cli_print_stats (const char *id, JsonObject *data);
+
 /* ---- what the commands share (cli/common.c) ---- */
 
 /* Prints "vcrun: MESSAGE" on stderr and returns VC_EXIT_RUNTIME_FAILURE. */
@@ -173,6 +191,8 @@ typedef struct {
   gint        owner_pid;    /* who holds the sandbox: the supervisor, or vcrund */
   gboolean    owner_alive;
   int         exit_status;  /* -1 before the process exited */
+  guint       vcpus;        /* the sandbox's VM, as `update` left it (0: unknown) */
+  guint64     memory_mib;
 } VcCliState;
 
 /* `vcrun state`'s object: the OCI state (ociVersion and annotations read from

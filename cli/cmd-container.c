@@ -44,6 +44,8 @@ container_state (VcSandbox *sandbox, VcContainer *container)
     .owner_pid = owner_pid,
     .owner_alive = vc_owner_pid_alive (owner_pid),
     .exit_status = container ? vc_container_get_exit_status (container) : -1,
+    .vcpus = vc_sandbox_get_vcpus (sandbox),
+    .memory_mib = vc_sandbox_get_memory_mib (sandbox),
   };
   return vc_cli_state_to_json (&state);
 }

@@ -223,6 +223,13 @@ static const VcCliCommand commands[] = {
     .check = one_id, .run_embedded = vc_cmd_pause, .run_bus = vc_cmd_pause_bus },
   { "resume", "ID", "resume a paused container",
     .check = one_id, .run_embedded = vc_cmd_resume, .run_bus = vc_cmd_resume_bus },
+  { "update", "[--resources FILE] [--cpus N] [--memory SIZE] [...] ID",
+    "change a running container's CPU, memory and pids limits (the VM grows to hold them)",
+    .options = vc_cli_update_options, .check = vc_cli_check_update,
+    .run_embedded = vc_cmd_update, .run_bus = vc_cmd_update_bus },
+  { "events", "--stats ID", "print a container's statistics as JSON (runc's shape)",
+    .options = vc_cli_events_options, .check = vc_cli_check_events,
+    .run_embedded = vc_cmd_events, .run_bus = vc_cmd_events_bus },
   { "list", "[--format table|json] [-q]", "list the containers",
     .options = list_options, .check = check_list,
     .run_embedded = vc_cmd_list, .run_bus = vc_cmd_list_bus },
@@ -290,6 +297,7 @@ free_args (const VcCliCommand *command, VcCliArgs *args)
       else if (e->arg == G_OPTION_ARG_STRING_ARRAY || e->arg == G_OPTION_ARG_FILENAME_ARRAY)
         g_clear_pointer ((char ***) field, g_strfreev);
     }
+  g_clear_pointer (&args->resources_json, g_free);
 }
 
 /* Parses a command's options (--help prints the command's help and exits 0). */

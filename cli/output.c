@@ -44,6 +44,10 @@ vc_cli_state_to_json (const VcCliState *s)
   json_object_set_boolean_member (state, "owner_alive", s->owner_alive);
   if (s->exit_status >= 0)
     json_object_set_int_member (state, "exit_status", s->exit_status);
+  if (s->vcpus > 0)
+    json_object_set_int_member (state, "vcpus", s->vcpus);
+  if (s->memory_mib > 0)
+    json_object_set_int_member (state, "memory_mib", (gint64) s->memory_mib);
   return state;
 }
 

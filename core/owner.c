@@ -571,6 +571,27 @@ handle_request (VcOwner *owner, int fd, JsonObject *request, GArray *fds)
                                       &error))
         reply = ok_reply ();
     }
+  else if (g_str_equal (op, "update"))
+    {
+      const char *resources = NULL;
+      g_autofree char *notes = NULL;
+      if (get_optional_string (request, "resources", &resources, &error)
+          && vc_container_update (owner->container, resources ? resources : "{}", &notes, &error))
+        {
+          reply = ok_reply ();
+          if (notes != NULL)
+            json_object_set_string_member (reply, "notes", notes);
+        }
+    }
+  else if (g_str_equal (op, "stats"))
+    {
+      JsonObject *data = vc_container_stats (owner->container, &error);
+      if (data != NULL)
+        {
+          reply = ok_reply ();
+          json_object_set_object_member (reply, "data", data);
+        }
+    }
   else if (g_str_equal (op, "wait"))
     {
       g_mutex_lock (&owner->lock);

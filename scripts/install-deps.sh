@@ -6,7 +6,7 @@ packages=(
   libglib2.0-dev libglib2.0-bin libconfig-dev libjson-glib-dev libseccomp-dev
   libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev libvirt-dev
   qemu-system-x86 qemu-utils busybox-static cpio xz-utils kmod
-  dbus valgrind python3 socat procps
+  dbus valgrind python3 python3-yaml socat procps e2fsprogs util-linux
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -30,7 +30,7 @@
 
 G_BEGIN_DECLS
 
-/* Version 2 (ABI 1.2) appended close_output. */
+/* Version 2 (ABI 1.3) appended close_output. */
 #define VC_AGENT_OPS_VERSION 2
 
 typedef struct {
@@ -67,6 +67,11 @@ typedef struct {
   guint64  memory_usage_bytes;
   guint64  memory_limit_bytes;   /* 0: no limit */
   guint64  pids_current;
+  /* devices and resources (ABI 1.2): block I/O and network totals */
+  guint64  blkio_read_bytes;
+  guint64  blkio_write_bytes;
+  guint64  net_rx_bytes;
+  guint64  net_tx_bytes;
 } VcContainerStats;
 
 typedef struct {
@@ -137,7 +142,7 @@ struct VcAgentOps {
   /* Blocks until a container is OOM-killed; returns its id. */
   char    *(*get_oom_event)    (VcAgentConn *conn, GError **error);
 
-  /* --- version 2 (ABI 1.2): stdio back-pressure and a reader that goes away --- */
+  /* --- version 2 (ABI 1.3): stdio back-pressure and a reader that goes away --- */
   /* The host no longer reads the process's stdout (stderr_stream FALSE) or
    * stderr: the agent drops what it buffered and closes its end of the pipe,
    * so the writer gets EPIPE or SIGPIPE (a terminal is hung up); reads then
