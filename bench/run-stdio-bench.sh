@@ -91,6 +91,16 @@ stdin_rate() {
                      END { if (!found) print "0!" }' "$1"
 }
 
+# Waits (up to 60 s) until no process of ours names DIR: a run's VM is
+# torn down after the run returns, and would slow the next measurement.
+settle() {
+    local i
+    for i in $(seq 120); do
+        pgrep -f -- "$1" >/dev/null || return 0
+        sleep 0.5
+    done
+}
+
 # One measurement of a path: "STDOUT_RATE STDIN_RATE".
 measure() {
     local path=$1 i=$2 out in
@@ -99,6 +109,10 @@ measure() {
         exec)     head -c $((MIB << 20)) /dev/zero | vc_with fs-virtiofs exec se /bin/stdio-bench 2>"$WORK/err" | reader > "$WORK/out" ;;
         bus-run)  head -c $((MIB << 20)) /dev/zero | vcb run --bundle "$WORK/b-bench" "bb$i" 2>"$WORK/err" | reader > "$WORK/out" ;;
         bus-exec) head -c $((MIB << 20)) /dev/zero | vcb exec sb /bin/stdio-bench 2>"$WORK/err" | reader > "$WORK/out" ;;
+    esac
+    case $path in
+        run)     settle "$WORK/state/br$i/" ;;
+        bus-run) settle "$WORK/bus-state/bb$i/" ;;
     esac
     echo "$(cat "$WORK/out") $(stdin_rate "$WORK/err")"
 }
