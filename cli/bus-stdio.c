@@ -9,6 +9,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <glib-unix.h>
+
 #include "bus.h"
 
 /* The process whose stdio pump() carries. */
@@ -79,19 +81,89 @@ deliver_signal (Attached *a, int signum)
     g_debug ("forwarding signal %d: %s", signum, error->message);
 }
 
+/* Writes all of buf to fd; FALSE once its reader is gone. */
+static gboolean
+write_full (int fd, const char *buf, gsize len)
+{
+  while (len > 0)
+    {
+      ssize_t n = write (fd, buf, len);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && errno == EAGAIN)
+        {
+          struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+          poll (&pfd, 1, 1000);
+          continue;
+        }
+      if (n <= 0)
+        return FALSE;
+      buf += n;
+      len -= n;
+    }
+  return TRUE;
+}
+
+/* One output stream copied to ours on a thread of its own, so that a slow
+ * reader of our stdout does not hold our stderr up (nor the reverse). */
+typedef struct {
+  int from;      /* vcrund's pipe; closed when done */
+  int to;        /* STDOUT_FILENO or STDERR_FILENO */
+  int done_fd;   /* written to once done */
+} OutputCopy;
+
+static gpointer
+output_copy (gpointer data)
+{
+  OutputCopy *c = data;
+  /* As big as vcrund's pipes let it be: fewer wake-ups. */
+  g_autofree char *buf = g_malloc (1024 * 1024);
+  for (;;)
+    {
+      ssize_t n = read (c->from, buf, 1024 * 1024);
+      if (n < 0 && errno == EINTR)
+        continue;
+      /* Our reader gone: closing vcrund's pipe has the process's closed in
+       * turn (EPIPE/SIGPIPE there). */
+      if (n <= 0 || !write_full (c->to, buf, n))
+        break;
+    }
+  close (c->from);
+  if (write (c->done_fd, "x", 1) < 0)
+    g_debug ("cannot report the end of an output stream: %s", g_strerror (errno));
+  return NULL;
+}
+
 /* Copies our stdin to in and out/err to our stdout/stderr until both end,
- * delivering the signals vc_bus_forward_signals catches. */
+ * delivering the signals vc_bus_forward_signals catches. Writing to in never
+ * blocks (the process may be busy writing output we must read). */
 static void
 pump (Attached *a, int in, int out, int err)
 {
-  char buf[65536];
+  static char inbuf[64 * 1024];
+  gsize in_start = 0, in_len = 0;
   gboolean our_in_open = TRUE;
-  while (out >= 0 || err >= 0)
+  int done[2];
+  if (!g_unix_open_pipe (done, FD_CLOEXEC, NULL))
+    return;
+  OutputCopy copies[2] = { { out, STDOUT_FILENO, done[1] }, { err, STDERR_FILENO, done[1] } };
+  GThread *threads[2] = { NULL, NULL };
+  int running = 0;
+  for (int i = 0; i < 2; i++)
+    if (copies[i].from >= 0)
+      {
+        threads[i] = g_thread_new ("vcrun-output", output_copy, &copies[i]);
+        running++;
+      }
+  if (in >= 0)
+    g_unix_set_fd_nonblocking (in, TRUE, NULL);
+  while (running > 0)
     {
       struct pollfd pfd[4] = {
-        { .fd = out, .events = POLLIN }, { .fd = err, .events = POLLIN },
-        { .fd = in >= 0 && our_in_open ? 0 : -1, .events = POLLIN },
+        { .fd = done[0], .events = POLLIN },
+        { .fd = in >= 0 && our_in_open && in_len == 0 ? STDIN_FILENO : -1, .events = POLLIN },
         { .fd = signal_pipe[0], .events = POLLIN },
+        { .fd = in >= 0 && in_len > 0 ? in : -1, .events = POLLOUT },
       };
       if (poll (pfd, 4, -1) < 0)
         {
@@ -99,34 +171,44 @@ pump (Attached *a, int in, int out, int err)
             continue;
           break;
         }
-      for (int i = 0; i < 2; i++)
+      char x;
+      if (pfd[0].revents && read (done[0], &x, 1) == 1)
+        running--;
+      if (pfd[1].revents)
         {
-          int *fd = i == 0 ? &out : &err;
-          if (*fd < 0 || pfd[i].revents == 0)
-            continue;
-          ssize_t n = read (*fd, buf, sizeof buf);
-          if (n <= 0)
-            {
-              close (*fd);
-              *fd = -1;
-            }
-          else if (write (i == 0 ? STDOUT_FILENO : STDERR_FILENO, buf, n) < 0)
-            (void) 0;  /* our reader went away: keep draining */
-        }
-      if (pfd[2].revents)
-        {
-          ssize_t n = read (STDIN_FILENO, buf, sizeof buf);
-          if (n <= 0 || write (in, buf, n) != n)
+          ssize_t n = read (STDIN_FILENO, inbuf, sizeof inbuf);
+          if (n > 0)
+            in_start = 0, in_len = n;
+          else if (n == 0 || (errno != EINTR && errno != EAGAIN))
             {
               our_in_open = FALSE;
               close (in);
               in = -1;
             }
         }
+      if (pfd[3].revents)
+        {
+          ssize_t n = write (in, inbuf + in_start, in_len);
+          if (n > 0)
+            in_start += n, in_len -= n;
+          else if (n < 0 && errno != EINTR && errno != EAGAIN)
+            {
+              /* The process's stdin is gone: stop reading ours. */
+              our_in_open = FALSE;
+              in_len = 0;
+              close (in);
+              in = -1;
+            }
+        }
       unsigned char signum;
-      while (pfd[3].revents && read (signal_pipe[0], &signum, 1) == 1)
+      while (pfd[2].revents && read (signal_pipe[0], &signum, 1) == 1)
         deliver_signal (a, signum);
     }
+  for (int i = 0; i < 2; i++)
+    if (threads[i])
+      g_thread_join (threads[i]);
+  close (done[0]);
+  close (done[1]);
   if (in >= 0)
     close (in);
 }

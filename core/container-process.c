@@ -264,6 +264,37 @@ vc_container_close_stdin (VcContainer *c, const char *exec_id, GError **error)
 }
 
 gboolean
+vc_container_close_output (VcContainer *c, const char *exec_id, gboolean err_stream,
+                           GError **error)
+{
+  g_autoptr(VcAgentRef) agent = agent_for_stdio (c, exec_id, error);
+  if (agent == NULL)
+    return FALSE;
+  const char *target = vc_container_exec_or_init (c, exec_id);
+  g_autoptr(GError) local = NULL;
+  if (agent->ops->close_output != NULL
+      && agent->ops->close_output (agent->conn, c->id, target, err_stream, &local))
+    return TRUE;
+  if (local != NULL && !g_error_matches (local, VC_ERROR, VC_ERROR_NOT_SUPPORTED))
+    {
+      g_propagate_prefixed_error (error, g_steal_pointer (&local), "container %s: close_output: ",
+                                  c->id);
+      return FALSE;
+    }
+  /* An agent that cannot close the pipe (a Kata guest): what the writer
+   * would get from a closed pipe, as a signal. */
+  if (agent->ops->signal_process == NULL)
+    return vc_container_unsupported ("close_output", error);
+  if (!agent->ops->signal_process (agent->conn, c->id, target, SIGPIPE, FALSE, error))
+    {
+      g_prefix_error (error, "container %s: signal_process (SIGPIPE for a closed %s): ", c->id,
+                      err_stream ? "stderr" : "stdout");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
 vc_container_resize_tty (VcContainer *c, const char *exec_id, guint rows, guint columns,
                          GError **error)
 {

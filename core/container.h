@@ -98,6 +98,12 @@ gboolean  vc_container_write_stdin   (VcContainer *container, const char *exec_i
                                       const guint8 *data, gsize len, gsize *written,
                                       GError **error);
 gboolean  vc_container_close_stdin   (VcContainer *container, const char *exec_id, GError **error);
+/* Nobody reads the process's stdout (err_stream FALSE) or stderr any more:
+ * the agent closes its pipe, so the writer gets EPIPE or SIGPIPE as in a
+ * host pipeline; later reads return end of file. An agent without
+ * close_output gets SIGPIPE sent to the process instead. */
+gboolean  vc_container_close_output  (VcContainer *container, const char *exec_id,
+                                      gboolean err_stream, GError **error);
 gboolean  vc_container_resize_tty    (VcContainer *container, const char *exec_id, guint rows,
                                       guint columns, GError **error);
 

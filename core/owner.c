@@ -21,9 +21,10 @@
 #include "unix-socket.h"
 #include "stdio-pump.h"
 
-/* How long forwarding may go on after a process exited: output still in
- * flight is forwarded, a background process holding the pipe open is not
- * waited for. */
+/* After a process exited, how long its output may stall (nothing from the
+ * agent, nobody waiting for a reader) before forwarding stops: output still
+ * in flight is forwarded however slow its reader, a background process
+ * holding the pipe open is not waited for. */
 #define DRAIN_TIMEOUT_MS 10000
 
 /* ---- stdio forwarding ---------------------------------------------------- */

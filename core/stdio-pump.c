@@ -10,8 +10,15 @@
 
 #include <glib-unix.h>
 
-/* Bytes asked of the agent per read. */
-#define PUMP_CHUNK (64 * 1024)
+/* Bytes asked of the agent per read, and sent per write to stdin: the
+ * agent's largest (1 MiB, well inside a 4 MiB ttRPC frame). One chunk per
+ * stream is in flight, so the host holds at most that much per stream: a
+ * slow reader slows the guest's writer (back-pressure), it does not grow
+ * the host. */
+#define PUMP_CHUNK (1024 * 1024)
+/* After a first read of stdin, how long more input may take to come before
+ * what is there is sent (a pipe's writer refills it in pieces). */
+#define INPUT_GATHER_MS 2
 
 struct VcStdioPump {
   gint             refcount;   /* the caller's and one per thread */
@@ -25,6 +32,8 @@ struct VcStdioPump {
   GMutex           lock;
   GCond            cond;
   guint            outputs_running;
+  guint            outputs_writing;  /* output threads waiting for their reader */
+  gint64           last_progress;    /* monotonic µs: output last came from the agent */
 };
 
 static void
@@ -84,6 +93,21 @@ write_all (int stream, int fd, const guint8 *data, gsize len, gpointer user_data
   return TRUE;
 }
 
+/* An output thread starts or stops waiting for its reader (a slow reader is
+ * not a stream that stalls: vc_stdio_pump_finish waits for it). */
+static void
+set_writing (VcStdioPump *pump, gboolean writing)
+{
+  g_mutex_lock (&pump->lock);
+  if (writing)
+    pump->outputs_writing++;
+  else
+    pump->outputs_writing--;
+  pump->last_progress = g_get_monotonic_time ();
+  g_cond_broadcast (&pump->cond);
+  g_mutex_unlock (&pump->lock);
+}
+
 typedef struct {
   VcStdioPump *pump;
   int          stream;
@@ -114,9 +138,24 @@ output_thread (gpointer data)
       const guint8 *p = g_bytes_get_data (bytes, &len);
       if (len == 0)
         break;
-      /* A reader that went away does not stop the draining. */
-      if (writable)
-        writable = pump->write_func (stream, pump->fds[stream], p, len, pump->user_data);
+      g_mutex_lock (&pump->lock);
+      pump->last_progress = g_get_monotonic_time ();
+      g_mutex_unlock (&pump->lock);
+      if (!writable)
+        continue;  /* what was in flight when the reader went */
+      set_writing (pump, TRUE);
+      writable = pump->write_func (stream, pump->fds[stream], p, len, pump->user_data);
+      set_writing (pump, FALSE);
+      if (!writable)
+        {
+          /* The reader went away: as with a host pipe, the writer gets EPIPE
+           * or SIGPIPE; the stream then ends. */
+          g_autoptr(GError) close_error = NULL;
+          if (!vc_container_close_output (pump->container, pump->exec_id, stream == VC_STDIO_ERR,
+                                          &close_error))
+            g_debug ("closing %s: %s", stream == VC_STDIO_ERR ? "stderr" : "stdout",
+                     close_error->message);
+        }
     }
 
   g_mutex_lock (&pump->lock);
@@ -150,6 +189,17 @@ input_thread (gpointer data)
       ssize_t n = read (pump->fds[0], buf, PUMP_CHUNK);
       if (n < 0 && (errno == EINTR || errno == EAGAIN))
         continue;
+      /* Fewer, bigger WriteStdin calls: take what follows at once. */
+      while (n > 0 && n < PUMP_CHUNK)
+        {
+          struct pollfd more = { .fd = pump->fds[0], .events = POLLIN };
+          if (poll (&more, 1, INPUT_GATHER_MS) <= 0 || !(more.revents & POLLIN))
+            break;
+          ssize_t m = read (pump->fds[0], buf + n, PUMP_CHUNK - n);
+          if (m <= 0)
+            break;  /* the end of file is seen by the next read */
+          n += m;
+        }
       g_autoptr(GError) error = NULL;
       if (n <= 0)
         {
@@ -214,11 +264,21 @@ vc_stdio_pump_start (VcContainer *container, const char *exec_id, int in_fd, int
 void
 vc_stdio_pump_finish (VcStdioPump *pump, guint timeout_ms)
 {
-  gint64 deadline = g_get_monotonic_time () + (gint64) timeout_ms * G_TIME_SPAN_MILLISECOND;
+  gint64 stall = (gint64) timeout_ms * G_TIME_SPAN_MILLISECOND;
   g_mutex_lock (&pump->lock);
+  /* The clock runs only while no output comes from the agent and nobody
+   * waits for a reader: a slow reader gets everything, a stream that a
+   * background process keeps open does not hold the exit for ever. */
+  pump->last_progress = g_get_monotonic_time ();
   while (pump->outputs_running > 0)
-    if (!g_cond_wait_until (&pump->cond, &pump->lock, deadline))
-      break;
+    {
+      gint64 now = g_get_monotonic_time ();
+      if (pump->outputs_writing > 0)
+        pump->last_progress = now;
+      else if (now - pump->last_progress >= stall)
+        break;
+      g_cond_wait_until (&pump->cond, &pump->lock, MIN (pump->last_progress + stall, now + G_TIME_SPAN_SECOND));
+    }
   g_mutex_unlock (&pump->lock);
   if (pump->cancel[1] >= 0 && write (pump->cancel[1], "x", 1) < 0)
     g_debug ("cannot stop the stdin thread: %s", g_strerror (errno));

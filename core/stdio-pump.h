@@ -13,9 +13,11 @@ G_BEGIN_DECLS
 
 enum { VC_STDIO_OUT = 1, VC_STDIO_ERR = 2 };
 
-/* Writes data to fd (stream VC_STDIO_OUT or VC_STDIO_ERR). Returns FALSE once
- * nobody reads any more: the rest of the stream is then drained from the
- * agent and dropped, so that the guest never blocks on a full pipe. */
+/* Writes data to fd (stream VC_STDIO_OUT or VC_STDIO_ERR), blocking while
+ * the reader is slow (the guest's writer then blocks too: back-pressure).
+ * Returns FALSE once nobody reads any more: the agent then closes the
+ * stream's pipe (vc_container_close_output), so the writer gets EPIPE or
+ * SIGPIPE as in a host pipeline, and the stream ends. */
 typedef gboolean (*VcStdioWriteFunc) (int stream, int fd, const guint8 *data, gsize len,
                                       gpointer user_data);
 
@@ -30,9 +32,11 @@ typedef struct VcStdioPump VcStdioPump;
 VcStdioPump *vc_stdio_pump_start  (VcContainer *container, const char *exec_id, int in_fd,
                                    int out_fd, int err_fd, VcStdioWriteFunc write_func,
                                    gpointer user_data, GDestroyNotify destroy);
-/* After the process exited: waits up to timeout_ms for the output to be
- * forwarded (a guest that keeps a stream open does not hold the exit
- * forever), stops the stdin thread, and drops the caller's reference. */
+/* After the process exited: waits for the output to be forwarded, however
+ * slow its reader, but gives up once no output has come from the agent for
+ * timeout_ms (a guest that keeps a stream open, say a background process,
+ * does not hold the exit for ever); stops the stdin thread and drops the
+ * caller's reference. */
 void         vc_stdio_pump_finish (VcStdioPump *pump, guint timeout_ms);
 
 G_END_DECLS

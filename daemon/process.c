@@ -10,8 +10,11 @@
  * Nobody attached yet: output fills the pipe (kept for a later Attach), and
  * what does not fit is dropped, so the guest never blocks on a reader that
  * does not exist. Attached: the pump waits for the reader, as a pipe does.
- * Reader gone: the rest is drained and dropped.
+ * Reader gone: the agent closes the process's pipe (EPIPE or SIGPIPE for the
+ * writer, as in a host pipeline).
  */
+#include "config.h"
+
 #include "vcrund.h"
 
 #include <errno.h>
@@ -22,7 +25,7 @@
 #include <gio/gunixfdlist.h>
 #include <glib-unix.h>
 
-/* How long the exit waits for the output to be forwarded. */
+/* How long the exit waits for output that stalls (see vc_stdio_pump_finish). */
 #define DRAIN_TIMEOUT_MS 10000
 
 enum { STDIN_FD, STDOUT_FD, STDERR_FD };
@@ -92,6 +95,10 @@ vcd_process_get_exec_id (VcdProcess *process)
   return process->exec_id;
 }
 
+/* What vcrund's stdio pipes hold: the agent's reads are up to 1 MiB, and a
+ * bigger pipe means fewer wake-ups on both sides. */
+#define PIPE_SIZE (1024 * 1024)
+
 static gboolean
 make_pipe (int fds[2], GError **error)
 {
@@ -100,6 +107,9 @@ make_pipe (int fds[2], GError **error)
       g_prefix_error (error, "cannot make a pipe: ");
       return FALSE;
     }
+  /* Best effort: an unprivileged vcrund may be held to less. */
+  if (fcntl (fds[1], F_SETPIPE_SZ, PIPE_SIZE) < 0)
+    g_debug ("cannot grow a stdio pipe to %d bytes: %s", PIPE_SIZE, g_strerror (errno));
   return TRUE;
 }
 

@@ -290,3 +290,26 @@ vc_ttrpc_write_frame (int fd, const VcTtrpcHeader *header, const uint8_t *data)
   };
   return write_iov (fd, iov, 2);
 }
+
+VcTtrpcResult
+vc_ttrpc_write_frame_iov (int fd, const VcTtrpcHeader *header, const struct iovec *iov, int iovcnt)
+{
+  uint8_t raw[VC_TTRPC_HEADER_SIZE];
+  struct iovec all[9];
+  size_t total = 0;
+
+  if (header->length > VC_TTRPC_MAX_DATA)
+    return VC_TTRPC_E_TOO_LARGE;
+  if (iovcnt < 0 || iovcnt > 8 || (iovcnt > 0 && !iov))
+    return VC_TTRPC_E_INVALID;
+  vc_ttrpc_header_encode (header, raw);
+  all[0] = (struct iovec) { .iov_base = raw, .iov_len = sizeof raw };
+  for (int i = 0; i < iovcnt; i++)
+    {
+      all[i + 1] = iov[i];
+      total += iov[i].iov_len;
+    }
+  if (total != header->length)
+    return VC_TTRPC_E_INVALID;
+  return write_iov (fd, all, iovcnt + 1);
+}

@@ -37,6 +37,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include <protobuf-c/protobuf-c.h>
 
@@ -163,6 +164,12 @@ VcTtrpcResult vc_ttrpc_skip (int fd, int timeout_ms, uint64_t length);
  * TOO_LARGE if header->length > VC_TTRPC_MAX_DATA (nothing is written).
  * See the note on threads above. */
 VcTtrpcResult vc_ttrpc_write_frame (int fd, const VcTtrpcHeader *header, const uint8_t *data);
+
+/* The same with the data in iovcnt pieces (at most 8) whose lengths add up to
+ * header->length, written without copying them (a big reply sent from where
+ * it already is). INVALID if the lengths do not add up. */
+VcTtrpcResult vc_ttrpc_write_frame_iov (int fd, const VcTtrpcHeader *header,
+                                        const struct iovec *iov, int iovcnt);
 
 /* ---------------------------------------------------------------------------
  * Request / Response envelopes

@@ -56,6 +56,19 @@ grep -E '^(PASS|FAIL|SKIP|ERROR|XPASS):' check.log | grep -v '^PASS' | head -60
 add_counts tests
 [ "$fail" -eq 0 ] || show_failures tests
 
+# Slow: five VM boots and 64 MiB through each stdio path (~3 min on an idle
+# 2-core machine). VCRUN_SKIP_STDIO=1 leaves it out.
+if [ "${VCRUN_SKIP_STDIO:-}" != 1 ]; then
+  step "stdio through every path (tests/integration/stdio)"
+  t0=$(date +%s)
+  make -C tests/integration/daemon vcd-client >/dev/null 2>&1
+  make -C tests/integration/stdio check-stdio >stdio.log 2>&1
+  echo "stdio took $(( $(date +%s) - t0 )) s"
+  before=$fail
+  add_counts tests/integration/stdio
+  [ "$fail" -eq "$before" ] || show_failures tests/integration/stdio
+fi
+
 step "unit tests under valgrind"
 make -k -C tests check-valgrind >valgrind.log 2>&1
 add_counts tests/unit

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "kata-agent.h"
 
@@ -112,14 +113,28 @@ void child_reset_signals (void);
  * the buffer is full the pump stops reading, so the writer blocks. */
 typedef struct OutStream OutStream;
 
+/* The size the agent gives its output and stdin pipes (F_SETPIPE_SZ). */
+#define OUT_STREAM_PIPE_SIZE (1024 * 1024)
+
+/* Sends len bytes given as iovcnt (0..2) pieces of the buffer; false if they
+ * could not be sent (they then stay buffered). */
+typedef bool (*OutStreamSendFunc) (const struct iovec *iov, int iovcnt, size_t len, void *data);
+
 OutStream *out_stream_new (int fd, bool is_pty);
-/* Waits for data (or EOF) and copies up to max bytes into a malloc()ed buffer.
- * *len = 0 means end of file. Gives up (false) after timeout_ms with no data
- * so the caller can check whether its connection is still there. */
-bool out_stream_read (OutStream *s, size_t max, uint8_t **data, size_t *len, int timeout_ms);
+/* Waits up to timeout_ms for data or end of file, then passes up to max
+ * buffered bytes to send() without copying them, and drops them once sent.
+ * One caller sends at a time, in order. Returns 1 when send() succeeded
+ * (*sent = 0 means end of file: send() got no bytes), 0 on timeout (nothing
+ * sent: the caller checks whether its connection is still there), -1 when
+ * send() failed. */
+int out_stream_send (OutStream *s, size_t max, int timeout_ms, OutStreamSendFunc send, void *data,
+                     size_t *sent);
 /* A reader takes a reference while it waits, so the stream outlives it. */
 OutStream *out_stream_ref (OutStream *s);
 void out_stream_unref (OutStream *s);
+/* The host no longer reads: buffered output is dropped, the pipe closed (the
+ * writer gets EPIPE or SIGPIPE), readers get end of file. */
+void out_stream_shut (OutStream *s);
 /* The owner's release: waiting readers get EOF; freed with the last ref. */
 void out_stream_close (OutStream *s);
 
@@ -159,6 +174,8 @@ typedef struct Process {
   int start_fd;          /* init only: write a byte to let it exec; -1 after */
   int sync_fd;           /* read end of the child's error pipe; -1 after */
   bool waited;           /* WaitProcess answered for an exec process */
+  bool out_done;         /* stdout's end of file was read, or the host shut it */
+  bool err_done;         /* the same for stderr (a terminal has none) */
   int refs;              /* container list + requests in flight; agent_lock */
 } Process;
 
@@ -203,9 +220,16 @@ bool process_wait (RpcCall *call, const char *cid, const char *exec_id, int32_t 
 /* Empty data closes stdin, as Kata's runtime-rs expects. */
 bool process_write_stdin (const char *cid, const char *exec_id, const uint8_t *data, size_t len,
                           AgentError *err);
-/* *len = 0 means end of file. */
+/* Answers a ReadStdout/ReadStderr itself: up to max bytes (an empty
+ * ReadStreamResponse at end of file). An exec process is forgotten once it
+ * was waited for and both its streams reached end of file. */
 bool process_read_output (RpcCall *call, const char *cid, const char *exec_id, bool stderr_stream,
-                          uint32_t max, uint8_t **data, size_t *len, AgentError *err);
+                          uint32_t max, AgentError *err);
+/* CloseOutput (a vcrun extension): the host no longer reads the stream. */
+bool process_close_output (const char *cid, const char *exec_id, bool stderr_stream, AgentError *err);
+/* Unlinks an exec process that was waited for and whose output was read to
+ * the end. Under agent_lock. */
+void process_forget_if_done (Process *p);
 bool process_close_stdin (const char *cid, const char *exec_id, AgentError *err);
 bool process_resize (const char *cid, const char *exec_id, uint32_t rows, uint32_t cols, AgentError *err);
 Process *process_new (Container *c, const char *exec_id, bool is_init);
@@ -286,6 +310,10 @@ bool guest_copy_file (const Grpc__CopyFileRequest *req, AgentError *err);
 void rpc_reply (RpcCall *call, const ProtobufCMessage *reply);
 /* Sends err as the call's status (once). */
 void rpc_fail (RpcCall *call, const AgentError *err);
+/* Sends a successful reply whose payload (the method's reply message,
+ * already encoded) is the concatenation of iov; false if it could not be
+ * written. */
+bool rpc_reply_encoded (RpcCall *call, const struct iovec *payload, int iovcnt, size_t payload_len);
 /* False once the connection the call came on has gone. */
 bool rpc_call_alive (RpcCall *call);
 

@@ -280,7 +280,16 @@ container_exec (const Grpc__ExecProcessRequest *req, AgentError *err)
                    state_names[container_state (c)]);
       c = NULL;
     }
-  if (c && (strcmp (req->exec_id, c->id) == 0 || process_find (c, req->exec_id, NULL)))
+  Process *old = c ? process_find (c, req->exec_id, NULL) : NULL;
+  if (old && !old->is_init && old->waited)
+    {
+      /* Exited and waited for, its output maybe not read to the end: the
+       * id may name a new process (as the host allows). */
+      old->out_done = old->err_done = true;
+      process_forget_if_done (old);
+      old = NULL;
+    }
+  if (c && (strcmp (req->exec_id, c->id) == 0 || old))
     {
       agent_error (err, VC_TTRPC_CODE_ALREADY_EXISTS, "process '%s' already exists in container %s",
                    req->exec_id, c->id);

@@ -142,22 +142,33 @@ process_wait (RpcCall *call, const char *cid, const char *exec_id, int32_t *stat
     ; /* removed meanwhile */
   else if (p->is_init)
     c->state = CONTAINER_STOPPED;
-  else if (!p->waited)
+  else
     {
-      /* An exec process is forgotten once its exit status is collected. */
+      /* An exec process is forgotten once its exit status is collected and
+       * its output read to the end: output still in the pipe or the buffer
+       * when it exited is not lost. */
       p->waited = true;
-      for (Process **pp = &c->processes; *pp; pp = &(*pp)->next)
-        if (*pp == p)
-          {
-            *pp = p->next;
-            p->next = NULL;
-            process_unref (p);
-            break;
-          }
+      process_forget_if_done (p);
     }
   process_unref (p);
   pthread_mutex_unlock (&agent_lock);
   return true;
+}
+
+void
+process_forget_if_done (Process *p)
+{
+  Container *c = p->container;
+  if (!c || p->is_init || !p->waited || (p->out && !p->out_done) || (p->err && !p->err_done))
+    return;
+  for (Process **pp = &c->processes; *pp; pp = &(*pp)->next)
+    if (*pp == p)
+      {
+        *pp = p->next;
+        p->next = NULL;
+        process_unref (p);
+        break;
+      }
 }
 
 bool
@@ -205,9 +216,43 @@ process_close_stdin (const char *cid, const char *exec_id, AgentError *err)
   return true;
 }
 
+/* A ReadStreamResponse { data = 1: the bytes } sent from the output buffer. */
+static bool
+send_read_reply (const struct iovec *iov, int iovcnt, size_t len, void *data)
+{
+  RpcCall *call = data;
+  uint8_t head[12];
+  size_t n = 0;
+  head[n++] = 0x0a;  /* field 1, length-delimited */
+  for (uint64_t v = len; ; v >>= 7)
+    {
+      head[n++] = (uint8_t) ((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+      if (v <= 0x7f)
+        break;
+    }
+  struct iovec all[3] = { { .iov_base = head, .iov_len = n } };
+  for (int i = 0; i < iovcnt; i++)
+    all[i + 1] = iov[i];
+  return rpc_reply_encoded (call, all, iovcnt + 1, n + len);
+}
+
+/* The stream reached its end for the host: the process record may go. */
+static void
+mark_done (Process *p, bool stderr_stream)
+{
+  pthread_mutex_lock (&agent_lock);
+  if (stderr_stream)
+    p->err_done = true;
+  else
+    p->out_done = true;
+  process_forget_if_done (p);
+  process_unref (p);
+  pthread_mutex_unlock (&agent_lock);
+}
+
 bool
 process_read_output (RpcCall *call, const char *cid, const char *exec_id, bool stderr_stream,
-                     uint32_t max, uint8_t **data, size_t *len, AgentError *err)
+                     uint32_t max, AgentError *err)
 {
   Process *p = lookup (cid, exec_id, err);
   if (!p)
@@ -215,22 +260,55 @@ process_read_output (RpcCall *call, const char *cid, const char *exec_id, bool s
   OutStream *s = stderr_stream ? p->err : p->out;
   if (s)
     out_stream_ref (s);
-  release (p);
-  *data = NULL;
-  *len = 0;
-  if (!s)
-    return true; /* a terminal has no separate stderr: end of file at once */
+  else
+    {
+      /* A terminal has no separate stderr: end of file at once. */
+      mark_done (p, stderr_stream);
+      return true;
+    }
 
   size_t want = max == 0 ? READ_DEFAULT : max > READ_MAX ? READ_MAX : max;
-  bool ok = true;
-  while (!out_stream_read (s, want, data, len, ALIVE_CHECK_MS))
+  size_t sent = 0;
+  int r;
+  while ((r = out_stream_send (s, want, ALIVE_CHECK_MS, send_read_reply, call, &sent)) == 0)
     if (!rpc_call_alive (call))
-      {
-        ok = agent_error (err, VC_TTRPC_CODE_CANCELLED, "connection closed");
-        break;
-      }
+      break;
   out_stream_unref (s);
-  return ok;
+  if (r == 0)
+    {
+      release (p);
+      return agent_error (err, VC_TTRPC_CODE_CANCELLED, "connection closed");
+    }
+  /* r == -1: the connection broke while sending; nothing more to answer. */
+  if (r == 1 && sent == 0)
+    mark_done (p, stderr_stream);  /* the end of file went to the host */
+  else
+    release (p);
+  return true;
+}
+
+bool
+process_close_output (const char *cid, const char *exec_id, bool stderr_stream, AgentError *err)
+{
+  Process *p = lookup (cid, exec_id, err);
+  if (!p)
+    return false;
+  OutStream *s = stderr_stream ? p->err : p->out;
+  if (s)
+    out_stream_shut (s);
+  if (p->terminal && !stderr_stream)
+    {
+      /* The last close of the pty master hangs the terminal up (SIGHUP). */
+      pthread_mutex_lock (&p->stdin_lock);
+      if (p->stdin_fd >= 0)
+        close (p->stdin_fd);
+      p->stdin_fd = -1;
+      pthread_mutex_unlock (&p->stdin_lock);
+    }
+  agent_debug ("%s of process %s of container %s: the host no longer reads it",
+               stderr_stream ? "stderr" : "stdout", p->exec_id, cid);
+  mark_done (p, stderr_stream);
+  return true;
 }
 
 bool

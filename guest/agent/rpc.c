@@ -150,16 +150,8 @@ write_stdin (RpcCall *call, const void *req, AgentError *err)
 static bool
 read_stream (RpcCall *call, const Grpc__ReadStreamRequest *r, bool stderr_stream, AgentError *err)
 {
-  Grpc__ReadStreamResponse resp = GRPC__READ_STREAM_RESPONSE__INIT;
-  uint8_t *data = NULL;
-  size_t len = 0;
-  if (!process_read_output (call, r->container_id, r->exec_id, stderr_stream, r->len, &data, &len, err))
-    return false;
-  resp.data.data = data;
-  resp.data.len = len;
-  rpc_reply (call, &resp.base);
-  free (data);
-  return true;
+  /* Answered from the output buffer directly, without a copy. */
+  return process_read_output (call, r->container_id, r->exec_id, stderr_stream, r->len, err);
 }
 
 static bool
@@ -179,6 +171,13 @@ close_stdin (RpcCall *call, const void *req, AgentError *err)
 {
   const Grpc__CloseStdinRequest *r = req;
   return process_close_stdin (r->container_id, r->exec_id, err);
+}
+
+static bool
+close_output (RpcCall *call, const void *req, AgentError *err)
+{
+  const Grpc__CloseOutputRequest *r = req;
+  return process_close_output (r->container_id, r->exec_id, r->stderr, err);
 }
 
 static bool
@@ -280,6 +279,7 @@ static const Method methods[] = {
   { AGENT, "ReadStdout", &grpc__read_stream_request__descriptor, read_stdout },
   { AGENT, "ReadStderr", &grpc__read_stream_request__descriptor, read_stderr },
   { AGENT, "CloseStdin", &grpc__close_stdin_request__descriptor, close_stdin },
+  { AGENT, "CloseOutput", &grpc__close_output_request__descriptor, close_output },
   { AGENT, "TtyWinResize", &grpc__tty_win_resize_request__descriptor, tty_win_resize },
   { AGENT, "PauseContainer", &grpc__pause_container_request__descriptor, pause_container },
   { AGENT, "ResumeContainer", &grpc__resume_container_request__descriptor, resume_container },

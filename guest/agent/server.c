@@ -82,6 +82,58 @@ rpc_reply (RpcCall *call, const ProtobufCMessage *reply)
   conn_send (call->conn, call->stream_id, VC_TTRPC_CODE_OK, NULL, reply);
 }
 
+/* Appends v as a protobuf varint; returns its length. */
+static size_t
+put_varint (uint8_t *out, uint64_t v)
+{
+  size_t n = 0;
+  do
+    {
+      out[n++] = (uint8_t) ((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+      v >>= 7;
+    }
+  while (v);
+  return n;
+}
+
+bool
+rpc_reply_encoded (RpcCall *call, const struct iovec *payload, int iovcnt, size_t payload_len)
+{
+  if (call->replied)
+    return false;
+  call->replied = true;
+  if (iovcnt < 0 || iovcnt > 6)
+    return false;
+
+  /* ttrpc.Response { status = 1: {} (OK), payload = 2: the bytes }. */
+  uint8_t head[16];
+  size_t n = 0;
+  head[n++] = 0x0a;  /* field 1, length-delimited */
+  head[n++] = 0x00;  /* an empty google.rpc.Status: code OK */
+  head[n++] = 0x12;  /* field 2, length-delimited */
+  n += put_varint (head + n, payload_len);
+  struct iovec iov[7] = { { .iov_base = head, .iov_len = n } };
+  for (int i = 0; i < iovcnt; i++)
+    iov[i + 1] = payload[i];
+  VcTtrpcHeader header = {
+    .length = (uint32_t) (n + payload_len), .stream_id = call->stream_id,
+    .type = VC_TTRPC_TYPE_RESPONSE,
+  };
+
+  Conn *c = call->conn;
+  VcTtrpcResult r = VC_TTRPC_E_IO;
+  pthread_mutex_lock (&c->write_lock);
+  if (!c->dead)
+    {
+      r = vc_ttrpc_write_frame_iov (c->fd, &header, iov, iovcnt + 1);
+      if (r != VC_TTRPC_OK)
+        agent_log ("%s: cannot send the response of stream %u: %s", c->name, call->stream_id,
+                   vc_ttrpc_result_to_string (r));
+    }
+  pthread_mutex_unlock (&c->write_lock);
+  return r == VC_TTRPC_OK;
+}
+
 void
 rpc_fail (RpcCall *call, const AgentError *err)
 {

@@ -416,6 +416,8 @@ process_spawn (Container *c, Process *p, const Grpc__Process *proc, AgentError *
           }
       plan.stdio[0] = fds[0][0];
       parent_stdin = fds[0][1];
+      /* A WriteStdin of up to 1 MiB fits at once (stdout and stderr: stream.c). */
+      (void) fcntl (parent_stdin, F_SETPIPE_SZ, OUT_STREAM_PIPE_SIZE);
       parent_stdout = fds[1][0];
       plan.stdio[1] = fds[1][1];
       parent_stderr = fds[2][0];

@@ -10,6 +10,7 @@
  *   exec_process     -> ExecProcess             signal_process -> SignalProcess
  *   wait_process     -> WaitProcess             write_stdin    -> WriteStdin
  *   close_stdin      -> CloseStdin              read_stdout/err -> ReadStdout/ReadStderr
+ *   close_output     -> CloseOutput (vcrun's own, not in Kata's agent)
  *   tty_win_resize   -> TtyWinResize            pause/resume_container -> Pause/ResumeContainer
  *   update_container -> UpdateContainer         stats_container -> StatsContainer
  *   guest_details    -> GetGuestDetails         set_guest_time -> SetGuestDateTime
@@ -31,6 +32,7 @@
 
 G_BEGIN_DECLS
 
+/* Version 2 (ABI 1.3) appended the network methods and close_output. */
 #define VC_AGENT_OPS_VERSION 2
 
 typedef struct {
@@ -180,6 +182,14 @@ struct VcAgentOps {
   /* Adds these neighbour entries, NULL-terminated. */
   gboolean (*add_arp_neighbors) (VcAgentConn *conn, const VcNetNeighbor *const *neighbors,
                                  GError **error);
+  /* --- version 2 (ABI 1.3): stdio back-pressure and a reader that goes away --- */
+  /* The host no longer reads the process's stdout (stderr_stream FALSE) or
+   * stderr: the agent drops what it buffered and closes its end of the pipe,
+   * so the writer gets EPIPE or SIGPIPE (a terminal is hung up); reads then
+   * return end of file. agent-kata: CloseOutput, vcrun's own method (a Kata
+   * agent answers UNIMPLEMENTED: VC_ERROR_NOT_SUPPORTED). */
+  gboolean (*close_output)     (VcAgentConn *conn, const char *container_id, const char *exec_id,
+                                gboolean stderr_stream, GError **error);
 };
 
 /* Whether an agent vtable has the method (added after 1.0). */

@@ -516,6 +516,12 @@ agent_kata_close_stdin (VcAgentConn *conn, const char *container_id, const char 
   return call_empty (conn, "CloseStdin", &req, conn->request_timeout_ms, error);
 }
 
+static void
+free_read_response (gpointer data)
+{
+  protobuf_c_message_free_unpacked (data, NULL);
+}
+
 static GBytes *
 read_stream (VcAgentConn *conn, const char *method, const char *container_id,
              const char *exec_id, gsize max_len, GError **error)
@@ -544,9 +550,8 @@ read_stream (VcAgentConn *conn, const char *method, const char *container_id,
       protobuf_c_message_free_unpacked (&resp->base, NULL);
       return NULL;
     }
-  GBytes *bytes = g_bytes_new (resp->data.data, resp->data.len);
-  protobuf_c_message_free_unpacked (&resp->base, NULL);
-  return bytes;
+  /* The bytes stay where protobuf-c unpacked them: no copy. */
+  return g_bytes_new_with_free_func (resp->data.data, resp->data.len, free_read_response, resp);
 }
 
 static GBytes *
@@ -561,6 +566,19 @@ agent_kata_read_stderr (VcAgentConn *conn, const char *container_id, const char 
                         gsize max_len, GError **error)
 {
   return read_stream (conn, "ReadStderr", container_id, exec_id, max_len, error);
+}
+
+static gboolean
+agent_kata_close_output (VcAgentConn *conn, const char *container_id, const char *exec_id,
+                         gboolean stderr_stream, GError **error)
+{
+  Grpc__CloseOutputRequest req = GRPC__CLOSE_OUTPUT_REQUEST__INIT;
+  if (!check_id (container_id, "container", error))
+    return FALSE;
+  req.container_id = (char *) container_id;
+  req.exec_id = (char *) exec_or_init (container_id, exec_id);
+  req.stderr = stderr_stream;
+  return call_empty (conn, "CloseOutput", &req, conn->request_timeout_ms, error);
 }
 
 static gboolean
@@ -741,6 +759,7 @@ static const VcAgentOps agent_kata_ops = {
   .set_guest_time = agent_kata_set_guest_time,
   .online_cpu_mem = agent_kata_online_cpu_mem,
   .copy_file = agent_kata_copy_file,
+  .close_output = agent_kata_close_output,
   .get_oom_event = agent_kata_get_oom_event,
   .update_interface = agent_kata_update_interface,
   .update_routes = agent_kata_update_routes,

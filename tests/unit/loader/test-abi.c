@@ -188,7 +188,7 @@ test_layout (void)
   OFFSET (VcGuestDetails, mem_block_size_bytes, 16);
   OFFSET (VcGuestDetails, supports_mem_hotplug_probe, 24);
   OFFSET (VcGuestDetails, supports_seccomp, 28);
-  SIZE (VcAgentOps, 248);
+  SIZE (VcAgentOps, 256);
   OFFSET (VcAgentOps, version, 0);
   OFFSET (VcAgentOps, size, 8);
   OFFSET (VcAgentOps, connect, 16);
@@ -220,6 +220,7 @@ test_layout (void)
   OFFSET (VcAgentOps, update_interface, 224);   /* network, ABI 1.3 */
   OFFSET (VcAgentOps, update_routes, 232);
   OFFSET (VcAgentOps, add_arp_neighbors, 240);
+  OFFSET (VcAgentOps, close_output, 248);   /* stdio, ABI 1.3 */
   SIZE (VcFsSandboxConfig, 48);
   OFFSET (VcFsSandboxConfig, struct_size, 0);
   OFFSET (VcFsSandboxConfig, sandbox_id, 8);
