@@ -89,6 +89,29 @@ vc_container_unshare_quietly (const VcFsOps *fs, VcFsShare *share, const char *i
     g_warning ("container %s: unshare_container: %s", id, error->message);
 }
 
+static gboolean
+run_create_hooks (VcSandbox *sb, const char *id, const char *bundle, const VcOciSpec *spec,
+                  GError **error)
+{
+  if (!vc_hooks_save (vc_sandbox_get_dir (sb), id, spec->json, bundle, error))
+    {
+      g_prefix_error (error, "container %s: saving its hooks: ", id);
+      return FALSE;
+    }
+  if (vc_hooks_count (spec->hooks, VC_HOOK_PRESTART) == 0
+      && vc_hooks_count (spec->hooks, VC_HOOK_CREATE_RUNTIME) == 0)
+    return TRUE;
+  g_autofree char *state = vc_hook_state_json (spec->oci_version, id, "created", (gint) getpid (),
+                                               bundle, spec->annotations_json);
+  if (!vc_hooks_run (spec->hooks, VC_HOOK_PRESTART, state, error)
+      || !vc_hooks_run (spec->hooks, VC_HOOK_CREATE_RUNTIME, state, error))
+    {
+      g_prefix_error (error, "container %s: ", id);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 VcContainer *
 vc_container_create (VcSandbox *sb, const char *id, const char *bundle, GError **error)
 {
@@ -118,6 +141,7 @@ vc_container_create (VcSandbox *sb, const char *id, const char *bundle, GError *
   const VcFsOps *fs = NULL;
   g_autoptr(VcAgentRef) agent = NULL;
   gboolean shared = FALSE, created = FALSE;
+  g_autofree char *guest_json = NULL;
 
   if (!vc_sandbox_require_state (sb, VC_SANDBOX_MASK (VC_SANDBOX_READY)
                                      | VC_SANDBOX_MASK (VC_SANDBOX_RUNNING), error))
@@ -148,6 +172,11 @@ vc_container_create (VcSandbox *sb, const char *id, const char *bundle, GError *
   if (!share_all (fs, share, id, spec, &s, error))
     goto out;
 
+  /* The guest gets only createContainer and startContainer hooks. */
+  guest_json = vc_hooks_guest_json (spec->json, spec->root_path, error);
+  if (guest_json == NULL && error && *error)
+    goto out;
+
   g_ptr_array_add (s.storages, NULL);
   g_ptr_array_add (s.mounts, NULL);
   const VcGuestDevice *no_devices[] = { NULL };
@@ -155,7 +184,7 @@ vc_container_create (VcSandbox *sb, const char *id, const char *bundle, GError *
   VcContainerConfig config = {
     .struct_size = sizeof (VcContainerConfig),
     .container_id = id,
-    .oci_spec_json = spec->json,
+    .oci_spec_json = guest_json ? guest_json : spec->json,
     .guest_rootfs = ((VcSharedPath *) s.paths->pdata[0])->guest_path,
     .storages = (VcStorage *const *) s.storages->pdata,
     .mounts = (const VcAgentMount *const *) s.mounts->pdata,
@@ -168,6 +197,12 @@ vc_container_create (VcSandbox *sb, const char *id, const char *bundle, GError *
       goto out;
     }
   created = TRUE;
+
+  /* OCI: prestart and createRuntime after the container exists, before its
+   * process starts; a failure fails the create, undone below. The owner
+   * (this process) stands for the container's pid until start. */
+  if (!run_create_hooks (sb, id, abs_bundle, spec, error))
+    goto out;
 
   VcContainerRecord *rec = vc_container_record_new (id);
   rec->bundle = g_strdup (abs_bundle);
@@ -201,6 +236,7 @@ out:
         }
       if (shared)
         vc_container_unshare_quietly (fs, share, id);
+      vc_hooks_forget (vc_sandbox_get_dir (sb), id);
     }
   shares_clear (&s);
   vc_sandbox_op_end (&op);

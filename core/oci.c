@@ -341,6 +341,19 @@ vc_oci_spec_parse (const char *json, gssize length, const char *bundle, const ch
           g_ptr_array_add (spec->mounts, m);
         }
     }
+  spec->hooks = vc_hooks_parse (json_object_get_member (o, "hooks"), origin, error);
+  if (spec->hooks == NULL)
+    return NULL;
+  JsonNode *annotations = json_object_get_member (o, "annotations");
+  if (!is_absent (annotations))
+    {
+      if (!JSON_NODE_HOLDS_OBJECT (annotations))
+        {
+          field_error (origin, "annotations", "must be an object", error);
+          return NULL;
+        }
+      spec->annotations_json = json_to_string (annotations, FALSE);
+    }
   return g_steal_pointer (&spec);
 }
 
@@ -381,6 +394,8 @@ vc_oci_spec_free (VcOciSpec *spec)
   g_free (spec->hostname);
   if (spec->mounts)
     g_ptr_array_unref (spec->mounts);
+  vc_hooks_free (spec->hooks);
+  g_free (spec->annotations_json);
   g_free (spec);
 }
 

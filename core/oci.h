@@ -10,6 +10,8 @@
 
 #include <glib.h>
 
+#include "hooks.h"
+
 G_BEGIN_DECLS
 
 typedef struct {
@@ -30,6 +32,8 @@ typedef struct {
   gboolean   terminal;      /* process.terminal */
   char      *hostname;      /* may be NULL */
   GPtrArray *mounts;        /* VcOciMount*, in file order */
+  VcHooks   *hooks;         /* never NULL */
+  char      *annotations_json; /* the "annotations" object as JSON, or NULL */
 } VcOciSpec;
 
 /* Reads and checks <bundle>/config.json; bundle must be an absolute path. */
