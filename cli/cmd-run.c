@@ -118,7 +118,8 @@ setup_thread (gpointer data)
   GError **error = &run->setup_error;
 
   run->runtime = vc_cli_open_runtime (run->cli, error);
-  if (run->runtime)
+  /* linux.resources on the host: the VMM and its helpers start in it */
+  if (run->runtime && vc_runtime_enter_host_cgroup (run->runtime, run->bundle, error))
     run->sandbox = vc_sandbox_create (run->runtime, run->id, NULL, error);
   if (run->sandbox)
     run->container = vc_container_create (run->sandbox, run->id, run->bundle, error);
@@ -202,6 +203,7 @@ vc_cmd_run (VcCli *cli, const VcCliArgs *args)
       if (status == 0)
         status = VC_EXIT_RUNTIME_FAILURE;
     }
+  vc_host_cgroup_release ();
   if (pid_file)
     unlink (pid_file);
   if (bundle_copy)

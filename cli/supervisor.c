@@ -65,6 +65,9 @@ supervise (VcCli *cli, const char *id, const char *bundle, const char *pid_file,
   g_autoptr(VcRuntime) runtime = vc_cli_open_runtime (cli, &error);
   if (runtime == NULL)
     goto fail;
+  /* linux.resources on the host: the VMM and its helpers start in it */
+  if (!vc_runtime_enter_host_cgroup (runtime, bundle, &error))
+    goto fail;
   sandbox = vc_sandbox_create (runtime, id, NULL, &error);
   if (sandbox == NULL)
     goto fail;
@@ -95,6 +98,7 @@ supervise (VcCli *cli, const char *id, const char *bundle, const char *pid_file,
 
 fail:
   undo (owner, sandbox, container);
+  vc_host_cgroup_release ();
   report (report_fd, status, error->message);
   return status;
 }

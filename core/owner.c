@@ -197,11 +197,25 @@ vc_owner_start (VcOwner *owner, GError **error)
                    vc_container_get_id (owner->container));
       return FALSE;
     }
-  if (!vc_container_start (owner->container, error))
+  g_autoptr(GError) local = NULL;
+  if (!vc_container_start (owner->container, &local))
     {
-      g_mutex_lock (&owner->lock);
-      owner->started = FALSE;
-      g_mutex_unlock (&owner->lock);
+      gboolean refused = g_error_matches (local, VC_ERROR, VC_ERROR_INVALID_STATE)
+                         || g_error_matches (local, VC_ERROR, VC_ERROR_BUSY);
+      g_propagate_error (error, g_steal_pointer (&local));
+      /* Refused before anything happened: it may be started later. */
+      if (refused)
+        {
+          g_mutex_lock (&owner->lock);
+          owner->started = FALSE;
+          g_mutex_unlock (&owner->lock);
+          return FALSE;
+        }
+      /* The agent ran the start and the process failed (cannot execute,
+       * a startContainer hook): its init is gone. Collect it as after a
+       * start, so the container becomes stopped and its ID can be deleted
+       * (runc: a failed start leaves a stopped container). */
+      watch_init (owner);
       return FALSE;
     }
   watch_init (owner);

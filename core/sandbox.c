@@ -5,6 +5,7 @@
 #include "sandbox-impl.h"
 #include "owner-client.h"
 #include "hooks.h"
+#include "host-cgroup.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -405,7 +406,11 @@ vc_sandbox_delete (VcSandbox *sb, gboolean force, GError **error)
     }
 
   if (ok)
-    run_poststop_hooks (sb);
+    {
+      /* the VM and its helpers are gone: their host cgroup can go */
+      vc_host_cgroup_release ();
+      run_poststop_hooks (sb);
+    }
   if (ok)
     ok = vc_state_remove_dir (sb->dir, error);
   if (ok)

@@ -156,6 +156,7 @@ typedef struct Process {
   int start_fd;          /* init only: write a byte to let it exec; -1 after */
   int sync_fd;           /* read end of the child's error pipe; -1 after */
   bool waited;           /* WaitProcess answered for an exec process */
+  int64_t exec_ms;       /* monotonic_ms () when the exec was seen; 0 before */
   int refs;              /* container list + requests in flight; agent_lock */
 } Process;
 

@@ -535,5 +535,7 @@ process_await_exec (Process *p, AgentError *err)
   bool ok = sync_wait (p->sync_fd, 0, &pid, err);
   close (p->sync_fd);
   p->sync_fd = -1;
+  if (ok)
+    p->exec_ms = monotonic_ms ();
   return ok;
 }
