@@ -127,6 +127,13 @@ vc_container_create (VcSandbox *sb, const char *id, const char *bundle, GError *
   if (spec == NULL)
     return NULL;
 
+  /* As Kata: a host namespace other than the network cannot be joined
+   * from inside the VM; the container gets its own in the guest. */
+  for (char **ns = spec->host_ns_paths; ns && *ns; ns++)
+    g_warning ("container %s: linux.namespaces: ignoring the host namespace '%s': it cannot be "
+               "joined across the VM boundary (the container gets a namespace of its own in the "
+               "guest)", id, *ns);
+
   VcSandboxOp op;
   if (!vc_sandbox_op_begin (sb, &op, error))
     return NULL;

@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -227,29 +228,43 @@ run_one (const VcHook *h, VcHookKind kind, guint index, const char *state, GErro
   for (guint i = 0; i < nargs; i++)
     argv[i + 1] = h->args[i];
 
-  int out[2];
+  int out[2], in[2];
   if (!g_unix_open_pipe (out, FD_CLOEXEC, error))
     return FALSE;
+  /* stdin is a socket so that a hook exiting without reading it gives us
+   * EPIPE (MSG_NOSIGNAL), not SIGPIPE, whatever the caller's disposition */
+  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) < 0)
+    {
+      int saved = errno;
+      close (out[0]);
+      close (out[1]);
+      g_set_error (error, VC_ERROR, VC_ERROR_FAILED, "%s: socketpair: %s", what, g_strerror (saved));
+      return FALSE;
+    }
+  shutdown (in[1], SHUT_WR);
   GPid pid;
-  int in_fd = -1;
   gboolean spawned = g_spawn_async_with_pipes_and_fds (
       NULL, (const char *const *) argv, (const char *const *) h->env,
       G_SPAWN_FILE_AND_ARGV_ZERO | G_SPAWN_DO_NOT_REAP_CHILD,
-      child_setup, NULL, -1, out[1], out[1], NULL, NULL, 0, &pid, &in_fd, NULL, NULL, error);
+      child_setup, NULL, in[1], out[1], out[1], NULL, NULL, 0, &pid, NULL, NULL, NULL, error);
   close (out[1]);
+  close (in[1]);
+  int in_fd = in[0];
   if (!spawned)
     {
       close (out[0]);
+      close (in_fd);
       g_prefix_error (error, "%s: ", what);
       return FALSE;
     }
-  /* The state is small (well under a pipe's buffer): a hook that never
-   * reads it cannot block us; one that exits early gives EPIPE. */
+  /* The state is small (well under a socket's buffer): a hook that never
+   * reads it cannot block us. */
+  shutdown (in_fd, SHUT_RD);
   const char *p = state;
   gsize left = strlen (state);
   while (left > 0)
     {
-      ssize_t n = write (in_fd, p, left);
+      ssize_t n = send (in_fd, p, left, MSG_NOSIGNAL);
       if (n < 0 && errno == EINTR)
         continue;
       if (n <= 0)
@@ -298,6 +313,17 @@ run_one (const VcHook *h, VcHookKind kind, guint index, const char *state, GErro
         }
       else if (eof)
         g_usleep ((gulong) wait_ms * 1000);
+    }
+  /* what the hook wrote before it exited is in the pipe already */
+  for (;;)
+    {
+      struct pollfd pfd = { .fd = out[0], .events = POLLIN };
+      char buf[1024];
+      ssize_t n;
+      if (eof || poll (&pfd, 1, 0) <= 0 || (n = read (out[0], buf, sizeof buf)) <= 0)
+        break;
+      if (output->len < OUTPUT_MAX)
+        g_string_append_len (output, buf, MIN ((gsize) n, OUTPUT_MAX - output->len));
     }
   close (out[0]);
   g_spawn_close_pid (pid);

@@ -243,6 +243,45 @@ parse_mount (JsonNode *node, const char *origin, guint index, const char *bundle
   return m;
 }
 
+/* linux.namespaces entries with a path. The network namespace is the
+ * caller's to prepare (its veths are carried into the VM); any other host
+ * namespace cannot be joined across the VM boundary. */
+static gboolean
+collect_host_ns_paths (JsonObject *o, const char *origin, VcOciSpec *spec, GError **error)
+{
+  g_autoptr(GPtrArray) found = g_ptr_array_new_with_free_func (g_free);
+  JsonNode *lx = json_object_get_member (o, "linux");
+  JsonNode *nss = lx && JSON_NODE_HOLDS_OBJECT (lx)
+                  ? json_object_get_member (json_node_get_object (lx), "namespaces") : NULL;
+  if (!is_absent (nss))
+    {
+      if (!JSON_NODE_HOLDS_ARRAY (nss))
+        return field_error (origin, "linux.namespaces", "must be an array", error);
+      JsonArray *a = json_node_get_array (nss);
+      for (guint i = 0; i < json_array_get_length (a); i++)
+        {
+          JsonNode *e = json_array_get_element (a, i);
+          g_autofree char *f = g_strdup_printf ("linux.namespaces[%u]", i);
+          if (!JSON_NODE_HOLDS_OBJECT (e))
+            return field_error (origin, f, "must be an object", error);
+          JsonObject *ns = json_node_get_object (e);
+          JsonNode *type = json_object_get_member (ns, "type");
+          JsonNode *path = json_object_get_member (ns, "path");
+          if (!is_string (type))
+            return field_error (origin, f, "type: must be a string", error);
+          if (!is_absent (path) && !is_string (path))
+            return field_error (origin, f, "path: must be a string", error);
+          if (is_string (path) && *json_node_get_string (path)
+              && !g_str_equal (json_node_get_string (type), "network"))
+            g_ptr_array_add (found, g_strdup_printf ("%s %s", json_node_get_string (type),
+                                                     json_node_get_string (path)));
+        }
+    }
+  g_ptr_array_add (found, NULL);
+  spec->host_ns_paths = (char **) g_ptr_array_free (g_steal_pointer (&found), FALSE);
+  return TRUE;
+}
+
 VcOciSpec *
 vc_oci_spec_parse (const char *json, gssize length, const char *bundle, const char *origin,
                    GError **error)
@@ -341,6 +380,8 @@ vc_oci_spec_parse (const char *json, gssize length, const char *bundle, const ch
           g_ptr_array_add (spec->mounts, m);
         }
     }
+  if (!collect_host_ns_paths (o, origin, spec, error))
+    return NULL;
   spec->hooks = vc_hooks_parse (json_object_get_member (o, "hooks"), origin, error);
   if (spec->hooks == NULL)
     return NULL;
@@ -395,6 +436,7 @@ vc_oci_spec_free (VcOciSpec *spec)
   if (spec->mounts)
     g_ptr_array_unref (spec->mounts);
   vc_hooks_free (spec->hooks);
+  g_strfreev (spec->host_ns_paths);
   g_free (spec->annotations_json);
   g_free (spec);
 }
