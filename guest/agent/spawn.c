@@ -163,7 +163,7 @@ child_run (const SpawnPlan *plan)
         msg_fail (msg, sizeof msg, errno, "dup2");
         goto fail;
       }
-  if (!rlimits_apply (proc, msg, sizeof msg) || !oom_score_adj_apply (proc, msg, sizeof msg))
+  if (!rlimits_apply (proc, msg, sizeof msg))
     goto fail;
   const char *cwd = proc->cwd && *proc->cwd ? proc->cwd : "/";
   if (chdir (cwd) < 0)
@@ -229,6 +229,13 @@ intermediate_run (SpawnPlan *plan)
   if (plan->cgroup_procs && !write_file_fmt (&err, plan->cgroup_procs, "%d", (int) getpid ()))
     {
       sync_send (plan->sync_w, SYNC_ERROR, 0, err.message);
+      _exit (1);
+    }
+  /* Here, still the guest's root: in a user namespace /proc/self is no
+   * longer ours to write. The process inherits it. */
+  if (!oom_score_adj_apply (plan->proc, msg, sizeof msg))
+    {
+      sync_send (plan->sync_w, SYNC_ERROR, 0, msg);
       _exit (1);
     }
   if (plan->is_init)
