@@ -449,6 +449,23 @@ vc_runtime_enter_host_cgroup (VcRuntime *runtime, const char *bundle, GError **e
       return FALSE;
     }
 
+  /* What the host cgroup does not apply is refused, not dropped. */
+  static const char *const unsupported[] = { "blockIO", "hugepageLimits", "network" };
+  for (gsize i = 0; i < G_N_ELEMENTS (unsupported); i++)
+    {
+      JsonNode *n = res ? json_object_get_member (res, unsupported[i]) : NULL;
+      gboolean empty = n == NULL || JSON_NODE_HOLDS_NULL (n)
+                       || (JSON_NODE_HOLDS_OBJECT (n) && json_object_get_size (json_node_get_object (n)) == 0)
+                       || (JSON_NODE_HOLDS_ARRAY (n) && json_array_get_length (json_node_get_array (n)) == 0);
+      if (!empty)
+        {
+          g_set_error (error, VC_ERROR, VC_ERROR_NOT_SUPPORTED,
+                       "%s: linux.resources.%s: not supported by vcrun (the VMM's host cgroup gets "
+                       "memory, cpu, cpuset and pids limits only)", config, unsupported[i]);
+          return FALSE;
+        }
+    }
+
   gboolean relative;
   g_autofree char *path = resolve_path (cgroups_path, &relative, error);
   if (path == NULL)

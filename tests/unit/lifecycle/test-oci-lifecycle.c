@@ -186,6 +186,16 @@ test_host_cgroup (void)
   g_autofree char *dir = pids_dir (name);
   g_assert_false (g_file_test (dir, G_FILE_TEST_EXISTS));
 
+  /* what the host cgroup does not apply is refused */
+  g_clear_pointer (&extra, g_free);
+  extra = g_strdup_printf ("\"linux\": { \"cgroupsPath\": \"/%s\", \"resources\": {"
+                           " \"blockIO\": { \"weight\": 500 } } }", name);
+  lc_write_bundle (w->bundle, "[\"true\"]", extra);
+  g_assert_false (vc_runtime_enter_host_cgroup (rt, w->bundle, &error));
+  lc_assert_error (error, VC_ERROR_NOT_SUPPORTED, "linux.resources.blockIO: not supported", NULL);
+  g_clear_error (&error);
+  g_assert_false (g_file_test (dir, G_FILE_TEST_EXISTS));
+
   /* a pids limit: the cgroup made, the limit written, this process in it */
   g_clear_pointer (&extra, g_free);
   extra = g_strdup_printf ("\"linux\": { \"cgroupsPath\": \"/%s\", \"resources\": {"
