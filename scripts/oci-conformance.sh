@@ -41,23 +41,23 @@ if [ ${#tests[@]} -eq 0 ]; then
 fi
 
 out=${OCI_OUT:-$(mktemp -d /tmp/vcrun-oci.XXXXXX)}
-mkdir -p "$out/runc" "$out/vcrun"
+mkdir -p "$out/runc" "$out/vcrun" "$out/bin"
 # The suite is built once per machine; both runs share the build.
 export OCI_VALIDATION_WORK=${OCI_VALIDATION_WORK:-/tmp/vcrun-oci-validation-build}
 
 # vcrun from the build tree, with a state dir of its own.
 state=$(mktemp -d /tmp/vcrun-oci-state.XXXXXX)
 sed "s|^\\( *state_dir = \\).*|\\1\"$state\";|" "$build/etc/vcrun-uninstalled.conf" >"$out/vcrun.conf"
-cat >"$out/vcrun" <<EOF
+cat >"$out/bin/vcrun" <<EOF
 #!/bin/sh
 export VCRUN_CONFIG="$out/vcrun.conf"
 exec "$build/cli/vcrun" "\$@"
 EOF
-chmod +x "$out/vcrun"
+chmod +x "$out/bin/vcrun"
 cleanup() {
   # containers a failed program left behind (their VMs, virtiofsd)
   for d in "$state"/*/; do
-    [ -d "$d" ] && "$out/vcrun" delete --force "$(basename "$d")" >/dev/null 2>&1
+    [ -d "$d" ] && "$out/bin/vcrun" delete --force "$(basename "$d")" >/dev/null 2>&1
   done
   rm -rf "$state"
 }
@@ -68,7 +68,7 @@ if [ "$runc" != none ]; then
   "$suite/run" "$runc" "$out/runc" "${tests[@]}" >"$out/runc.txt" 2>&1
 fi
 t1=$(date +%s)
-"$suite/run" "$out/vcrun" "$out/vcrun" "${tests[@]}" >"$out/vcrun.txt" 2>&1
+"$suite/run" "$out/bin/vcrun" "$out/vcrun" "${tests[@]}" >"$out/vcrun.txt" 2>&1
 t2=$(date +%s)
 grep -q 'passed,' "$out/vcrun.txt" || { cat "$out/vcrun.txt"; echo "oci-conformance: the suite did not run"; exit 1; }
 
