@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include "container-impl.h"
+#include "host-cgroup.h"
 #include "mountpoints.h"
 #include "oci.h"
 
@@ -209,6 +210,9 @@ vc_container_create (VcSandbox *sb, const char *id, const char *bundle, GError *
    * process starts; a failure fails the create, undone below. The owner
    * (this process) stands for the container's pid until start. */
   if (!run_create_hooks (sb, id, abs_bundle, spec, error))
+    goto out;
+  /* the VM has booted: the host cgroup's CPU quota can bind now */
+  if (!vc_host_cgroup_finish (error))
     goto out;
 
   VcContainerRecord *rec = vc_container_record_new (id);

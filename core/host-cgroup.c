@@ -41,6 +41,7 @@ typedef struct {
   char      *original;   /* this process's cgroup dir before entering */
   char      *dir;        /* the container's cgroup dir */
   GPtrArray *created;    /* dirs made, outermost first */
+  GPtrArray *deferred;   /* "file\0value" pairs written by vc_host_cgroup_finish */
 } Hierarchy;
 
 static GMutex lock;
@@ -55,6 +56,8 @@ hierarchy_free (Hierarchy *h)
   g_free (h->dir);
   if (h->created)
     g_ptr_array_unref (h->created);
+  if (h->deferred)
+    g_ptr_array_unref (h->deferred);
   g_free (h);
 }
 
@@ -282,6 +285,18 @@ get_object (JsonObject *o, const char *member)
   return n && JSON_NODE_HOLDS_OBJECT (n) ? json_node_get_object (n) : NULL;
 }
 
+/* The CPU quota is written once the VM has booted (vc_host_cgroup_finish):
+ * a container's share of a CPU would make the guest's boot under emulation
+ * take minutes. Takes value. */
+static void
+defer (Hierarchy *h, const char *file, char *value)
+{
+  if (h->deferred == NULL)
+    h->deferred = g_ptr_array_new_with_free_func (g_free);
+  g_ptr_array_add (h->deferred, g_strdup (file));
+  g_ptr_array_add (h->deferred, value);
+}
+
 #define SET_INT(dir, file, obj, member, required)                                    \
   G_STMT_START {                                                                   \
     gboolean present_;                                                             \
@@ -317,7 +332,9 @@ apply_v1 (Hierarchy *h, JsonObject *res, GError **error)
     {
       SET_INT (d, "cpu.shares", cpu, "shares", TRUE);
       SET_INT (d, "cpu.cfs_period_us", cpu, "period", TRUE);
-      SET_INT (d, "cpu.cfs_quota_us", cpu, "quota", TRUE);
+      gint64 quota = get_int (cpu, "quota", &present);
+      if (present)
+        defer (h, "cpu.cfs_quota_us", g_strdup_printf ("%" G_GINT64_FORMAT, quota));
       SET_INT (d, "cpu.rt_period_us", cpu, "realtimePeriod", FALSE);
       SET_INT (d, "cpu.rt_runtime_us", cpu, "realtimeRuntime", FALSE);
     }
@@ -386,8 +403,8 @@ apply_v2 (Hierarchy *h, JsonObject *res, GError **error)
       gint64 period = get_int (cpu, "period", &has_period);
       g_autofree char *max = g_strdup_printf ("%" G_GINT64_FORMAT " %" G_GINT64_FORMAT, quota,
                                               has_period ? period : 100000);
-      if (present && quota > 0 && !write_value (d, "cpu.max", max, error))
-        return FALSE;
+      if (present && quota > 0)
+        defer (h, "cpu.max", g_steal_pointer (&max));
       const char *cpus = json_object_get_string_member_with_default (cpu, "cpus", NULL);
       const char *mems = json_object_get_string_member_with_default (cpu, "mems", NULL);
       if (cpus && *cpus && !write_value (d, "cpuset.cpus", cpus, error))
@@ -512,4 +529,21 @@ vc_host_cgroup_release (void)
     return;
   leave (list);
   g_ptr_array_unref (list);
+}
+
+gboolean
+vc_host_cgroup_finish (GError **error)
+{
+  g_mutex_lock (&lock);
+  gboolean ok = TRUE;
+  for (guint i = 0; ok && entered && i < entered->len; i++)
+    {
+      Hierarchy *h = entered->pdata[i];
+      for (guint j = 0; ok && h->deferred && j + 1 < h->deferred->len; j += 2)
+        ok = write_value (h->dir, h->deferred->pdata[j], h->deferred->pdata[j + 1], error);
+      if (ok && h->deferred)
+        g_ptr_array_set_size (h->deferred, 0);
+    }
+  g_mutex_unlock (&lock);
+  return ok;
 }

@@ -14,6 +14,10 @@ G_BEGIN_DECLS
  * an error naming both. */
 gboolean vc_runtime_enter_host_cgroup (VcRuntime *runtime, const char *bundle, GError **error);
 
+/* Writes what waited for the VM to boot (the CPU quota); nothing if this
+ * process entered no host cgroup. */
+gboolean vc_host_cgroup_finish (GError **error);
+
 /* Moves this process back to where it was and removes the directories
  * vc_runtime_enter_host_cgroup made; nothing if it entered none. Call once
  * the VM and its helpers are gone. */

@@ -42,6 +42,9 @@ fi
 
 out=${OCI_OUT:-$(mktemp -d /tmp/vcrun-oci.XXXXXX)}
 mkdir -p "$out/runc" "$out/vcrun" "$out/bin"
+# One program may boot 16 VMs (linux_cgroups_cpus): the suite's 300 s per
+# program is for runc.
+export OCI_VALIDATION_TIMEOUT=${OCI_VALIDATION_TIMEOUT:-1800}
 # The suite is built once per machine; both runs share the build.
 export OCI_VALIDATION_WORK=${OCI_VALIDATION_WORK:-/tmp/vcrun-oci-validation-build}
 

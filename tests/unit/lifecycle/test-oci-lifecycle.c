@@ -199,7 +199,8 @@ test_host_cgroup (void)
   /* a pids limit: the cgroup made, the limit written, this process in it */
   g_clear_pointer (&extra, g_free);
   extra = g_strdup_printf ("\"linux\": { \"cgroupsPath\": \"/%s\", \"resources\": {"
-                           " \"pids\": { \"limit\": 777 } } }", name);
+                           " \"pids\": { \"limit\": 777 },"
+                           " \"cpu\": { \"period\": 100000, \"quota\": 50000 } } }", name);
   lc_write_bundle (w->bundle, "[\"true\"]", extra);
   g_assert_true (vc_runtime_enter_host_cgroup (rt, w->bundle, &error));
   g_assert_no_error (error);
@@ -210,6 +211,20 @@ test_host_cgroup (void)
   g_autofree char *own = NULL;
   g_assert_true (g_file_get_contents ("/proc/self/cgroup", &own, NULL, NULL));
   g_assert_nonnull (strstr (own, name));
+  /* the CPU quota waits for the VM's boot (v1: the cpu hierarchy) */
+  g_autofree char *cpu_dir = g_build_filename ("/sys/fs/cgroup/cpu", name, NULL);
+  if (g_file_test (cpu_dir, G_FILE_TEST_IS_DIR))
+    {
+      g_autofree char *quota_path = g_build_filename (cpu_dir, "cpu.cfs_quota_us", NULL);
+      g_autofree char *quota = NULL;
+      g_assert_true (g_file_get_contents (quota_path, &quota, NULL, NULL));
+      g_assert_cmpstr (g_strstrip (quota), ==, "-1");
+      g_assert_true (vc_host_cgroup_finish (&error));
+      g_assert_no_error (error);
+      g_clear_pointer (&quota, g_free);
+      g_assert_true (g_file_get_contents (quota_path, &quota, NULL, NULL));
+      g_assert_cmpstr (g_strstrip (quota), ==, "50000");
+    }
   /* one at a time */
   g_assert_false (vc_runtime_enter_host_cgroup (rt, w->bundle, &error));
   g_assert_error (error, VC_ERROR, VC_ERROR_BUSY);
