@@ -4,6 +4,11 @@
 #include "oci.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <unistd.h>
+#include <linux/nsfs.h>
+#include <sys/ioctl.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -243,6 +248,43 @@ parse_mount (JsonNode *node, const char *origin, guint index, const char *bundle
   return m;
 }
 
+/* Even a path vcrun ignores must name a namespace of its type (as runc
+ * checks): a wrong one is a mistake to report, not to paper over. */
+static gboolean
+check_ns_path (const char *type, const char *path, const char *origin, const char *field,
+               GError **error)
+{
+  static const struct { const char *type; int flag; } types[] = {
+    { "pid", CLONE_NEWPID }, { "mount", CLONE_NEWNS }, { "ipc", CLONE_NEWIPC },
+    { "uts", CLONE_NEWUTS }, { "user", CLONE_NEWUSER }, { "cgroup", CLONE_NEWCGROUP },
+  };
+  int want = 0;
+  for (gsize i = 0; i < G_N_ELEMENTS (types); i++)
+    if (g_str_equal (type, types[i].type))
+      want = types[i].flag;
+  g_autofree char *f = g_strdup_printf ("%s.path", field);
+  if (want == 0)
+    {
+      g_autofree char *what = g_strdup_printf ("unknown namespace type '%s'", type);
+      return field_error (origin, f, what, error);
+    }
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    {
+      int saved = errno;
+      g_autofree char *what = g_strdup_printf ("%s: %s", path, g_strerror (saved));
+      return field_error (origin, f, what, error);
+    }
+  int got = ioctl (fd, NS_GET_NSTYPE);
+  close (fd);
+  if (got != want)
+    {
+      g_autofree char *what = g_strdup_printf ("%s is not a %s namespace", path, type);
+      return field_error (origin, f, what, error);
+    }
+  return TRUE;
+}
+
 /* linux.namespaces entries with a path. The network namespace is the
  * caller's to prepare (its veths are carried into the VM); any other host
  * namespace cannot be joined across the VM boundary. */
@@ -273,8 +315,13 @@ collect_host_ns_paths (JsonObject *o, const char *origin, VcOciSpec *spec, GErro
             return field_error (origin, f, "path: must be a string", error);
           if (is_string (path) && *json_node_get_string (path)
               && !g_str_equal (json_node_get_string (type), "network"))
-            g_ptr_array_add (found, g_strdup_printf ("%s %s", json_node_get_string (type),
-                                                     json_node_get_string (path)));
+            {
+              if (!check_ns_path (json_node_get_string (type), json_node_get_string (path), origin, f,
+                                  error))
+                return FALSE;
+              g_ptr_array_add (found, g_strdup_printf ("%s %s", json_node_get_string (type),
+                                                       json_node_get_string (path)));
+            }
         }
     }
   g_ptr_array_add (found, NULL);

@@ -135,7 +135,7 @@ test_host_namespace_paths (void)
 {
   g_autoptr(LcWorld) w = lc_world_new (NULL, NULL, NULL);
   lc_write_bundle (w->bundle, "[\"true\"]",
-                   "\"linux\": { \"namespaces\": [ { \"type\": \"pid\", \"path\": \"/proc/1/ns/pid\" },"
+                   "\"linux\": { \"namespaces\": [ { \"type\": \"pid\", \"path\": \"/proc/self/ns/pid\" },"
                    " { \"type\": \"network\", \"path\": \"/var/run/netns/x\" }, { \"type\": \"mount\" } ] }");
   g_autoptr(VcRuntime) rt = lc_world_runtime (w);
   g_autoptr(GError) error = NULL;
@@ -143,10 +143,17 @@ test_host_namespace_paths (void)
   g_assert_no_error (error);
   /* one warning: the pid namespace path; the network one is the caller's to give */
   g_test_expect_message ("vcrun", G_LOG_LEVEL_WARNING,
-                         "container n1: linux.namespaces: ignoring the host namespace 'pid /proc/1/ns/pid'*");
+                         "container n1: linux.namespaces: ignoring the host namespace 'pid /proc/self/ns/pid'*");
   g_autoptr(VcContainer) c = vc_container_create (sb, "n1", w->bundle, &error);
   g_test_assert_expected_messages ();
   g_assert_no_error (error);
+  /* a path of the wrong type is an error even though it would be ignored */
+  lc_write_bundle (w->bundle, "[\"true\"]",
+                   "\"linux\": { \"namespaces\": [ { \"type\": \"pid\", \"path\": \"/proc/self/ns/ipc\" } ] }");
+  g_autoptr(VcContainer) bad = vc_container_create (sb, "n2", w->bundle, &error);
+  g_assert_null (bad);
+  lc_assert_error (error, VC_ERROR_INVALID_ARGUMENT, "linux.namespaces[0].path: /proc/self/ns/ipc is not a pid namespace", NULL);
+  g_clear_error (&error);
   g_assert_true (vc_sandbox_delete (sb, TRUE, &error));
 }
 
