@@ -221,7 +221,8 @@ run_one (const VcHook *h, VcHookKind kind, guint index, const char *state, GErro
 {
   g_autofree char *what = g_strdup_printf ("%s hook %u (%s)", kind_names[kind], index, h->path);
   guint nargs = h->args ? g_strv_length (h->args) : 0;
-  g_autofree char **argv = g_new0 (char *, nargs + 2);
+  /* G_SPAWN_FILE_AND_ARGV_ZERO: { file, argv0, args..., NULL } */
+  g_autofree char **argv = g_new0 (char *, nargs + 3);
   argv[0] = h->path;
   if (nargs == 0)
     argv[1] = h->path;
@@ -452,7 +453,7 @@ vc_hooks_save (const char *dir, const char *id, const char *spec_json, const cha
   JsonNode *annotations = json_object_get_member (spec, "annotations");
   if (annotations)
     json_object_set_member (saved, "annotations", json_node_copy (annotations));
-  g_autoptr(JsonNode) node = json_node_init_object (json_node_alloc (), json_object_ref (saved));
+  g_autoptr(JsonNode) node = json_node_init_object (json_node_alloc (), saved);
   g_autofree char *text = json_to_string (node, FALSE);
   g_autofree char *path = saved_path (dir, id);
   return g_file_set_contents_full (path, text, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600, error);
