@@ -93,6 +93,10 @@ prop_int (GVariant *props, const char *name, gint64 fallback)
     return g_variant_get_int32 (value);
   if (value && g_variant_is_of_type (value, G_VARIANT_TYPE_INT64))
     return g_variant_get_int64 (value);
+  if (value && g_variant_is_of_type (value, G_VARIANT_TYPE_UINT32))
+    return g_variant_get_uint32 (value);
+  if (value && g_variant_is_of_type (value, G_VARIANT_TYPE_UINT64))
+    return (gint64) MIN (g_variant_get_uint64 (value), (guint64) G_MAXINT64);
   return fallback;
 }
 
@@ -179,6 +183,8 @@ vc_bus_container_state (VcBusTarget *t, const char *id)
     .owner_pid = owner,
     .owner_alive = vc_owner_pid_alive (owner),
     .exit_status = (int) prop_int (c, "ExitStatus", -1),
+    .vcpus = (guint) prop_int (sb, "Vcpus", 0),
+    .memory_mib = (guint64) prop_int (sb, "MemoryMib", 0),
   };
   return vc_cli_state_to_json (&state);
 }

@@ -57,6 +57,12 @@ vc_cmd_create_bus (VcCli *cli, const VcCliArgs *args)
   gboolean terminal;
   if (!vc_cli_check_bundle (args->id, args->bundle, &abs, &terminal, &error))
     return vc_cli_fail (error);
+  if (args->console_socket && !terminal)
+    return vc_cli_fail_msg ("create: --console-socket needs a terminal (process.terminal in %s/config.json)",
+                            abs);
+  if (args->console_socket)
+    return vc_cli_fail_msg ("create --bus: --console-socket is not available through vcrund; "
+                            "run it without --bus");
   return create_detached (cli, args, abs, FALSE);
 }
 
@@ -140,6 +146,10 @@ vc_cmd_exec_bus (VcCli *cli, const VcCliArgs *args)
 {
   g_autoptr(GError) error = NULL;
   g_auto(VcBusTarget) t = { 0 };
+  if (args->process || args->detach || args->pid_file || args->console_socket)
+    return vc_cli_fail_msg ("exec --bus: --%s is not available through vcrund; run it without --bus",
+                            args->process ? "process" : args->detach ? "detach"
+                            : args->pid_file ? "pid-file" : "console-socket");
   if (!vc_bus_open (cli, args->id, &t, &error))
     return vc_bus_fail (error);
   if (t.container == NULL)

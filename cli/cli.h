@@ -24,6 +24,9 @@ enum {
   VC_EXIT_NOT_FOUND       = 127,
 };
 
+/* The runtime-spec version vcrun implements (--version, features). */
+#define VC_CLI_OCI_VERSION "1.1.0"
+
 /* The global options, before the command name. */
 typedef struct {
   char     *config_file;   /* --config */
@@ -31,6 +34,7 @@ typedef struct {
   char     *log_file;      /* --log */
   char     *log_format;    /* --log-format text|json */
   gboolean  debug;         /* --debug */
+  gboolean  systemd_cgroup; /* --systemd-cgroup: cgroupsPath is slice:prefix:name */
   char     *bus;           /* --bus[=system|session]: talk to vcrund (NULL: embedded) */
   const char *argv0;
 } VcCli;
@@ -47,8 +51,10 @@ typedef struct {
   /* options */
   char       *bundle;       /* run, create, spec --bundle */
   char       *pid_file;     /* run, create --pid-file */
-  char       *console_socket; /* create --console-socket (refused) */
-  gboolean    detach;       /* run --detach */
+  char       *console_socket; /* create, exec --console-socket: where the pty's master goes */
+  int         preserve_fds; /* create, exec --preserve-fds N (only 0: no host fd reaches a VM) */
+  char       *process;      /* exec --process FILE: an OCI Process object */
+  gboolean    detach;       /* run, exec --detach */
   gboolean    tty;          /* run, exec --tty */
   gboolean    all;          /* kill --all */
   gboolean    force;        /* delete --force */
@@ -58,6 +64,11 @@ typedef struct {
   char      **env;          /* exec --env K=V... */
   char       *user;         /* exec --user UID[:GID] */
   char       *exec_id;      /* exec --exec-id (generated when not given) */
+  /* update and events (cli/cmd-resources.c) */
+  char       *resources;    /* update --resources FILE */
+  char       *cpus, *cpu_quota, *cpu_period, *cpuset_cpus, *memory, *pids_limit;
+  char       *resources_json; /* update: the LinuxResources the options make (check) */
+  gboolean    stats;        /* events --stats */
 } VcCliArgs;
 
 typedef struct VcCliCommand VcCliCommand;
@@ -116,6 +127,19 @@ const VcCliCommand *vc_cli_command_find (const char *name);
  * vcrun's exit status. */
 int vc_cli_command_run (VcCli *cli, const VcCliCommand *command, int argc, char **argv);
 
+/* update and events --stats (cli/cmd-resources.c) */
+extern const GOptionEntry vc_cli_update_options[];
+extern const GOptionEntry vc_cli_events_options[];
+gboolean vc_cli_check_update (const VcCliCommand *command, VcCliArgs *args, int argc, char **argv,
+                              GError **error);
+gboolean vc_cli_check_events (const VcCliCommand *command, VcCliArgs *args, int argc, char **argv,
+                              GError **error);
+int  vc_cmd_update (VcCli *cli, const VcCliArgs *args);
+int  vc_cmd_events (VcCli *cli, const VcCliArgs *args);
+int  vc_cmd_update_bus (VcCli *cli, const VcCliArgs *args);
+int  vc_cmd_events_bus (VcCli *cli, const VcCliArgs *args);
+void vc_cli_print_stats (const char *id, JsonObject *data);
+
 /* ---- what the commands share (cli/common.c) ---- */
 
 /* Prints "vcrun: MESSAGE" on stderr and returns VC_EXIT_RUNTIME_FAILURE. */
@@ -140,6 +164,9 @@ void  vc_cli_print_json (JsonNode *node);
 
 /* Logging set up from --log/--log-format/--debug. */
 void vc_cli_setup_logging (const VcCli *cli);
+/* Logs that option name (with its value, or NULL) was accepted and ignored;
+ * held until logging is set up. */
+void vc_cli_log_ignored (const char *name, const char *value);
 
 /* ---- runtime and containers (cli/runtime.c) ---- */
 
@@ -173,6 +200,8 @@ typedef struct {
   gint        owner_pid;    /* who holds the sandbox: the supervisor, or vcrund */
   gboolean    owner_alive;
   int         exit_status;  /* -1 before the process exited */
+  guint       vcpus;        /* the sandbox's VM, as `update` left it (0: unknown) */
+  guint64     memory_mib;
 } VcCliState;
 
 /* `vcrun state`'s object: the OCI state (ociVersion and annotations read from
@@ -200,11 +229,27 @@ void       vc_cli_remove_bundle_copy (const char *dir);
 
 /* Forks a detached supervisor (fork, setsid, fork) that boots sandbox id,
  * creates its container from bundle_abs, starts it if start is set, and owns
- * it until it is deleted; the caller's stdio is the container's. Returns the
- * exit status for the calling vcrun: 0, or 125/126/127 with the error
- * printed. */
+ * it; the caller's stdio is the container's, or with console_socket a pty
+ * whose master goes to that socket. The supervisor is the pid of pid_file and
+ * lives as long as the container's init: when the init exits it drains the
+ * output, records the status, stops the VM and exits with that status
+ * (`delete` removes what is left); a delete before that ends it too.
+ * Returns the exit status for the calling vcrun: 0, or 125/126/127 with the
+ * error printed. */
 int        vc_cli_spawn_supervisor (VcCli *cli, const char *id, const char *bundle_abs,
-                                    const char *pid_file, gboolean start);
+                                    const char *pid_file, const char *console_socket,
+                                    gboolean start);
+
+/* ---- console sockets (cli/console.c) ---- */
+
+/* runc's --console-socket: opens a pty, sends its master to the Unix socket
+ * at socket_path (SCM_RIGHTS; the message's data is the slave's name) and
+ * returns the slave, in raw mode (the guest's terminal does the line
+ * discipline), or -1 with error set. */
+int       vc_cli_console_open (const char *socket_path, GError **error);
+/* Makes tty (a pty slave) the controlling terminal of a new session for this
+ * process, so that a size set on the master raises SIGWINCH here. */
+gboolean  vc_cli_console_control (int tty, GError **error);
 
 /* ---- terminal (cli/terminal.c) ---- */
 
@@ -231,6 +276,7 @@ int vc_cmd_list    (VcCli *cli, const VcCliArgs *args);
 int vc_cmd_spec    (VcCli *cli, const VcCliArgs *args);
 int vc_cmd_check   (VcCli *cli, const VcCliArgs *args);
 int vc_cmd_plugins (VcCli *cli, const VcCliArgs *args);
+int vc_cmd_features (VcCli *cli, const VcCliArgs *args);
 
 /* ---- their bus forms, through vcrund (cli/bus-run.c, cli/bus-container.c) ---- */
 

@@ -44,6 +44,8 @@ container_state (VcSandbox *sandbox, VcContainer *container)
     .owner_pid = owner_pid,
     .owner_alive = vc_owner_pid_alive (owner_pid),
     .exit_status = container ? vc_container_get_exit_status (container) : -1,
+    .vcpus = vc_sandbox_get_vcpus (sandbox),
+    .memory_mib = vc_sandbox_get_memory_mib (sandbox),
   };
   return vc_cli_state_to_json (&state);
 }
@@ -88,6 +90,15 @@ ask_owner (VcCli *cli, const char *id, const char *op, JsonObject *request, int 
   g_autoptr(GError) error = NULL;
   if (!open_container (cli, id, &loaded, status))
     return NULL;
+  /* Its supervisor stopped the VM when the container exited. */
+  if (vc_sandbox_get_state (loaded.sandbox) == VC_SANDBOX_STOPPED
+      && !vc_owner_pid_alive (vc_sandbox_get_owner_pid (loaded.sandbox)))
+    {
+      /* Worded as the core's state checks word it (as vcrund answers). */
+      *status = vc_cli_fail_msg ("container %s is stopped%s", id,
+                                 g_str_equal (op, "kill") ? ", expected created, running or paused" : "");
+      return NULL;
+    }
   JsonObject *reply = vc_owner_call (loaded.sandbox, op, request, &error);
   if (reply == NULL)
     *status = g_str_equal (op, "start") ? vc_cli_fail_exec (error) : vc_cli_fail (error);
@@ -104,7 +115,11 @@ vc_cmd_create (VcCli *cli, const VcCliArgs *args)
   gboolean terminal;
   if (!vc_cli_check_new_container (cli, args->id, args->bundle, &bundle_abs, &terminal, &error))
     return vc_cli_fail (error);
-  return vc_cli_spawn_supervisor (cli, args->id, bundle_abs, args->pid_file, FALSE);
+  if (args->console_socket && !terminal)
+    return vc_cli_fail_msg ("create: --console-socket needs a terminal (process.terminal in %s/config.json)",
+                            bundle_abs);
+  return vc_cli_spawn_supervisor (cli, args->id, bundle_abs, args->pid_file, args->console_socket,
+                                  FALSE);
 }
 
 /* ---- start, pause, resume ------------------------------------------------ */
@@ -146,6 +161,10 @@ vc_cmd_state (VcCli *cli, const VcCliArgs *args)
   if (!open_container (cli, args->id, &loaded, &status))
     return status;
   g_autoptr(JsonObject) state = container_state (loaded.sandbox, loaded.container);
+  /* OCI callers (podman) know four statuses; create returns only once the
+   * container is created, so only a concurrent caller sees it sooner. */
+  if (g_str_equal (json_object_get_string_member (state, "status"), "creating"))
+    json_object_set_string_member (state, "status", "created");
   g_autoptr(JsonNode) node = json_node_init_object (json_node_alloc (), state);
   vc_cli_print_json (node);
   return 0;
@@ -184,12 +203,25 @@ vc_cmd_delete (VcCli *cli, const VcCliArgs *args)
       g_autoptr(JsonObject) reply = vc_owner_call (sandbox, "delete", request, &error);
       if (reply != NULL)
         return 0;
-      /* An owner that went away meanwhile is handled below. */
+      /* An owner that went away meanwhile is handled below; one that no
+       * longer serves is ending (its container exited and the VM was
+       * stopped): wait for it. */
+      if (g_error_matches (error, VC_ERROR, VC_ERROR_STOPPED))
+        for (int i = 0; i < 600 && vc_owner_pid_alive (owner_pid); i++)
+          g_usleep (100000);
       if (!g_error_matches (error, VC_ERROR, VC_ERROR_STOPPED) || vc_owner_pid_alive (owner_pid))
         return vc_cli_fail (error);
       g_clear_error (&error);
+      if (!vc_sandbox_refresh (sandbox, &error))
+        {
+          g_autoptr(GError) worded = NULL;
+          vc_cli_container_error (id, g_steal_pointer (&error), &worded);
+          return vc_cli_fail (worded);
+        }
     }
-  if (!args->force)
+  /* A supervisor that stopped the VM when the container exited left only
+   * the state behind: that needs no --force. */
+  if (!args->force && vc_sandbox_get_state (sandbox) != VC_SANDBOX_STOPPED)
     return vc_cli_fail_msg ("sandbox %s has no owner (process %d is gone); "
                             "'vcrun delete --force %s' stops its VM and removes it", id, owner_pid, id);
   if (!vc_sandbox_delete (sandbox, TRUE, &error))

@@ -152,7 +152,7 @@ vc_cmd_run (VcCli *cli, const VcCliArgs *args)
   if (!vc_cli_check_new_container (cli, id, args->bundle, &bundle_abs, &spec_terminal, &error))
     return vc_cli_fail (error);
   if (args->detach)
-    return vc_cli_spawn_supervisor (cli, id, bundle_abs, pid_file, TRUE);
+    return vc_cli_spawn_supervisor (cli, id, bundle_abs, pid_file, NULL, TRUE);
   if (args->tty && !spec_terminal
       && (bundle_copy = vc_cli_bundle_with_terminal (bundle_abs, &error)) == NULL)
     return vc_cli_fail (error);

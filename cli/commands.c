@@ -27,10 +27,19 @@ static const GOptionEntry run_options[] = {
   { NULL }
 };
 
+#define CONSOLE_SOCKET_OPTION \
+  VC_CLI_FILENAME ("console-socket", 0, console_socket, \
+                   "send the terminal's pty master to this Unix socket (runc's protocol)", "SOCKET")
+#define PRESERVE_FDS_OPTION \
+  VC_CLI_INT ("preserve-fds", 0, preserve_fds, "pass N more fds (only 0: none reaches a VM)", "N")
+
 static const GOptionEntry create_options[] = {
   BUNDLE_OPTION,
   PID_FILE_OPTION,
-  VC_CLI_FILENAME ("console-socket", 0, console_socket, "not supported", "SOCKET"),
+  CONSOLE_SOCKET_OPTION,
+  PRESERVE_FDS_OPTION,
+  VC_CLI_IGNORED_FLAG ("no-pivot"),
+  VC_CLI_IGNORED_FLAG ("no-new-keyring"),
   { NULL }
 };
 
@@ -46,6 +55,16 @@ static const GOptionEntry delete_options[] = {
 
 static const GOptionEntry exec_options[] = {
   VC_CLI_FLAG ("tty", 't', tty, "give the process a terminal"),
+  VC_CLI_FILENAME ("process", 'p', process, "the process, an OCI Process object (JSON)", "FILE"),
+  VC_CLI_FLAG ("detach", 'd', detach, "start the process and exit; the pid file's process waits for it"),
+  PID_FILE_OPTION,
+  CONSOLE_SOCKET_OPTION,
+  PRESERVE_FDS_OPTION,
+  VC_CLI_IGNORED_FLAG ("no-new-privs"),
+  VC_CLI_IGNORED_OPTION ("process-label"),
+  VC_CLI_IGNORED_OPTION ("apparmor"),
+  VC_CLI_IGNORED_OPTION ("cgroup"),
+  VC_CLI_IGNORED_FLAG ("ignore-paused"),
   VC_CLI_FILENAME ("cwd", 0, cwd, "working directory in the container", "DIR"),
   VC_CLI_STRINGS ("env", 'e', env, "set an environment variable (repeatable)", "K=V"),
   VC_CLI_STRING ("user", 'u', user, "run as this user and group", "UID[:GID]"),
@@ -72,7 +91,7 @@ static const GOptionEntry spec_options[] = {
 gboolean
 vc_cli_ignore_option (const char *name, const char *value, gpointer data, GError **error)
 {
-  g_debug ("ignoring %s%s%s", name, value ? "=" : "", value ? value : "");
+  vc_cli_log_ignored (name, value);
   return TRUE;
 }
 
@@ -142,13 +161,20 @@ check_run (const VcCliCommand *command, VcCliArgs *args, int argc, char **argv, 
 }
 
 static gboolean
+check_preserve_fds (const VcCliCommand *command, const VcCliArgs *args, GError **error)
+{
+  if (args->preserve_fds < 0)
+    return invalid (error, "%s: --preserve-fds takes a count, not %d", command->name, args->preserve_fds);
+  if (args->preserve_fds > 0)
+    return invalid (error, "%s: --preserve-fds %d: a host file descriptor cannot be passed into the "
+                    "sandbox's VM", command->name, args->preserve_fds);
+  return TRUE;
+}
+
+static gboolean
 check_create (const VcCliCommand *command, VcCliArgs *args, int argc, char **argv, GError **error)
 {
-  if (!one_id (command, args, argc, argv, error))
-    return FALSE;
-  if (args->console_socket)
-    return invalid (error, "create: --console-socket is not supported; the terminal's output goes to vcrun's stdout");
-  return TRUE;
+  return one_id (command, args, argc, argv, error) && check_preserve_fds (command, args, error);
 }
 
 /* ID [SIGNAL] */
@@ -170,10 +196,16 @@ check_exec (const VcCliCommand *command, VcCliArgs *args, int argc, char **argv,
 {
   if (argc < 2)
     return missing_id (command, error);
-  if (argc < 3)
-    return invalid (error, "exec: missing the command to run");
+  if (args->process && argc > 2)
+    return invalid (error, "exec: --process FILE names the command: unexpected argument '%s'", argv[2]);
+  if (args->process == NULL && argc < 3)
+    return invalid (error, "exec: missing the command to run (or --process FILE)");
+  if (!check_preserve_fds (command, args, error))
+    return FALSE;
+  if (args->detach && args->pid_file == NULL)
+    return invalid (error, "exec: --detach needs --pid-file: its process is the exec'd process's stand-in");
   args->id = argv[1];
-  args->command = argv + 2;
+  args->command = args->process ? NULL : argv + 2;
   if (args->exec_id == NULL)
     args->exec_id = g_strdup_printf ("exec-%08x", g_random_int ());
   return vc_id_validate (args->exec_id, "exec", error);
@@ -198,7 +230,7 @@ static const VcCliCommand commands[] = {
     "boot a sandbox and run the bundle's process in it, attached",
     .options = run_options, .check = check_run,
     .run_embedded = vc_cmd_run, .run_bus = vc_cmd_run_bus },
-  { "create", "[--bundle DIR] [--pid-file F] ID",
+  { "create", "[--bundle DIR] [--pid-file F] [--console-socket S] ID",
     "boot a sandbox and create the container; its owner runs detached",
     .options = create_options, .check = check_create,
     .run_embedded = vc_cmd_create, .run_bus = vc_cmd_create_bus },
@@ -212,7 +244,7 @@ static const VcCliCommand commands[] = {
   { "delete", "[--force] ID", "stop a container's sandbox and remove it",
     .options = delete_options, .check = one_id,
     .run_embedded = vc_cmd_delete, .run_bus = vc_cmd_delete_bus },
-  { "exec", "[-t] [--cwd DIR] [-e K=V]... [--user UID[:GID]] ID CMD [ARG]...",
+  { "exec", "[-t] [-d --pid-file F] [--cwd DIR] [-e K=V]... [--user UID[:GID]] ID CMD [ARG]... | --process FILE ID",
     "run another process in a running container, attached",
     .options = exec_options, .options_first = TRUE, .check = check_exec,
     .run_embedded = vc_cmd_exec, .run_bus = vc_cmd_exec_bus },
@@ -223,6 +255,13 @@ static const VcCliCommand commands[] = {
     .check = one_id, .run_embedded = vc_cmd_pause, .run_bus = vc_cmd_pause_bus },
   { "resume", "ID", "resume a paused container",
     .check = one_id, .run_embedded = vc_cmd_resume, .run_bus = vc_cmd_resume_bus },
+  { "update", "[--resources FILE] [--cpus N] [--memory SIZE] [...] ID",
+    "change a running container's CPU, memory and pids limits (the VM grows to hold them)",
+    .options = vc_cli_update_options, .check = vc_cli_check_update,
+    .run_embedded = vc_cmd_update, .run_bus = vc_cmd_update_bus },
+  { "events", "--stats ID", "print a container's statistics as JSON (runc's shape)",
+    .options = vc_cli_events_options, .check = vc_cli_check_events,
+    .run_embedded = vc_cmd_events, .run_bus = vc_cmd_events_bus },
   { "list", "[--format table|json] [-q]", "list the containers",
     .options = list_options, .check = check_list,
     .run_embedded = vc_cmd_list, .run_bus = vc_cmd_list_bus },
@@ -233,6 +272,8 @@ static const VcCliCommand commands[] = {
     .check = no_operands, .run_embedded = vc_cmd_check, .in_process = TRUE },
   { "plugins", "", "list the loaded plugins with their kinds, versions and settings",
     .check = no_operands, .run_embedded = vc_cmd_plugins, .in_process = TRUE },
+  { "features", "", "print what this runtime supports (the OCI runtime-spec features JSON)",
+    .check = no_operands, .run_embedded = vc_cmd_features, .in_process = TRUE },
 };
 
 const VcCliCommand *
@@ -290,6 +331,7 @@ free_args (const VcCliCommand *command, VcCliArgs *args)
       else if (e->arg == G_OPTION_ARG_STRING_ARRAY || e->arg == G_OPTION_ARG_FILENAME_ARRAY)
         g_clear_pointer ((char ***) field, g_strfreev);
     }
+  g_clear_pointer (&args->resources_json, g_free);
 }
 
 /* Parses a command's options (--help prints the command's help and exits 0). */

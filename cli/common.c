@@ -13,10 +13,23 @@
 #include <vcrun/types.h>
 #include "cli.h"
 
+
+static FILE *log_stream;
+
+/* An error for the caller: on stderr, and in --log's file, where runc's
+ * callers (podman, conmon) read it as {"level":"error","msg":...}. */
+static void
+print_error (const char *message)
+{
+  fprintf (stderr, "vcrun: %s\n", message);
+  if (log_stream)
+    g_log_structured (G_LOG_DOMAIN, G_LOG_LEVEL_CRITICAL, "MESSAGE", "%s", message);
+}
+
 int
 vc_cli_fail (const GError *error)
 {
-  fprintf (stderr, "vcrun: %s\n", error->message);
+  print_error (error->message);
   return VC_EXIT_RUNTIME_FAILURE;
 }
 
@@ -27,7 +40,7 @@ vc_cli_fail_msg (const char *format, ...)
   va_start (args, format);
   g_autofree char *message = g_strdup_vprintf (format, args);
   va_end (args);
-  fprintf (stderr, "vcrun: %s\n", message);
+  print_error (message);
   return VC_EXIT_RUNTIME_FAILURE;
 }
 
@@ -126,7 +139,6 @@ vc_cli_write_pid_file (const char *path, gint pid, GError **error)
 
 /* ---- logging ---------------------------------------------------------- */
 
-static FILE *log_stream;
 static gboolean log_json;
 static gboolean log_debug;
 
@@ -187,6 +199,11 @@ log_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpoin
   return G_LOG_WRITER_HANDLED;
 }
 
+/* Ignored options met before logging was set up (the global ones are
+ * parsed together with --log). */
+static GPtrArray *ignored_before_logging;
+static gboolean   logging_ready;
+
 void
 vc_cli_setup_logging (const VcCli *cli)
 {
@@ -200,4 +217,26 @@ vc_cli_setup_logging (const VcCli *cli)
                  cli->log_file, g_strerror (errno));
     }
   g_log_set_writer_func (log_writer, NULL, NULL);
+  logging_ready = TRUE;
+  if (ignored_before_logging)
+    {
+      for (guint i = 0; i < ignored_before_logging->len; i++)
+        g_message ("%s", (const char *) g_ptr_array_index (ignored_before_logging, i));
+      g_clear_pointer (&ignored_before_logging, g_ptr_array_unref);
+    }
+}
+
+void
+vc_cli_log_ignored (const char *name, const char *value)
+{
+  g_autofree char *text = g_strdup_printf ("ignoring %s%s%s (accepted for runc's callers)", name,
+                                           value ? " " : "", value ? value : "");
+  if (logging_ready)
+    {
+      g_message ("%s", text);
+      return;
+    }
+  if (ignored_before_logging == NULL)
+    ignored_before_logging = g_ptr_array_new_with_free_func (g_free);
+  g_ptr_array_add (ignored_before_logging, g_steal_pointer (&text));
 }

@@ -114,7 +114,12 @@ main (int argc, char **argv)
     { "debug", 0, 0, G_OPTION_ARG_NONE, &cli.debug, "log debug messages", NULL },
     { "bus", 0, G_OPTION_FLAG_OPTIONAL_ARG, G_OPTION_ARG_CALLBACK, parse_bus_option,
       "run the command through vcrund", "system|session" },
-    { "version", 0, 0, G_OPTION_ARG_NONE, &version, "print the version and exit", NULL },
+    { "systemd-cgroup", 0, 0, G_OPTION_ARG_NONE, &cli.systemd_cgroup,
+      "cgroupsPath is systemd's slice:prefix:name (as runc)", NULL },
+    /* runc's other global options: accepted, logged, ignored. */
+    VC_CLI_IGNORED_OPTION ("criu"),
+    VC_CLI_IGNORED_OPTION ("rootless"),
+    { "version", 'v', 0, G_OPTION_ARG_NONE, &version, "print the version and exit", NULL },
     { "help", 'h', 0, G_OPTION_ARG_NONE, &help, "print this help", NULL },
     { NULL }
   };
@@ -147,7 +152,9 @@ main (int argc, char **argv)
     }
   if (version)
     {
-      printf ("vcrun version %s\nplugin ABI %d.%d\n", PACKAGE_VERSION, VC_ABI_MAJOR, VC_ABI_MINOR);
+      /* runc's shape: "NAME version X", then "key: value" lines. */
+      printf ("vcrun version %s\nspec: %s\nplugin ABI %d.%d\n", PACKAGE_VERSION,
+              VC_CLI_OCI_VERSION, VC_ABI_MAJOR, VC_ABI_MINOR);
       return 0;
     }
   if (help || argc < 2)
@@ -161,6 +168,9 @@ main (int argc, char **argv)
       return VC_EXIT_RUNTIME_FAILURE;
     }
   vc_cli_setup_logging (&cli);
+  /* Nothing reads cgroupsPath on the host yet. */
+  if (cli.systemd_cgroup)
+    vc_cli_log_ignored ("--systemd-cgroup", NULL);
 
   const char *name = argv[1];
   const VcCliCommand *command = vc_cli_command_find (name);

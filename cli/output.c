@@ -26,11 +26,11 @@ vc_cli_state_to_json (const VcCliState *s)
   json_object_set_string_member (state, "ociVersion", version ? version : "1.0.2");
   json_object_set_string_member (state, "id", s->id);
   json_object_set_string_member (state, "status", s->status);
-  /* OCI: the pid of created and running containers. Until the process has
-   * one, the owner (the supervisor, or vcrund) stands for it. */
+  /* OCI: the pid of created and running containers, a host process: the
+   * owner (the supervisor, which lives as long as the init, or vcrund). */
   gint pid = 0;
   if (s->bundle && !g_str_equal (s->status, "stopped"))
-    pid = s->pid > 0 ? s->pid : s->owner_pid;
+    pid = s->owner_pid;
   json_object_set_int_member (state, "pid", pid);
   json_object_set_string_member (state, "bundle", s->bundle ? s->bundle : "");
   JsonNode *annotations = spec ? json_object_get_member (spec, "annotations") : NULL;
@@ -44,6 +44,10 @@ vc_cli_state_to_json (const VcCliState *s)
   json_object_set_boolean_member (state, "owner_alive", s->owner_alive);
   if (s->exit_status >= 0)
     json_object_set_int_member (state, "exit_status", s->exit_status);
+  if (s->vcpus > 0)
+    json_object_set_int_member (state, "vcpus", s->vcpus);
+  if (s->memory_mib > 0)
+    json_object_set_int_member (state, "memory_mib", (gint64) s->memory_mib);
   return state;
 }
 

@@ -1,15 +1,22 @@
 /* vcrun create (and run --detach): the detached sandbox supervisor.
  *
  * The calling vcrun forks, the child starts a new session and forks again:
- * the grandchild, reparented away from the caller, is the supervisor. It
- * boots the sandbox, creates the container, reports success or the error
- * back through a pipe, then owns the sandbox (core/owner.h) until a delete
- * request: it serves owner.sock and forwards the container's stdio to the
- * stdio it inherited from the caller, as runc's create passes the caller's
- * stdio to the container. */
+ * the grandchild, reparented away from the caller (to conmon, a subreaper,
+ * under podman), is the supervisor. It boots the sandbox, creates the
+ * container, reports success or the error back through a pipe, then owns
+ * the sandbox (core/owner.h): it serves owner.sock and forwards the
+ * container's stdio to the stdio it inherited from the caller, as runc's
+ * create passes the caller's stdio to the container, or to a pty whose
+ * master went to --console-socket.
+ *
+ * It is the container's pid for OCI callers (--pid-file, state): it lives
+ * exactly as long as the container's init. When the init exits, the output
+ * is drained, the status recorded, the VM stopped, and the supervisor exits
+ * with that status; `delete` then removes what is left. */
 #include "config.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -52,17 +59,140 @@ undo (VcOwner *owner, VcSandbox *sandbox, VcContainer *container)
     g_warning ("cannot remove sandbox %s: %s", vc_sandbox_get_id (sandbox), error->message);
 }
 
+/* What the supervisor waits for once the container is created. */
+typedef struct {
+  GMainLoop   *loop;
+  VcContainer *container;
+  int          console;        /* the pty's slave, or -1 */
+  gboolean     deleted;
+  int          exit_status;
+  gboolean     resize_pending;
+} Supervision;
+
+static void
+on_owner_event (VcOwner *owner, gboolean deleted, int exit_status, gpointer data)
+{
+  Supervision *sv = data;
+  (void) owner;
+  sv->deleted = deleted;
+  sv->exit_status = exit_status;
+  g_main_loop_quit (sv->loop);
+}
+
+/* The console's size, to the guest's terminal. Before the process runs the
+ * guest has no terminal to resize: retried until it does. */
+static gboolean
+push_console_size (gpointer data)
+{
+  Supervision *sv = data;
+  guint rows, columns;
+  g_autoptr(GError) error = NULL;
+  if (!vc_cli_terminal_size (sv->console, &rows, &columns))
+    return G_SOURCE_CONTINUE;
+  VcContainerState state = vc_container_get_state (sv->container);
+  if (state == VC_CONTAINER_RUNNING || state == VC_CONTAINER_PAUSED)
+    {
+      if (!sv->resize_pending)
+        return G_SOURCE_CONTINUE;
+      if (vc_container_resize_tty (sv->container, NULL, rows, columns, &error))
+        sv->resize_pending = FALSE;
+      else
+        g_debug ("resize: %s", error->message);
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+push_console_size_once (gpointer data)
+{
+  push_console_size (data);
+  return G_SOURCE_REMOVE;
+}
+
+/* The process has a terminal from the moment it runs: give it the
+ * console's size at once (a shell asks for it first thing). */
+static void
+on_sandbox_changed (VcSandbox *sandbox, VcContainer *container, gpointer data)
+{
+  Supervision *sv = data;
+  (void) sandbox;
+  if (container && vc_container_get_state (container) == VC_CONTAINER_RUNNING)
+    g_idle_add (push_console_size_once, sv);
+}
+
+static gboolean
+on_winch (gpointer data)
+{
+  Supervision *sv = data;
+  sv->resize_pending = TRUE;
+  push_console_size (sv);
+  return G_SOURCE_CONTINUE;
+}
+
+/* Until the init exits (or a delete request came first). Returns the exit
+ * status for the supervisor. */
 static int
-supervise (VcCli *cli, const char *id, const char *bundle, const char *pid_file, gboolean start,
-           int report_fd)
+supervise_until_exit (VcSandbox *sandbox, VcContainer *container, VcOwner *owner, int console)
+{
+  Supervision sv = {
+    .loop = g_main_loop_new (NULL, FALSE), .container = container, .console = console,
+    .exit_status = -1, .resize_pending = TRUE,
+  };
+  guint winch = 0, retry = 0;
+  vc_owner_set_notify (owner, NULL, on_owner_event, &sv);
+  if (console >= 0)
+    {
+      winch = g_unix_signal_add (SIGWINCH, on_winch, &sv);
+      retry = g_timeout_add (250, push_console_size, &sv);
+      vc_sandbox_set_changed_func (sandbox, on_sandbox_changed, &sv, NULL);
+    }
+  g_main_loop_run (sv.loop);
+  if (console >= 0)
+    vc_sandbox_set_changed_func (sandbox, NULL, NULL, NULL);
+  if (winch)
+    g_source_remove (winch);
+  if (retry)
+    g_source_remove (retry);
+  g_main_loop_unref (sv.loop);
+  /* Deleted before its init's exit was seen: it was killed with its VM. */
+  if (sv.deleted)
+    {
+      int status = vc_owner_get_exit_status (owner);
+      vc_owner_free (owner);
+      return status >= 0 ? status : 128 + SIGKILL;
+    }
+
+  /* The VM stops while the owner still serves: a kill or delete meanwhile
+   * gets an answer (the core serialises it with the stop). */
+  g_autoptr(GError) error = NULL;
+  if (!vc_sandbox_stop (sandbox, &error) && !g_error_matches (error, VC_ERROR, VC_ERROR_NOT_FOUND)
+      && !g_error_matches (error, VC_ERROR, VC_ERROR_INVALID_STATE))
+    g_warning ("stopping sandbox %s after its container exited: %s", vc_sandbox_get_id (sandbox),
+               error->message);
+  /* No more requests; one being served (a delete) is waited for. */
+  vc_owner_free (owner);
+  g_message ("container %s exited with status %d; sandbox stopped", vc_sandbox_get_id (sandbox),
+             sv.exit_status);
+  return vc_cli_status_to_exit (sv.exit_status);
+}
+
+static int
+supervise (VcCli *cli, const char *id, const char *bundle, const char *pid_file,
+           const char *console_socket, gboolean start, int report_fd)
 {
   g_autoptr(GError) error = NULL;
+  g_autoptr(VcRuntime) runtime = NULL;
   g_autoptr(VcSandbox) sandbox = NULL;
   g_autoptr(VcContainer) container = NULL;
   VcOwner *owner = NULL;
   int status = VC_EXIT_RUNTIME_FAILURE;
+  int console = -1;
 
-  g_autoptr(VcRuntime) runtime = vc_cli_open_runtime (cli, &error);
+  /* The pty first: a socket nobody listens on should not cost a boot. */
+  if (console_socket && ((console = vc_cli_console_open (console_socket, &error)) < 0
+                         || !vc_cli_console_control (console, &error)))
+    goto fail;
+  runtime = vc_cli_open_runtime (cli, &error);
   if (runtime == NULL)
     goto fail;
   /* linux.resources on the host: the VMM and its helpers start in it */
@@ -81,8 +211,11 @@ supervise (VcCli *cli, const char *id, const char *bundle, const char *pid_file,
   if (owner == NULL)
     goto fail;
   /* A terminal's keys belong to the caller's shell once it has returned. */
-  vc_owner_set_init_stdio (owner, isatty (STDIN_FILENO) ? -1 : STDIN_FILENO, STDOUT_FILENO,
-                           STDERR_FILENO);
+  if (console >= 0)
+    vc_owner_set_init_stdio (owner, console, console, -1);
+  else
+    vc_owner_set_init_stdio (owner, isatty (STDIN_FILENO) ? -1 : STDIN_FILENO, STDOUT_FILENO,
+                             STDERR_FILENO);
   if (start && !vc_owner_start (owner, &error))
     {
       status = vc_cli_exec_failure_status (error);
@@ -92,20 +225,23 @@ supervise (VcCli *cli, const char *id, const char *bundle, const char *pid_file,
     goto fail;
   report (report_fd, 0, NULL);
 
-  vc_owner_wait_deleted (owner);
-  vc_owner_free (owner);
-  return 0;
+  status = supervise_until_exit (sandbox, container, owner, console);
+  if (console >= 0)
+    close (console);
+  return status;
 
 fail:
   undo (owner, sandbox, container);
   vc_host_cgroup_release ();
+  if (console >= 0)
+    close (console);
   report (report_fd, status, error->message);
   return status;
 }
 
 int
 vc_cli_spawn_supervisor (VcCli *cli, const char *id, const char *bundle_abs,
-                         const char *pid_file, gboolean start)
+                         const char *pid_file, const char *console_socket, gboolean start)
 {
   g_autoptr(GError) error = NULL;
   int fds[2];
@@ -115,6 +251,7 @@ vc_cli_spawn_supervisor (VcCli *cli, const char *id, const char *bundle_abs,
   /* The supervisor outlives this process and changes to /: relative paths
    * would mean something else there. */
   g_autofree char *pid_file_abs = pid_file ? g_canonicalize_filename (pid_file, NULL) : NULL;
+  g_autofree char *console_abs = console_socket ? g_canonicalize_filename (console_socket, NULL) : NULL;
   if (cli->config_file)
     {
       char *abs = g_canonicalize_filename (cli->config_file, NULL);
@@ -143,7 +280,7 @@ vc_cli_spawn_supervisor (VcCli *cli, const char *id, const char *bundle_abs,
         _exit (grandchild < 0 ? VC_EXIT_RUNTIME_FAILURE : 0);
       if (chdir ("/") < 0)
         _exit (VC_EXIT_RUNTIME_FAILURE);
-      _exit (supervise (cli, id, bundle_abs, pid_file_abs, start, fds[1]));
+      _exit (supervise (cli, id, bundle_abs, pid_file_abs, console_abs, start, fds[1]));
     }
 
   close (fds[1]);
@@ -173,7 +310,7 @@ vc_cli_spawn_supervisor (VcCli *cli, const char *id, const char *bundle_abs,
                             id);
   if (status != 0)
     {
-      fprintf (stderr, "vcrun: %s\n", newline + 1);
+      vc_cli_fail_msg ("%s", newline + 1);
       return (int) status;
     }
   return 0;

@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include "container-impl.h"
+#include "container-devices.h"
 #include "host-cgroup.h"
 #include "mountpoints.h"
 #include "oci.h"
@@ -148,6 +149,7 @@ vc_container_create (VcSandbox *sb, const char *id, const char *bundle, GError *
   VcFsShare *share = NULL;
   const VcFsOps *fs = NULL;
   g_autoptr(VcAgentRef) agent = NULL;
+  g_autoptr(VcContainerDevices) devices = NULL;
   gboolean shared = FALSE, created = FALSE;
   g_autofree char *guest_json = NULL;
 
@@ -184,11 +186,22 @@ vc_container_create (VcSandbox *sb, const char *id, const char *bundle, GError *
   guest_json = vc_hooks_guest_json (spec->json, spec->root_path, error);
   if (guest_json == NULL && error && *error)
     goto out;
+  devices = vc_container_devices_attach (sb, id, spec, error);
+  if (devices == NULL)
+    goto out;
+  for (guint i = 0; i < devices->storages->len; i++)
+    g_ptr_array_add (s.storages, devices->storages->pdata[i]);
+  for (guint i = 0; i < devices->mounts->len; i++)
+    {
+      VcAgentMount *am = g_memdup2 (devices->mounts->pdata[i], sizeof (VcAgentMount));
+      g_ptr_array_add (s.mounts, am);
+    }
+  g_ptr_array_add (devices->guest_devices, NULL);
+  g_ptr_array_add (devices->container_paths, NULL);
+  g_ptr_array_add (devices->records, NULL);
 
   g_ptr_array_add (s.storages, NULL);
   g_ptr_array_add (s.mounts, NULL);
-  const VcGuestDevice *no_devices[] = { NULL };
-  const char *no_paths[] = { NULL };
   VcContainerConfig config = {
     .struct_size = sizeof (VcContainerConfig),
     .container_id = id,
@@ -196,8 +209,8 @@ vc_container_create (VcSandbox *sb, const char *id, const char *bundle, GError *
     .guest_rootfs = ((VcSharedPath *) s.paths->pdata[0])->guest_path,
     .storages = (VcStorage *const *) s.storages->pdata,
     .mounts = (const VcAgentMount *const *) s.mounts->pdata,
-    .devices = no_devices,
-    .device_container_paths = no_paths,
+    .devices = (const VcGuestDevice *const *) devices->guest_devices->pdata,
+    .device_container_paths = (const char *const *) devices->container_paths->pdata,
   };
   if (!agent->ops->create_container (agent->conn, &config, error))
     {
@@ -220,6 +233,8 @@ vc_container_create (VcSandbox *sb, const char *id, const char *bundle, GError *
   rec->rootfs = g_strdup (spec->root_path);
   rec->terminal = spec->terminal;
   rec->created = g_get_real_time () / G_USEC_PER_SEC;
+  if (devices->records->len > 1)
+    rec->devices = g_strdupv ((char **) devices->records->pdata);
   r = vc_sandbox_lock_record (sb);
   g_ptr_array_add (r->containers, rec);
   vc_sandbox_unlock_record (sb);
@@ -245,6 +260,8 @@ out:
           if (!agent->ops->remove_container (agent->conn, id, REMOVE_TIMEOUT_MS, &ignored))
             g_warning ("container %s: rollback: remove_container: %s", id, ignored->message);
         }
+      if (devices != NULL)
+        vc_container_devices_release (sb, id, (char *const *) devices->records->pdata);
       if (shared)
         vc_container_unshare_quietly (fs, share, id);
       vc_hooks_forget (vc_sandbox_get_dir (sb), id);

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include "container-impl.h"
+#include "container-devices.h"
 #include "hooks.h"
 #include "mountpoints.h"
 #include "oci.h"
@@ -275,7 +276,16 @@ vc_container_delete (VcContainer *c, gboolean force, GError **error)
         g_warning ("container %s: %s", c->id, local->message);
 
       guint index;
+      g_auto(GStrv) devices = NULL;
       VcSandboxRecord *r = vc_sandbox_lock_record (sb);
+      VcContainerRecord *rec = vc_sandbox_record_find (r, c->id, NULL);
+      if (rec != NULL)
+        devices = g_strdupv (rec->devices);
+      vc_sandbox_unlock_record (sb);
+      /* The agent has unmounted them: the guest lets go of the disks. */
+      if (vm_up && devices != NULL)
+        vc_container_devices_release (sb, c->id, devices);
+      r = vc_sandbox_lock_record (sb);
       if (vc_sandbox_record_find (r, c->id, &index))
         g_ptr_array_remove_index (r->containers, index);
       vc_sandbox_unlock_record (sb);

@@ -32,6 +32,7 @@
 #pragma once
 
 #include <glib.h>
+#include <json-glib/json-glib.h>
 
 #include "sandbox.h"
 
@@ -58,6 +59,16 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (VcContainer, vc_container_unref)
 gboolean  vc_container_start  (VcContainer *container, GError **error);
 /* RUNNING -> PAUSED -> RUNNING (the agent freezes the container's cgroup). */
 gboolean  vc_container_pause  (VcContainer *container, GError **error);
+/* Applies an OCI LinuxResources object (resources_json): vCPUs and memory
+ * of the sandbox's VM grow to hold it (within max_vcpus and max_memory_mib:
+ * beyond is an error, and nothing changes), then the in-guest cgroup. What
+ * the hypervisor could not do (memory never shrinks) is said in *notes
+ * (NULL when all was done). */
+gboolean  vc_container_update (VcContainer *container, const char *resources_json, char **notes,
+                               GError **error);
+/* runc's `events --stats` data object: cpu, memory, pids, blkio, network
+ * from the agent, and "vmm" (pid, cpu_time_ns, rss_bytes) from the host. */
+JsonObject *vc_container_stats (VcContainer *container, GError **error);
 gboolean  vc_container_resume (VcContainer *container, GError **error);
 /* Signals a process (exec_id NULL: init; all: every process of the container).
  * A created container's init may be signalled too: it has not run yet, so a

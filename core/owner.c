@@ -17,6 +17,7 @@
 
 #include "oci.h"
 #include "owner.h"
+#include "owner-resources.h"
 #include "unix-socket.h"
 #include "stdio-pump.h"
 
@@ -67,6 +68,7 @@ struct VcOwner {
   int           exit_status;
   gboolean      deleted;
   GHashTable   *execs;          /* exec_id -> ExecRecord */
+  guint         busy;           /* requests being served, but exec and wait */
 
   GMainContext *notify_context;
   VcOwnerNotifyFunc notify_func;
@@ -198,28 +200,21 @@ vc_owner_start (VcOwner *owner, GError **error)
       return FALSE;
     }
   g_autoptr(GError) local = NULL;
-  if (!vc_container_start (owner->container, &local))
+  gboolean ok = vc_container_start (owner->container, &local);
+  /* Refused before anything happened: may start later. Else the init runs,
+   * or failed in the agent and is collected (stopped, deletable, as runc). */
+  if (!ok && (g_error_matches (local, VC_ERROR, VC_ERROR_INVALID_STATE)
+              || g_error_matches (local, VC_ERROR, VC_ERROR_BUSY)))
     {
-      gboolean refused = g_error_matches (local, VC_ERROR, VC_ERROR_INVALID_STATE)
-                         || g_error_matches (local, VC_ERROR, VC_ERROR_BUSY);
-      g_propagate_error (error, g_steal_pointer (&local));
-      /* Refused before anything happened: it may be started later. */
-      if (refused)
-        {
-          g_mutex_lock (&owner->lock);
-          owner->started = FALSE;
-          g_mutex_unlock (&owner->lock);
-          return FALSE;
-        }
-      /* The agent ran the start and the process failed (cannot execute,
-       * a startContainer hook): its init is gone. Collect it as after a
-       * start, so the container becomes stopped and its ID can be deleted
-       * (runc: a failed start leaves a stopped container). */
-      watch_init (owner);
-      return FALSE;
+      g_mutex_lock (&owner->lock);
+      owner->started = FALSE;
+      g_mutex_unlock (&owner->lock);
     }
-  watch_init (owner);
-  return TRUE;
+  else
+    watch_init (owner);
+  if (!ok)
+    g_propagate_error (error, g_steal_pointer (&local));
+  return ok;
 }
 
 /* After kill of a container that was never started: its init is ending,
@@ -527,7 +522,7 @@ handle_exec (VcOwner *owner, int fd, JsonObject *request, GArray *fds)
 }
 
 static void
-handle_request (VcOwner *owner, int fd, JsonObject *request, GArray *fds)
+serve_request (VcOwner *owner, int fd, JsonObject *request, GArray *fds)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(JsonObject) reply = NULL;
@@ -584,6 +579,8 @@ handle_request (VcOwner *owner, int fd, JsonObject *request, GArray *fds)
                                       &error))
         reply = ok_reply ();
     }
+  else if (g_str_equal (op, "update") || g_str_equal (op, "stats"))
+    reply = vc_owner_resources_request (owner->container, op, request, &error);
   else if (g_str_equal (op, "wait"))
     {
       g_mutex_lock (&owner->lock);
@@ -619,6 +616,30 @@ done:
     send_reply (fd, reply);
   else
     send_error (fd, error);
+}
+
+/* Counts the requests vc_owner_free waits for: all but exec and wait,
+ * which last as long as a process. */
+static void
+handle_request (VcOwner *owner, int fd, JsonObject *request, GArray *fds)
+{
+  const char *op = NULL;
+  gboolean counted = !get_optional_string (request, "op", &op, NULL)
+                     || op == NULL || (!g_str_equal (op, "exec") && !g_str_equal (op, "wait"));
+  if (counted)
+    {
+      g_mutex_lock (&owner->lock);
+      owner->busy++;
+      g_mutex_unlock (&owner->lock);
+    }
+  serve_request (owner, fd, request, fds);
+  if (counted)
+    {
+      g_mutex_lock (&owner->lock);
+      owner->busy--;
+      g_cond_broadcast (&owner->cond);
+      g_mutex_unlock (&owner->lock);
+    }
 }
 
 static gpointer
@@ -767,6 +788,11 @@ vc_owner_free (VcOwner *owner)
   shutdown (owner->listen_fd, SHUT_RDWR);
   g_thread_join (owner->accept_thread);
   close (owner->listen_fd);
+  /* A delete half done must not be cut short by this process's exit. */
+  g_mutex_lock (&owner->lock);
+  while (owner->busy > 0)
+    g_cond_wait (&owner->cond, &owner->lock);
+  g_mutex_unlock (&owner->lock);
   if (g_file_test (owner->socket_path, G_FILE_TEST_EXISTS) && unlink (owner->socket_path) < 0)
     g_debug ("cannot remove %s: %s", owner->socket_path, g_strerror (errno));
   owner_unref (owner);

@@ -71,8 +71,9 @@ void      vc_owner_wait_deleted (VcOwner *owner);
 /* The init process's exit status once it exited, else -1. */
 int       vc_owner_get_exit_status (VcOwner *owner);
 
-/* Stops serving: closes and removes the socket. Threads still forwarding
- * stdio keep their references until they finish. */
+/* Stops serving: closes and removes the socket, and waits for the requests
+ * being served (all but exec and wait). Threads still forwarding stdio keep
+ * their references until they finish. */
 void      vc_owner_free (VcOwner *owner);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VcOwner, vc_owner_free)
 

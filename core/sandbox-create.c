@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include "sandbox-impl.h"
+#include "plugin-compat.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -201,6 +202,17 @@ boot (VcSandbox *sb, const char *hostname, GError **error)
   return TRUE;
 }
 
+/* Before anything is made: do the fs and hypervisor plugins fit? */
+static gboolean
+check_compat (VcSandbox *sb, GError **error)
+{
+  guint64 caps = sb->hv->capabilities ? sb->hv->capabilities (sb->hv_plugin->instance) : 0;
+  if (vc_plugin_compat_check (sb->hv_plugin->name, caps, sb->fs_plugin->name, error))
+    return TRUE;
+  g_prefix_error (error, "sandbox %s: ", sb->id);
+  return FALSE;
+}
+
 static const char *
 pick (const char *option, const char *config)
 {
@@ -258,7 +270,8 @@ vc_sandbox_create (VcRuntime *runtime, const char *id, const VcSandboxOptions *o
   sb->stop_timeout_ms = o->stop_timeout_ms ? o->stop_timeout_ms : DEFAULT_STOP_TIMEOUT_MS;
 
   vc_sandbox_op_lock (sb);
-  if (!vc_sandbox_resolve_plugins (sb, error) || !make_state_dirs (sb, error))
+  if (!vc_sandbox_resolve_plugins (sb, error) || !check_compat (sb, error)
+      || !make_state_dirs (sb, error))
     {
       vc_sandbox_op_unlock (sb);
       return NULL;

@@ -235,3 +235,132 @@ vc_sandbox_get_agent (VcSandbox *sb, gboolean in_op, GError **error)
     vc_sandbox_op_unlock (sb);
   return ref;
 }
+
+/* ---- devices ----------------------------------------------------------- */
+
+/* The VM's device list changed: another process reattaching must see it. */
+static void
+resave_vm_state (VcSandbox *sb, VcVm *vm)
+{
+  if (sb->hv->save_state == NULL)
+    return;
+  g_autoptr(GError) error = NULL;
+  char *saved = sb->hv->save_state (vm, &error);
+  if (saved == NULL)
+    {
+      g_warning ("sandbox %s: save_state after hotplug: %s", sb->id, error->message);
+      return;
+    }
+  g_mutex_lock (&sb->state_mutex);
+  g_free (sb->record->hypervisor_state);
+  sb->record->hypervisor_state = saved;
+  g_mutex_unlock (&sb->state_mutex);
+}
+
+GArray *
+vc_sandbox_device_plugins (VcSandbox *sb)
+{
+  GArray *out = g_array_new (FALSE, TRUE, sizeof (VcDevicePluginRef));
+  GPtrArray *plugins = vc_registry_list (vc_runtime_get_registry (sb->runtime));
+  for (guint i = 0; i < plugins->len; i++)
+    {
+      VcPlugin *p = plugins->pdata[i];
+      const VcDeviceOps *ops = vc_plugin_device (p);
+      if (ops == NULL)
+        continue;
+      VcDevicePluginRef ref = { .name = p->name, .instance = p->instance, .ops = ops };
+      g_array_append_val (out, ref);
+    }
+  return out;
+}
+
+gboolean
+vc_sandbox_hotplug_add (VcSandbox *sb, const VcDevice *device, VcGuestDevice *guest_out,
+                        GError **error)
+{
+  VcVm *vm = vc_sandbox_ensure_vm (sb, error);
+  if (vm == NULL)
+    {
+      if (error != NULL && *error == NULL)
+        g_set_error (error, VC_ERROR, VC_ERROR_INVALID_STATE, "sandbox %s has no running VM", sb->id);
+      return FALSE;
+    }
+  if (sb->hv->hotplug_add == NULL)
+    return vc_sandbox_unsupported (sb->hv_plugin->name, "hotplug_add (block devices)", error);
+  if (!sb->hv->hotplug_add (vm, device, guest_out, error))
+    {
+      g_prefix_error (error, "sandbox %s: hotplug_add %s: ", sb->id, device->host_path);
+      return FALSE;
+    }
+  resave_vm_state (sb, vm);
+  return TRUE;
+}
+
+gboolean
+vc_sandbox_hotplug_remove (VcSandbox *sb, const char *device_id, guint timeout_ms, GError **error)
+{
+  VcVm *vm = vc_sandbox_ensure_vm (sb, error);
+  if (vm == NULL)
+    return error == NULL || *error == NULL;  /* no VM: nothing to unplug */
+  if (sb->hv->hotplug_remove == NULL)
+    return vc_sandbox_unsupported (sb->hv_plugin->name, "hotplug_remove", error);
+  gboolean ok = sb->hv->hotplug_remove (vm, device_id, timeout_ms, error);
+  if (!ok)
+    g_prefix_error (error, "sandbox %s: hotplug_remove %s: ", sb->id, device_id);
+  resave_vm_state (sb, vm);
+  return ok;
+}
+
+gboolean
+vc_sandbox_resize_vm (VcSandbox *sb, guint vcpus, guint64 memory_mib, guint *vcpus_out,
+                      guint64 *memory_mib_out, GError **error)
+{
+  VcVm *vm = vc_sandbox_ensure_vm (sb, error);
+  if (vm == NULL)
+    {
+      if (error != NULL && *error == NULL)
+        g_set_error (error, VC_ERROR, VC_ERROR_INVALID_STATE, "sandbox %s has no running VM", sb->id);
+      return FALSE;
+    }
+  if (vcpus > 0)
+    {
+      if (sb->hv->resize_vcpus == NULL)
+        return vc_sandbox_unsupported (sb->hv_plugin->name, "resize_vcpus (vCPU hotplug)", error);
+      if (!sb->hv->resize_vcpus (vm, vcpus, vcpus_out, error))
+        {
+          g_prefix_error (error, "sandbox %s: resize_vcpus to %u: ", sb->id, vcpus);
+          return FALSE;
+        }
+    }
+  if (memory_mib > 0)
+    {
+      if (sb->hv->resize_memory == NULL)
+        return vc_sandbox_unsupported (sb->hv_plugin->name, "resize_memory (memory hotplug)", error);
+      if (!sb->hv->resize_memory (vm, memory_mib, memory_mib_out, error))
+        {
+          g_prefix_error (error, "sandbox %s: resize_memory to %" G_GUINT64_FORMAT " MiB: ", sb->id,
+                          memory_mib);
+          return FALSE;
+        }
+    }
+  resave_vm_state (sb, vm);
+  return TRUE;
+}
+
+GArray *
+vc_sandbox_vm_pids (VcSandbox *sb, GError **error)
+{
+  VcVm *vm = vc_sandbox_ensure_vm (sb, error);
+  if (vm == NULL)
+    {
+      if (error != NULL && *error == NULL)
+        g_set_error (error, VC_ERROR, VC_ERROR_INVALID_STATE, "sandbox %s has no running VM", sb->id);
+      return NULL;
+    }
+  if (sb->hv->get_pids == NULL)
+    {
+      vc_sandbox_unsupported (sb->hv_plugin->name, "get_pids", error);
+      return NULL;
+    }
+  return sb->hv->get_pids (vm, error);
+}

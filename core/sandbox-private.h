@@ -9,6 +9,7 @@
 #pragma once
 
 #include <vcrun/agent.h>
+#include <vcrun/device.h>
 #include <vcrun/fs.h>
 #include <vcrun/hypervisor.h>
 
@@ -57,6 +58,27 @@ const VcFsOps *vc_sandbox_ensure_fs (VcSandbox *sandbox, VcFsShare **share, GErr
 /* A reference on the agent connection, connecting first if needed; outside
  * an op it takes op_mutex for the connect. */
 VcAgentRef *vc_sandbox_get_agent (VcSandbox *sandbox, gboolean in_op, GError **error);
+
+/* Devices of a running VM (inside an op): the loaded device-driver plugins
+ * in configuration order, each with its ops (borrowed), and hotplug into
+ * and out of the sandbox's VM. */
+typedef struct {
+  const char        *name;
+  VcPluginInstance  *instance;
+  const VcDeviceOps *ops;
+} VcDevicePluginRef;
+GArray  *vc_sandbox_device_plugins  (VcSandbox *sandbox);
+gboolean vc_sandbox_hotplug_add     (VcSandbox *sandbox, const VcDevice *device,
+                                     VcGuestDevice *guest_out, GError **error);
+gboolean vc_sandbox_hotplug_remove  (VcSandbox *sandbox, const char *device_id, guint timeout_ms,
+                                     GError **error);
+
+/* Resizes the running VM (inside an op): vcpus (0: unchanged) and memory
+ * (0: unchanged); *_out receive the sizes the hypervisor reached. */
+gboolean vc_sandbox_resize_vm (VcSandbox *sandbox, guint vcpus, guint64 memory_mib,
+                               guint *vcpus_out, guint64 *memory_mib_out, GError **error);
+/* Host pids of the VM: the VMM first, then its helpers (GArray of gint). */
+GArray  *vc_sandbox_vm_pids   (VcSandbox *sandbox, GError **error);
 
 /* Queues a change notification for a container (NULL: the sandbox). */
 void vc_sandbox_queue_notify (VcSandbox *sandbox, const char *container_id);

@@ -90,6 +90,7 @@ vc_container_record_copy (const VcContainerRecord *record)
   r->id = g_strdup (record->id);
   r->bundle = g_strdup (record->bundle);
   r->rootfs = g_strdup (record->rootfs);
+  r->devices = g_strdupv (record->devices);
   return r;
 }
 
@@ -101,6 +102,7 @@ vc_container_record_free (VcContainerRecord *record)
   g_free (record->id);
   g_free (record->bundle);
   g_free (record->rootfs);
+  g_strfreev (record->devices);
   g_free (record);
 }
 
@@ -175,6 +177,13 @@ vc_sandbox_record_find (const VcSandboxRecord *record, const char *id, guint *in
 /* ---- serialising ------------------------------------------------------- */
 
 static void
+add_int (JsonBuilder *b, const char *name, gint64 value)
+{
+  json_builder_set_member_name (b, name);
+  json_builder_add_int_value (b, value);
+}
+
+static void
 add_string_or_null (JsonBuilder *b, const char *name, const char *value)
 {
   json_builder_set_member_name (b, name);
@@ -212,17 +221,13 @@ vc_state_to_json (const VcSandboxRecord *r)
   g_autoptr(JsonBuilder) b = json_builder_new ();
 
   json_builder_begin_object (b);
-  json_builder_set_member_name (b, "version");
-  json_builder_add_int_value (b, VC_STATE_VERSION);
+  add_int (b, "version", VC_STATE_VERSION);
   add_string_or_null (b, "id", r->id);
   add_string_or_null (b, "state", vc_sandbox_state_to_string (r->state));
   add_string_or_null (b, "reason", r->reason);
-  json_builder_set_member_name (b, "created");
-  json_builder_add_int_value (b, r->created);
-  json_builder_set_member_name (b, "owner_uid");
-  json_builder_add_int_value (b, r->owner_uid);
-  json_builder_set_member_name (b, "owner_pid");
-  json_builder_add_int_value (b, r->owner_pid);
+  add_int (b, "created", r->created);
+  add_int (b, "owner_uid", r->owner_uid);
+  add_int (b, "owner_pid", r->owner_pid);
 
   json_builder_set_member_name (b, "plugins");
   json_builder_begin_object (b);
@@ -233,14 +238,10 @@ vc_state_to_json (const VcSandboxRecord *r)
 
   json_builder_set_member_name (b, "vm");
   json_builder_begin_object (b);
-  json_builder_set_member_name (b, "vcpus");
-  json_builder_add_int_value (b, r->vcpus);
-  json_builder_set_member_name (b, "max_vcpus");
-  json_builder_add_int_value (b, r->max_vcpus);
-  json_builder_set_member_name (b, "memory_mib");
-  json_builder_add_int_value (b, (gint64) r->memory_mib);
-  json_builder_set_member_name (b, "max_memory_mib");
-  json_builder_add_int_value (b, (gint64) r->max_memory_mib);
+  add_int (b, "vcpus", r->vcpus);
+  add_int (b, "max_vcpus", r->max_vcpus);
+  add_int (b, "memory_mib", (gint64) r->memory_mib);
+  add_int (b, "max_memory_mib", (gint64) r->max_memory_mib);
   add_string_or_null (b, "kernel", r->kernel);
   add_string_or_null (b, "initrd", r->initrd);
   add_string_or_null (b, "kernel_params", r->kernel_params);
@@ -262,15 +263,21 @@ vc_state_to_json (const VcSandboxRecord *r)
       add_string_or_null (b, "rootfs", c->rootfs);
       json_builder_set_member_name (b, "terminal");
       json_builder_add_boolean_value (b, c->terminal);
-      json_builder_set_member_name (b, "created");
-      json_builder_add_int_value (b, c->created);
-      json_builder_set_member_name (b, "pid");
-      json_builder_add_int_value (b, c->pid);
+      add_int (b, "created", c->created);
+      add_int (b, "pid", c->pid);
       json_builder_set_member_name (b, "exit_status");
       if (c->exit_status >= 0)
         json_builder_add_int_value (b, c->exit_status);
       else
         json_builder_add_null_value (b);
+      if (c->devices != NULL)
+        {
+          json_builder_set_member_name (b, "devices");
+          json_builder_begin_array (b);
+          for (char **d = c->devices; *d; d++)
+            json_builder_add_string_value (b, *d);
+          json_builder_end_array (b);
+        }
       json_builder_end_object (b);
     }
   json_builder_end_array (b);
@@ -412,6 +419,23 @@ parse_container (JsonNode *node, const char *origin, guint index, GError **error
     return NULL;
   else
     c->exit_status = (int) v;
+  JsonNode *devices = json_object_get_member (o, "devices");
+  JsonArray *a = devices && JSON_NODE_HOLDS_ARRAY (devices) ? json_node_get_array (devices) : NULL;
+  gboolean devices_ok = devices == NULL || JSON_NODE_HOLDS_NULL (devices) || a != NULL;
+  if (a != NULL)
+    c->devices = g_new0 (char *, json_array_get_length (a) + 1);
+  for (guint i = 0; a != NULL && devices_ok && i < json_array_get_length (a); i++)
+    {
+      JsonNode *e = json_array_get_element (a, i);
+      const char *d = JSON_NODE_HOLDS_VALUE (e) ? json_node_get_string (e) : NULL;
+      devices_ok = d != NULL && strchr (d, ':') != NULL;
+      c->devices[i] = g_strdup (d);
+    }
+  if (!devices_ok)
+    {
+      bad_field (&w, "devices", "must be an array of \"plugin:device-id\" strings", error);
+      return NULL;
+    }
   return g_steal_pointer (&c);
 }
 

@@ -37,6 +37,7 @@ typedef struct {
   gint64           created;
   gint             pid;
   int              exit_status;  /* -1: none */
+  char           **devices;      /* "plugin:device-id" of its hypervisor devices, or NULL */
 } VcContainerRecord;
 
 typedef struct {

@@ -705,6 +705,7 @@ vcd_container_export (VcdSandbox *sandbox, VcContainer *handle)
   g_signal_connect (iface, "handle-wait-exec", G_CALLBACK (on_handle_wait_exec), container);
   g_signal_connect (iface, "handle-list-processes", G_CALLBACK (on_handle_list_processes), container);
   g_signal_connect (iface, "handle-delete", G_CALLBACK (on_handle_delete), container);
+  vcd_container_resources_connect (container, iface);
   VcSandbox *sandbox_handle = vcd_sandbox_get_handle (sandbox);
   vcd_callers_guard (vcd_daemon_get_callers (vcd_sandbox_get_daemon (sandbox)),
                      G_DBUS_INTERFACE_SKELETON (iface),
@@ -777,4 +778,16 @@ const char *
 vcd_container_get_path (VcdContainer *container)
 {
   return container->path;
+}
+
+VcContainer *
+vcd_container_get_handle (VcdContainer *container)
+{
+  return container->handle;
+}
+
+VcdSandbox *
+vcd_container_get_sandbox (VcdContainer *container)
+{
+  return container->sandbox;
 }

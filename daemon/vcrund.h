@@ -120,6 +120,11 @@ void          vcd_container_adopt    (VcdContainer *container);
 const char   *vcd_container_get_path (VcdContainer *container);
 /* Brings the properties in line with the handle. */
 void          vcd_container_sync     (VcdContainer *container);
+VcContainer  *vcd_container_get_handle  (VcdContainer *container);
+VcdSandbox   *vcd_container_get_sandbox (VcdContainer *container);
+
+/* ---- container-resources.c: Container.Update and GetStats ----------- */
+void          vcd_container_resources_connect (VcdContainer *container, VcdBusContainer *iface);
 
 /* ---- process.c: one process's stdio and exit ----------------------- */
 

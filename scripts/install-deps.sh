@@ -4,10 +4,11 @@ set -euo pipefail
 packages=(
   build-essential autoconf automake libtool pkg-config
   libglib2.0-dev libglib2.0-bin libconfig-dev libjson-glib-dev libseccomp-dev
-  libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev libvirt-dev
+  libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev libvirt-dev libxml2-dev
+  libvirt-daemon-system libvirt-clients
   qemu-system-x86 qemu-utils busybox-static cpio xz-utils kmod
-  dbus valgrind python3 socat procps
-  golang-go runc
+  dbus valgrind python3 python3-yaml socat procps e2fsprogs util-linux
+  podman conmon runc golang-go
 )
 missing=()
 for p in "${packages[@]}"; do

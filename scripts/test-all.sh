@@ -61,6 +61,18 @@ make -k -C tests check-valgrind >valgrind.log 2>&1
 add_counts tests/unit
 grep -E '^(FAIL|ERROR):' valgrind.log | head -20
 
+# Slow (a VM per podman run, about 2 minutes on an idle 2-core machine): a
+# stage of its own rather than part of make check (and of distcheck's).
+if [ "${VCRUN_SKIP_PODMAN:-}" != 1 ]; then
+  step "podman --runtime vcrun (real podman and conmon)"
+  t0=$(date +%s)
+  make -k -C tests/integration/podman check-podman >podman.log 2>&1
+  echo "podman tests took $(( $(date +%s) - t0 )) s"
+  before=$fail
+  add_counts tests/integration/podman
+  [ "$fail" -eq "$before" ] || show_failures tests/integration/podman
+fi
+
 # runtime-tools' validation suite (outside the project, ../shared/oci-validation
 # or OCI_VALIDATION_DIR): the quick subset, about 3 minutes; the full run is
 # make check-oci (scripts/oci-conformance.sh). VCRUN_SKIP_OCI=1 leaves it out.

@@ -271,6 +271,10 @@ uint64_t cgroup_oom_kills (const char *path);
 
 bool storage_mount (const Grpc__Storage *st, AgentError *err);
 void storage_unmount (const char *mount_point);
+bool storage_find_block_device (const char *pci_path, char *dev, size_t dev_len, AgentError *err);
+
+/* devices.c: Kata's Device list, mapped onto the spec's linux.devices */
+bool devices_apply (Grpc__Spec *spec, Grpc__Device *const *devices, size_t n_devices, AgentError *err);
 /* Sandbox-wide storages from CreateSandbox, unmounted by DestroySandbox. */
 bool sandbox_create (const Grpc__CreateSandboxRequest *req, AgentError *err);
 void sandbox_destroy (void);

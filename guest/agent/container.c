@@ -157,6 +157,9 @@ container_create (const Grpc__CreateContainerRequest *req, AgentError *err)
       goto out;
     }
 
+  if (req->n_devices > 0 && !devices_apply (c->spec, req->devices, req->n_devices, err))
+    goto out;
+
   c->mounts = xcalloc (req->n_storages, sizeof *c->mounts);
   for (size_t i = 0; i < req->n_storages; i++)
     {

@@ -6,6 +6,10 @@
 #include <string.h>
 #include <sys/mount.h>
 
+#ifndef MS_NOSYMFOLLOW
+#define MS_NOSYMFOLLOW 256
+#endif
+
 typedef struct {
   const char *name;
   bool clear;               /* the option removes the flag */
@@ -23,7 +27,8 @@ static const FlagOption flag_options[] = {
   { "noatime", false, MS_NOATIME },  { "atime", true, MS_NOATIME },
   { "nodiratime", false, MS_NODIRATIME }, { "diratime", true, MS_NODIRATIME },
   { "relatime", false, MS_RELATIME }, { "norelatime", true, MS_RELATIME },
-  { "strictatime", false, MS_STRICTATIME },
+  { "strictatime", false, MS_STRICTATIME }, { "nostrictatime", true, MS_STRICTATIME },
+  { "nosymfollow", false, MS_NOSYMFOLLOW }, { "symfollow", true, MS_NOSYMFOLLOW },
   { "bind", false, MS_BIND },        { "rbind", false, MS_BIND | MS_REC },
   { "defaults", false, 0 },
 };
@@ -61,6 +66,14 @@ mount_options_parse (char *const *options, size_t n, MountOptions *out)
             out->propagation = propagation_options[j].flag;
             known = true;
           }
+      /* runc's and crun's extension: copy what the directory held into the
+       * new tmpfs. "x-..." options are for userspace tools, not mount(2). */
+      if (strcmp (opt, "tmpcopyup") == 0)
+        out->tmpcopyup = true, known = true;
+      else if (strcmp (opt, "notmpcopyup") == 0)
+        out->tmpcopyup = false, known = true;
+      else if (strncmp (opt, "x-", 2) == 0)
+        known = true;
       if (known)
         continue;
       size_t used = strlen (out->data);

@@ -169,9 +169,20 @@ rlimits_apply (const Grpc__Process *proc, char *msg, size_t msg_len)
           resource = rlimit_names[j].resource;
       if (resource < 0)
         return msg_fail (msg, msg_len, 0, "unknown rlimit '%s'", rl->type ? rl->type : "");
-      struct rlimit lim = { .rlim_cur = rl->soft, .rlim_max = rl->hard };
+      struct rlimit lim = { .rlim_cur = rl->soft, .rlim_max = rl->hard }, have = { 0 };
+      if (rl->soft > rl->hard)
+        return msg_fail (msg, msg_len, 0, "rlimit %s: soft limit %llu is above the hard limit %llu",
+                         rl->type, (unsigned long long) rl->soft, (unsigned long long) rl->hard);
       if (setrlimit (resource, &lim) < 0)
-        return msg_fail (msg, msg_len, errno, "setrlimit %s", rl->type);
+        {
+          int e = errno;
+          (void) getrlimit (resource, &have);
+          /* RLIMIT_NOFILE cannot go above fs.nr_open, even for root. */
+          return msg_fail (msg, msg_len, e, "rlimit %s (soft %llu, hard %llu) is refused by the guest "
+                           "(its hard limit is %llu%s)", rl->type, (unsigned long long) rl->soft,
+                           (unsigned long long) rl->hard, (unsigned long long) have.rlim_max,
+                           resource == RLIMIT_NOFILE ? "; at most fs.nr_open" : "");
+        }
     }
   return true;
 }

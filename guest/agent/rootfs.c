@@ -6,6 +6,7 @@
 
 #include "agent.h"
 #include "mountopts.h"
+#include "copytree.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -93,16 +94,45 @@ fd_path (int fd, char *buf, size_t len)
   snprintf (buf, len, "/proc/self/fd/%d", fd);
 }
 
+/* Flags a bind mount takes on its remount, not on the bind itself. */
+#define BIND_REMOUNT_FLAGS \
+  (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_SYNCHRONOUS | MS_DIRSYNC | MS_MANDLOCK \
+   | MS_NOATIME | MS_NODIRATIME | MS_RELATIME | MS_STRICTATIME | MS_NOSYMFOLLOW)
+
+/* Reopens dest after a mount on it, so that target names the new mount
+ * (an fd opened before names the directory beneath it). */
+static bool
+reopen_target (int root_fd, const char *dest, bool as_file, int *fd, char *target,
+               size_t target_len, char *msg, size_t msg_len)
+{
+  close (*fd);
+  *fd = make_path_in_root (root_fd, dest, as_file, msg, msg_len);
+  if (*fd < 0)
+    return false;
+  fd_path (*fd, target, target_len);
+  return true;
+}
+
+/* One OCI mount, as runc does it: the mount (a bind, or a filesystem with
+ * its flags and data); for a bind with flags, a remount that applies them
+ * (ro, nosuid...: a bind ignores them); for tmpcopyup, a copy of what the
+ * tmpfs covers; and propagation (rprivate, rslave...), which mount(2)
+ * refuses to combine with anything else, as a call of its own on the new
+ * mount. */
 static bool
 mount_one (int root_fd, const Grpc__Mount *m, char *msg, size_t msg_len)
 {
   const char *type = m->type && *m->type ? m->type : "none";
   const char *dest = m->destination;
+  const char *what = m->source && *m->source ? m->source : type;
   MountOptions o;
   mount_options_parse (m->options, m->n_options, &o);
 
   if (!dest || dest[0] != '/')
     return msg_fail (msg, msg_len, 0, "mount destination '%s' is not absolute", dest ? dest : "");
+  if (o.truncated)
+    return msg_fail (msg, msg_len, 0, "mount on %s: options longer than %zu bytes", dest,
+                     sizeof o.data - 1);
   bool bind = (o.flags & MS_BIND) || strcmp (type, "bind") == 0;
   bool source_is_file = false;
   if (bind)
@@ -112,47 +142,84 @@ mount_one (int root_fd, const Grpc__Mount *m, char *msg, size_t msg_len)
         return msg_fail (msg, msg_len, errno, "bind mount source %s", m->source ? m->source : "");
       source_is_file = !S_ISDIR (st.st_mode);
     }
+  if (o.tmpcopyup && (bind || strcmp (type, "tmpfs") != 0))
+    return msg_fail (msg, msg_len, 0, "mount on %s: tmpcopyup applies to a tmpfs, not to %s",
+                     dest, bind ? "a bind mount" : type);
 
   int fd = make_path_in_root (root_fd, dest, source_is_file, msg, msg_len);
   if (fd < 0)
     return false;
   char target[64];
   fd_path (fd, target, sizeof target);
+  /* What the tmpfs will cover, opened before it does. */
+  int covered = o.tmpcopyup ? open (target, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+  if (o.tmpcopyup && covered < 0)
+    {
+      int e = errno;
+      close (fd);
+      return msg_fail (msg, msg_len, e, "tmpcopyup: cannot open %s", dest);
+    }
 
+  const char *step = "mount";
   int r;
   if (bind)
     {
       r = mount (m->source, target, NULL, MS_BIND | (o.flags & MS_REC), NULL);
-      unsigned long extra = o.flags & ~(MS_BIND | MS_REC | MS_REMOUNT);
+      unsigned long extra = o.flags & BIND_REMOUNT_FLAGS;
       if (r == 0 && extra)
         {
-          /* bind mounts take their flags on a remount; reopen the path so it
-           * names the new mount rather than the directory beneath */
-          close (fd);
-          fd = make_path_in_root (root_fd, dest, source_is_file, msg, msg_len);
-          if (fd < 0)
+          if (!reopen_target (root_fd, dest, source_is_file, &fd, target, sizeof target, msg, msg_len))
             return false;
-          fd_path (fd, target, sizeof target);
+          step = "remount";
           r = mount (NULL, target, NULL, MS_BIND | MS_REMOUNT | extra, NULL);
         }
     }
   else
     {
       const char *fstype = type;
-      const char *source = m->source && *m->source ? m->source : type;
       /* the guest has only the unified hierarchy */
       if (strcmp (fstype, "cgroup") == 0)
         fstype = "cgroup2";
-      r = mount (source, target, fstype, o.flags & ~(MS_BIND | MS_REC), o.data[0] ? o.data : NULL);
+      r = mount (what, target, fstype, o.flags & ~(MS_BIND | MS_REC), o.data[0] ? o.data : NULL);
       if (r < 0 && errno == EINVAL && strcmp (fstype, "devpts") == 0 && o.data[0])
-        r = mount (source, target, fstype, o.flags, "newinstance,ptmxmode=0666,mode=0620");
+        r = mount (what, target, fstype, o.flags, "newinstance,ptmxmode=0666,mode=0620");
     }
   int e = errno;
-  if (r == 0 && o.propagation)
-    r = mount (NULL, target, NULL, o.propagation, NULL), e = errno;
+  if (r == 0 && (o.propagation || o.tmpcopyup))
+    {
+      if (!reopen_target (root_fd, dest, source_is_file, &fd, target, sizeof target, msg, msg_len))
+        {
+          if (covered >= 0)
+            close (covered);
+          return false;
+        }
+      if (o.tmpcopyup)
+        {
+          int fresh = open (target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+          bool copied = fresh >= 0 && copy_tree (covered, fresh, msg, msg_len);
+          e = errno;
+          if (fresh >= 0)
+            close (fresh);
+          close (covered);
+          covered = -1;
+          if (!copied)
+            {
+              close (fd);
+              return fresh >= 0 ? false : msg_fail (msg, msg_len, e, "tmpcopyup: cannot open %s", dest);
+            }
+        }
+      if (o.propagation)
+        {
+          step = "set the propagation of";
+          r = mount (NULL, target, NULL, o.propagation, NULL);
+          e = errno;
+        }
+    }
+  if (covered >= 0)
+    close (covered);
   close (fd);
   if (r < 0)
-    return msg_fail (msg, msg_len, e, "cannot mount %s (%s) on %s", m->source ? m->source : type, type, dest);
+    return msg_fail (msg, msg_len, e, "cannot %s %s (%s) on %s", step, what, type, dest);
   return true;
 }
 

@@ -115,6 +115,24 @@ is_pci_path (const char *s)
   return true;
 }
 
+/* The block device at a PCI path; a hotplugged one may take a moment to appear. */
+bool
+storage_find_block_device (const char *pci_path, char *dev, size_t dev_len, AgentError *err)
+{
+  if (!is_pci_path (pci_path))
+    return agent_error (err, VC_TTRPC_CODE_INVALID_ARGUMENT, "'%s' is not a PCI path",
+                        pci_path ? pci_path : "");
+  int64_t deadline = monotonic_ms () + DEVICE_WAIT_MS;
+  while (!pci_path_to_block_device (pci_path, dev, dev_len))
+    {
+      if (monotonic_ms () > deadline)
+        return agent_error (err, VC_TTRPC_CODE_DEADLINE_EXCEEDED, "no block device at PCI path %s",
+                            pci_path);
+      usleep (20000);
+    }
+  return wait_for_device (dev, err);
+}
+
 bool
 storage_mount (const Grpc__Storage *st, AgentError *err)
 {
@@ -157,15 +175,8 @@ storage_mount (const Grpc__Storage *st, AgentError *err)
     {
       if (is_pci_path (source))
         {
-          /* hotplugged: wait for the kernel to find it */
-          int64_t deadline = monotonic_ms () + DEVICE_WAIT_MS;
-          while (!pci_path_to_block_device (source, device, sizeof device))
-            {
-              if (monotonic_ms () > deadline)
-                return agent_error (err, VC_TTRPC_CODE_DEADLINE_EXCEEDED,
-                                    "storage %s: no block device at PCI path %s", mp, source);
-              usleep (20000);
-            }
+          if (!storage_find_block_device (source, device, sizeof device, err))
+            return false;
           source = device;
         }
       if (!source || source[0] != '/')

@@ -65,6 +65,11 @@ typedef struct {
   guint64  memory_usage_bytes;
   guint64  memory_limit_bytes;   /* 0: no limit */
   guint64  pids_current;
+  /* devices and resources (ABI 1.2): block I/O and network totals */
+  guint64  blkio_read_bytes;
+  guint64  blkio_write_bytes;
+  guint64  net_rx_bytes;
+  guint64  net_tx_bytes;
 } VcContainerStats;
 
 typedef struct {

@@ -386,9 +386,27 @@ agent_kata_stats_container (VcAgentConn *conn, const char *container_id, VcConta
     }
   if (cg && cg->pids_stats)
     stats.pids_current = cg->pids_stats->current;
+  for (size_t i = 0; cg && cg->blkio_stats && i < cg->blkio_stats->n_io_service_bytes_recursive; i++)
+    {
+      const Grpc__BlkioStatsEntry *e = cg->blkio_stats->io_service_bytes_recursive[i];
+      if (g_strcmp0 (e->op, "Read") == 0)
+        stats.blkio_read_bytes += e->value;
+      else if (g_strcmp0 (e->op, "Write") == 0)
+        stats.blkio_write_bytes += e->value;
+    }
+  for (size_t i = 0; i < resp->n_network_stats; i++)
+    {
+      stats.net_rx_bytes += resp->network_stats[i]->rx_bytes;
+      stats.net_tx_bytes += resp->network_stats[i]->tx_bytes;
+    }
   protobuf_c_message_free_unpacked (&resp->base, NULL);
+  /* A caller built against an older ABI has a shorter struct. */
   if (out)
-    *out = stats;
+    {
+      gsize size = MIN (out->struct_size, sizeof stats);
+      memcpy (out, &stats, size);
+      out->struct_size = size;
+    }
   return TRUE;
 }
 

@@ -230,13 +230,18 @@ vc_kata_dial (const VcAgentEndpoint *ep, guint timeout_ms, GError **error)
         }
       if (fd >= 0)
         return fd;
-      if (local->code == VC_ERROR_INVALID_ARGUMENT || ms_left (deadline) <= 0)
+      /* A peer that answers CONNECT wrongly will not answer right later. */
+      gboolean final = local->code == VC_ERROR_INVALID_ARGUMENT || local->code == VC_ERROR_PROTOCOL;
+      if (final || ms_left (deadline) <= 0)
         {
-          g_set_error (error, VC_ERROR, local->code == VC_ERROR_INVALID_ARGUMENT ? local->code
-                                                                                : VC_ERROR_TIMEOUT,
-                       "cannot reach the agent over %s within %u ms (%d attempts): %s",
-                       vc_kata_transport_name (ep->transport), timeout_ms, attempts,
-                       local->message);
+          if (final)
+            g_set_error (error, VC_ERROR, local->code, "cannot reach the agent over %s: %s",
+                         vc_kata_transport_name (ep->transport), local->message);
+          else
+            g_set_error (error, VC_ERROR, VC_ERROR_TIMEOUT,
+                         "cannot reach the agent over %s within %u ms (%d attempts): %s",
+                         vc_kata_transport_name (ep->transport), timeout_ms, attempts,
+                         local->message);
           return -1;
         }
       g_usleep ((gulong) MIN ((gint64) delay_ms, MAX (ms_left (deadline), 1)) * 1000);

@@ -5,6 +5,7 @@
 #include "qemu-plugin.h"
 
 #include <string.h>
+#include <sys/stat.h>
 
 /* QEMU's option syntax splits on ','; a literal comma is written ",,". */
 char *
@@ -126,8 +127,11 @@ qemu_device_validate (VcVm *vm, const VcDevice *device, GError **error)
 JsonObject *
 qemu_blockdev_args (QemuDevice *dev)
 {
+  /* QEMU's "file" driver refuses a block device node: that is "host_device". */
+  struct stat st;
+  gboolean host_device = stat (dev->device->host_path, &st) == 0 && S_ISBLK (st.st_mode);
   JsonObject *file = json_object_new ();
-  json_object_set_string_member (file, "driver", "file");
+  json_object_set_string_member (file, "driver", host_device ? "host_device" : "file");
   json_object_set_string_member (file, "filename", dev->device->host_path);
   json_object_set_boolean_member (file, "read-only", dev->device->readonly);
 

@@ -12,7 +12,7 @@ expect_eq "--version exits 0" 0 $rc
 expect_match "--version prints the version and the ABI" '^vcrun version [0-9.]+.*plugin ABI [0-9]+\.[0-9]+' "$(echo $out)"
 
 "$VCRUN" --help >/dev/null; expect_eq "--help exits 0" 0 $?
-for c in run create start state kill delete exec ps pause resume list spec check plugins; do
+for c in run create start state kill delete exec ps pause resume list spec check plugins features; do
     out=$("$VCRUN" "$c" --help 2>&1); rc=$?
     if [ $rc -eq 0 ] && printf '%s' "$out" | grep -q "vcrun $c"; then ok 0 "$c --help"; else diag "$out"; ok 1 "$c --help"; fi
 done
@@ -27,6 +27,25 @@ expect_eq "--bus exits 125 without vcrund" 125 $rc
 expect_match "--bus without a reachable vcrund says why" "vcrund|cannot reach the (system|session) bus" "$err"
 err=$("$VCRUN" --log-format xml list 2>&1); rc=$?
 expect_match "bad --log-format" "log-format takes text or json" "$err"
+
+# runc's command line, as podman and conmon write it.
+expect_match "--version in runc's shape (a spec: line)" '^vcrun version [0-9.]+ spec: 1\.[0-9]+\.[0-9]+' "$(echo $("$VCRUN" --version))"
+out=$("$VCRUN" features 2>&1); rc=$?
+expect_eq "features exits 0" 0 $rc
+printf '%s' "$out" | python3 -c 'import json,sys; f=json.load(sys.stdin); assert f["ociVersionMax"].startswith("1.") and "rprivate" in f["mountOptions"] and "tmpcopyup" in f["mountOptions"]' 2>/dev/null
+ok $? "features prints the OCI features JSON"
+"$VCRUN" --config "$CONF" --root "$ROOT/state" --systemd-cgroup --criu /x --rootless=false \
+    --log "$ROOT/log.json" --log-format json list >/dev/null 2>&1
+expect_eq "runc's global flags are accepted" 0 $?
+grep -q '"level":"info","msg":"ignoring --criu /x' "$ROOT/log.json"; ok $? "... an ignored one is logged (JSON)"
+err=$(vc create --no-pivot --no-new-keyring --preserve-fds 2 --bundle "$ROOT" x 2>&1); rc=$?
+expect_eq "create --preserve-fds 2 exits 125" 125 $rc
+expect_match "... saying no host fd reaches a VM" "preserve-fds 2: a host file descriptor cannot be passed" "$err"
+err=$(vc exec --detach --process /dev/null x 2>&1); rc=$?
+expect_match "exec --detach needs --pid-file" "exec: --detach needs --pid-file" "$err"
+err=$("$VCRUN" --config "$CONF" --root "$ROOT/state" --log "$ROOT/log2.json" --log-format json state nosuch 2>&1)
+grep -q '"level":"error","msg":"container nosuch does not exist"' "$ROOT/log2.json"
+ok $? "an error goes to --log as runc's callers read it"
 
 # spec
 mkdir -p "$ROOT/spec"

@@ -81,16 +81,19 @@ sleep 1
 err=$(vc exec --exec-id same d1 echo x 2>&1); rc=$?
 expect_eq "exec: a duplicate exec ID exits 125" 125 $rc
 expect_match "... naming it" "exec ID same is in use" "$err"
-vc kill --all d1 KILL >/dev/null 2>&1   # also ends the exec "same"
 out=$(vc ps --format json d1)
 expect_match "ps --format json lists init and execs" '"exec_id" : "d1"' "$out"
 expect_match "ps shows an exec's exit status" '"exit_status" : 4' "$out"
+vc kill --all d1 KILL >/dev/null 2>&1   # also ends the exec "same"
 stopped() { [ "$(state_field d1 status)" = stopped ]; }
 wait_for 10 stopped; ok $? "kill KILL: stopped"
 expect_eq "state: exit status 137" 137 "$(state_field d1 exit_status)"
-vc delete d1; expect_eq "delete exits 0" 0 $?
 gone() { ! kill -0 "$owner" 2>/dev/null; }
-wait_for 10 gone; ok $? "the owner ends after delete"
+wait_for 10 gone; ok $? "the owner ends with the container's init (OCI callers wait for its pid)"
+err=$(vc kill d1 TERM 2>&1); rc=$?
+expect_eq "kill of the stopped container exits 125" 125 $rc
+expect_eq "... saying it is stopped" "vcrun: container d1 is stopped, expected created, running or paused" "$err"
+vc delete d1; expect_eq "delete exits 0 (no --force: the VM is stopped)" 0 $?
 expect_eq "nothing left" "" "$(vc list -q)"
 
 # Errors through the owner.

@@ -18,7 +18,10 @@ start_bus
 start_vcrund "$TMP/vcrun.conf" --root "$TMP/bus-state" || { not_ok "vcrund starts"; finish; }
 
 normalize () {
+  # owner_alive: the embedded supervisor ends with its container's init
+  # (OCI callers wait for that pid), vcrund lives on.
   sed -E -e 's/"(pid|owner_pid)" : [1-9][0-9]*/"\1" : PID/' \
+         -e 's/"owner_alive" : (true|false)/"owner_alive" : BOOL/' \
          -e 's/"created" : "[0-9TZ:-]*"/"created" : TIME/' \
          -e 's/^([^ ]+ +)[1-9][0-9]*( +)/\1PID\2/' \
          -e 's/ [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z / TIME /' \

@@ -56,7 +56,7 @@ make_busybox_rootfs (const char *rootfs, GError **error)
   static const char *const dirs[] = { "bin", "proc", "sys", "dev", "tmp", "etc", "root" };
   static const char *const applets[] = { "sh", "echo", "cat", "mkdir", "ls", "sleep", "true", "false",
                                          "id", "env", "test", "[", "head", "rmdir", "wc", "yes", "pwd",
-                                         "hostname", "grep", "tail" };
+                                         "hostname", "grep", "tail", "stat", "touch" };
   for (size_t i = 0; i < G_N_ELEMENTS (dirs); i++)
     {
       g_autofree char *d = g_build_filename (rootfs, dirs[i], NULL);
@@ -1054,6 +1054,108 @@ test_oom_event (void)
   remove_container ("oom");
 }
 
+/* OCI mounts as podman and runc write them, one container per row: the
+ * mount, then a script that looks at it from inside (/proc/self/mountinfo
+ * and what the options forbid). A row with an error expects CreateContainer
+ * to fail with that text. */
+typedef struct {
+  const char *name;
+  const char *type;
+  const char *source;       /* under the shared rootfs when relative */
+  const char *dest;
+  const char *options[8];   /* NULL-terminated */
+  const char *script;
+  const char *expected;     /* the script's output, or the error's text */
+  gboolean    fails;
+} MountCase;
+
+#define MI(dest) "grep ' " dest " ' /proc/self/mountinfo | tail -n 1"
+
+static const MountCase mount_cases[] = {
+  /* podman's /etc/hosts: bind + rprivate (propagation is a second call) */
+  { "file-bind-rprivate", "bind", "bin/busybox", "/etc/hosts", { "bind", "rprivate", NULL },
+    "test -s /etc/hosts && echo bound", "bound\n" },
+  { "rbind-rslave", "bind", "bin", "/m", { "rbind", "rslave", NULL },
+    "ls /m/busybox", "/m/busybox\n" },
+  { "bind-ro", "bind", "bin", "/m", { "bind", "ro", "rprivate", NULL },
+    "touch /m/x 2>/dev/null && echo writable || echo read-only; " MI ("/m") " | grep -o ' ro,'",
+    "read-only\n ro,\n" },
+  { "bind-nosuid-nodev-noexec", "bind", "bin", "/m", { "rbind", "nosuid", "nodev", "noexec", NULL },
+    "/m/busybox true 2>/dev/null && echo ran || echo noexec; " MI ("/m") " | grep -o 'nosuid,nodev,noexec'",
+    "noexec\nnosuid,nodev,noexec\n" },
+  { "bind-rshared", "bind", "bin", "/m", { "bind", "rshared", NULL },
+    MI ("/m") " | grep -o ' shared:'", " shared:\n" },
+  { "bind-unbindable", "bind", "bin", "/m", { "bind", "unbindable", NULL },
+    MI ("/m") " | grep -o ' unbindable'", " unbindable\n" },
+  { "bind-nosymfollow", "bind", "bin", "/m", { "bind", "nosymfollow", NULL },
+    "cat /m/sh >/dev/null 2>&1 && echo followed || echo not-followed", "not-followed\n" },
+  { "tmpfs-mode-size-strictatime", "tmpfs", "tmpfs", "/m",
+    { "nosuid", "strictatime", "mode=700", "size=1024k", "rprivate", NULL },
+    "stat -c %a /m; " MI ("/m") " | grep -o 'size=1024k'; " MI ("/m") " | grep -q relatime || echo strictatime",
+    "700\nsize=1024k\nstrictatime\n" },
+  /* podman's /run: a tmpfs that starts with what the image had there */
+  { "tmpfs-tmpcopyup", "tmpfs", "tmpfs", "/bin", { "tmpcopyup", "mode=755", "rprivate", NULL },
+    "ls /bin/sh /bin/true; " MI ("/bin") " | grep -o ' - tmpfs'", "/bin/sh\n/bin/true\n - tmpfs\n" },
+  /* podman's /sys/fs/cgroup: a filesystem with propagation and ro */
+  { "cgroup-ro-rprivate", "cgroup", "cgroup", "/m",
+    { "rprivate", "nosuid", "noexec", "nodev", "relatime", "ro", NULL },
+    MI ("/m") " | grep -o ' ro,nosuid,nodev,noexec,relatime.* - cgroup2'",
+    " ro,nosuid,nodev,noexec,relatime - cgroup2\n" },
+  { "tmpcopyup-on-bind", "bind", "bin", "/m", { "bind", "tmpcopyup", NULL },
+    "true", "tmpcopyup applies to a tmpfs, not to a bind mount", TRUE },
+};
+
+static void
+test_mount_options (void)
+{
+  SKIP_IF_NO_VM ();
+  for (gsize i = 0; i < G_N_ELEMENTS (mount_cases); i++)
+    {
+      const MountCase *c = &mount_cases[i];
+      g_autofree char *id = g_strdup_printf ("mnt%zu", i);
+      g_autofree char *source = c->source[0] == '/' || !g_str_equal (c->type, "bind")
+                                ? g_strdup (c->source) : g_build_filename (GUEST_ROOTFS, c->source, NULL);
+      g_test_message ("mount case %s", c->name);
+      char *args[] = { "sh", "-c", (char *) c->script, NULL };
+      Spec s;
+      spec_init (&s, args);
+      Grpc__Mount m = GRPC__MOUNT__INIT;
+      m.destination = (char *) c->dest;
+      m.type = (char *) c->type;
+      m.source = source;
+      m.options = (char **) c->options;
+      m.n_options = g_strv_length ((char **) c->options);
+      Grpc__Mount *mounts[] = { s.mount_list[0], s.mount_list[1], s.mount_list[2], &m };
+      s.spec.mounts = mounts;
+      s.spec.n_mounts = G_N_ELEMENTS (mounts);
+      if (c->fails)
+        {
+          g_autoptr (GError) error = NULL;
+          AgentResult res;
+          Grpc__CreateContainerRequest req = GRPC__CREATE_CONTAINER_REQUEST__INIT;
+          req.container_id = id;
+          req.exec_id = id;
+          req.oci = &s.spec;
+          g_assert_true (agent_client_call (&fx.client, VC_KATA_AGENT_SERVICE, "CreateContainer",
+                                            &req.base, NULL, &res, &error));
+          g_assert_no_error (error);
+          g_assert_cmpint (res.code, !=, VC_TTRPC_CODE_OK);
+          if (strstr (res.message ? res.message : "", c->expected) == NULL)
+            g_error ("%s: expected an error with '%s', got '%s'", c->name, c->expected, res.message);
+          agent_result_clear (&res);
+          continue;
+        }
+      run_container (id, &s);
+      g_autofree char *out = read_all (id, id, FALSE);
+      g_autofree char *err = read_all (id, id, TRUE);
+      int status = wait_process (id, id);
+      if (g_strcmp0 (out, c->expected) != 0)
+        g_error ("%s: expected '%s', got '%s' (stderr '%s', status %d)", c->name, c->expected, out,
+                 err, status);
+      remove_container (id);
+    }
+}
+
 /* CopyFile puts a file below /run that a container can bind-mount;
  * SetGuestDateTime and OnlineCPUMem answer. */
 static void
@@ -1237,6 +1339,7 @@ main (int argc, char **argv)
   g_test_add_func ("/guest-agent/15-virtiofs-storage", test_virtiofs_storage);
   g_test_add_func ("/guest-agent/16-guest-requests", test_guest_requests);
   g_test_add_func ("/guest-agent/17-no-agent-fds", test_no_agent_fds);
+  g_test_add_func ("/guest-agent/18-mount-options", test_mount_options);
   g_test_add_func ("/guest-agent/91-reconnect", test_reconnect);
   g_test_add_func ("/guest-agent/99-destroy-sandbox", test_destroy_sandbox);
   int ret = g_test_run ();

@@ -143,12 +143,16 @@ test_layout (void)
   OFFSET (VcContainerConfig, mounts, 40);
   OFFSET (VcContainerConfig, devices, 48);
   OFFSET (VcContainerConfig, device_container_paths, 56);
-  SIZE (VcContainerStats, 40);
+  SIZE (VcContainerStats, 72);
   OFFSET (VcContainerStats, struct_size, 0);
   OFFSET (VcContainerStats, cpu_usage_ns, 8);
   OFFSET (VcContainerStats, memory_usage_bytes, 16);
   OFFSET (VcContainerStats, memory_limit_bytes, 24);
   OFFSET (VcContainerStats, pids_current, 32);
+  OFFSET (VcContainerStats, blkio_read_bytes, 40);   /* ABI 1.2 */
+  OFFSET (VcContainerStats, blkio_write_bytes, 48);
+  OFFSET (VcContainerStats, net_rx_bytes, 56);
+  OFFSET (VcContainerStats, net_tx_bytes, 64);
   SIZE (VcGuestDetails, 32);
   OFFSET (VcGuestDetails, struct_size, 0);
   OFFSET (VcGuestDetails, agent_version, 8);
@@ -234,7 +238,7 @@ static void
 test_constants (void)
 {
   g_assert_cmpint (VC_ABI_MAJOR, ==, 1);
-  g_assert_cmpint (VC_ABI_MINOR, ==, 1);
+  g_assert_cmpint (VC_ABI_MINOR, ==, 2);
   g_assert_cmpstr (VC_PLUGIN_DESCRIPTOR_SYMBOL, ==, "vc_plugin_descriptor");
   g_assert_cmpint (VC_HYPERVISOR_OPS_VERSION, ==, 1);
   g_assert_cmpint (VC_AGENT_OPS_VERSION, ==, 1);

@@ -8,7 +8,7 @@
 #include "core/registry.h"
 
 static const char *const shipped_plugins[] = {
-  "hypervisor-qemu", "agent-kata", "fs-virtiofs", "fs-9p", NULL
+  "hypervisor-qemu", "agent-kata", "fs-virtiofs", "fs-9p", "device-block", NULL
 };
 
 static char *

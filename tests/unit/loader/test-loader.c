@@ -132,7 +132,7 @@ test_good (void)
 }
 
 /* A plugin built against ABI 1.0 (fs vtable version 1, without check) loads
- * into this 1.1 libvcrun; the method it lacks reads as NULL. */
+ * into this 1.2 libvcrun; the method it lacks reads as NULL. */
 static void
 test_abi_1_0_plugin (void)
 {
@@ -196,8 +196,8 @@ static const BadPlugin bad_plugins[] = {
   { "bad-undefined",    VC_ERROR_FAILED,    { "cannot load ", "vc_fixture_symbol_nobody_defines" } },
   { "bad-nosymbol",     VC_ERROR_ABI,       { "does not export vc_plugin_descriptor()" } },
   { "bad-nulldesc",     VC_ERROR_ABI,       { "vc_plugin_descriptor() in ", "returned NULL" } },
-  { "bad-major",        VC_ERROR_ABI,       { "was built for plugin ABI 2.1, this libvcrun implements 1.1", "major versions differ" } },
-  { "bad-minor",        VC_ERROR_ABI,       { "was built for plugin ABI 1.2, newer than this libvcrun's 1.1" } },
+  { "bad-major",        VC_ERROR_ABI,       { "was built for plugin ABI 2.2, this libvcrun implements 1.2", "major versions differ" } },
+  { "bad-minor",        VC_ERROR_ABI,       { "was built for plugin ABI 1.3, newer than this libvcrun's 1.2" } },
   { "bad-short",        VC_ERROR_ABI,       { "descriptor struct_size is 24 bytes, at least" } },
   { "bad-name",         VC_ERROR_ABI,       { "calls itself 'someone-else'" } },
   { "bad-nokinds",      VC_ERROR_ABI,       { "implements no kind" } },

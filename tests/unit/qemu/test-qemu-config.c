@@ -297,12 +297,20 @@ static void
 test_kvm_probe (void)
 {
   g_autofree char *why = NULL;
-  /* Quits as asked: the QMP commands arrive on its stdin. */
+  /* Runs the probe firmware: its reset vector (the last 16 bytes of the
+   * -bios file) writes 0x31 to the isa-debug-exit port, so QEMU exits 99. */
   g_autofree char *good = fake_qemu ("qemu-good",
-      "grep -q '\"quit\"' || exit 3\n"
-      "case \"$*\" in *'-accel kvm -cpu host -machine q35'*'-S'*) exit 0 ;; esac\nexit 4");
+      "case \"$*\" in *'-accel kvm -cpu host -machine q35'*'isa-debug-exit,iobase=0xf4'*) ;; *) exit 4 ;; esac\n"
+      "while [ $# -gt 0 ] && [ \"$1\" != -bios ]; do shift; done\n"
+      "[ \"$(tail -c 16 \"$2\" | od -An -tx1 -N4 | tr -d ' ')\" = b031e6f4 ] || exit 5\n"
+      "exit 99");
   g_assert_true (qemu_kvm_probe (good, "q35", &why));
   g_assert_null (why);
+  /* A vCPU that never makes progress (a guest that hangs under KVM). */
+  g_autofree char *hang = fake_qemu ("qemu-hang", "exec sleep 30");
+  g_assert_false (qemu_kvm_probe (hang, "q35", &why));
+  g_assert_cmpstr (why, ==, "a KVM vCPU made no progress within 5000 ms");
+  g_clear_pointer (&why, g_free);
   /* Aborts as a nested KVM does on -cpu host. */
   g_autofree char *msr = fake_qemu ("qemu-msr",
       "echo 'qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69' >&2\nkill -ABRT $$");
@@ -312,7 +320,7 @@ test_kvm_probe (void)
   /* Dies silently: the status says why. */
   g_autofree char *silent = fake_qemu ("qemu-silent", "exec 2>&-; exit 7");
   g_assert_false (qemu_kvm_probe (silent, "q35", &why));
-  g_assert_cmpstr (why, ==, "QEMU exited with status 7");
+  g_assert_cmpstr (why, ==, "QEMU exited with status 7, not the probe's 99");
   g_clear_pointer (&why, g_free);
   /* Missing. */
   g_autofree char *missing = g_build_filename (tmpdir, "no-such-qemu", NULL);

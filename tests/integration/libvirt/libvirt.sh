@@ -1,0 +1,172 @@
+#!/bin/bash
+# vcrun over hypervisor-libvirt against a real libvirtd of its own
+# (private-libvirtd.sh: private configuration and sockets, the host's libvirt
+# untouched), with the build tree's plugins and guest image:
+#   - vcrun check and the kvm probe; an unreachable URI, permission denied, a
+#     foreign domain vcrun-<id> (refused and left alone), a kernel libvirt
+#     cannot read: each a clear error, nothing left behind;
+#   - virsh list shows a running sandbox's domain with our metadata; exec;
+#     libvirtd restarted while it runs (same QEMU, still controllable);
+#     its owner SIGKILLed and delete --force from another vcrun process
+#     (attach_vm by name and UUID);
+#   - libvirtd SIGKILLed while a sandbox boots and restarted: the boot ends
+#     well; kill -9 of that sandbox's QEMU: the sandbox is stopped.
+# Skips when libvirtd, the guest image, the plugins or a static busybox are
+# missing, or when not root.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+
+. "$here/../cli/lib.sh"
+
+missing=$(vm_missing)
+[ -f "$top_builddir/plugins/hypervisor-libvirt/.libs/hypervisor-libvirt.so" ] || missing="plugin hypervisor-libvirt is not built"
+if [ -n "$missing" ]; then
+    echo "1..0 # SKIP $missing"
+    exit 0
+fi
+
+if [ -z "${VCRUN_LIBVIRT_URI:-}" ]; then
+    export VCRUN_TOP_BUILDDIR=$top_builddir
+    "$here/private-libvirtd.sh" "$0" "$@"
+    rc=$?
+    [ $rc -eq 77 ] && { echo "1..0 # SKIP no private libvirtd (libvirtd, virtlogd, unshare and root needed)"; exit 0; }
+    exit $rc
+fi
+VIRSH="virsh -q -c $VCRUN_LIBVIRT_URI"
+
+ROOT=$(mktemp -d "${TMPDIR:-/tmp}/vcrun-lv.XXXXXX")
+chmod 755 "$ROOT"
+cleanup() {
+    for id in $("$VCRUN" --config "$CONF" --root "$ROOT/state" list -q 2>/dev/null); do
+        timeout 60 "$VCRUN" --config "$CONF" --root "$ROOT/state" delete --force "$id" >/dev/null 2>&1
+    done
+    pkill -KILL -f -- "$ROOT/" 2>/dev/null
+    rm -rf "$ROOT"
+}
+trap cleanup EXIT
+trap 'exit 143' TERM INT HUP
+
+# write_conf FILE URI [DOMAIN_TYPE] [KERNEL]
+write_conf() {
+    local b=$top_builddir
+    cat > "$1" <<CONF
+runtime: { state_dir = "$ROOT/state";
+  plugin_dir = "$b/plugins/hypervisor-libvirt/.libs:$b/plugins/agent-kata/.libs:$b/plugins/fs-virtiofs/.libs:$b/plugins/fs-9p/.libs"; };
+plugins: (
+  { name = "hypervisor-libvirt"; settings = { uri = "$2"; domain_type = "${3:-qemu}"; }; },
+  { name = "agent-kata"; },
+  { name = "fs-virtiofs"; },
+  { name = "fs-9p"; }
+);
+sandbox: { hypervisor = "hypervisor-libvirt"; agent = "agent-kata"; fs = "fs-virtiofs";
+           vcpus = 1; memory_mib = 256;
+           kernel = "${4:-$b/guest/vmlinuz}"; initrd = "$b/guest/initrd.img"; };
+CONF
+}
+CONF=$ROOT/vcrun.conf
+write_conf "$CONF" "$VCRUN_LIBVIRT_URI"
+vc() { timeout -k 5 "${VC_TIMEOUT:-240}" "$VCRUN" --config "$CONF" --root "$ROOT/state" "$@"; }
+domains() { $VIRSH list --all --name | sed '/^$/d' | sort | tr '\n' ' ' | sed 's/ $//'; }
+qemu_of() { pgrep -f -- "guest=vcrun-$1," | head -1; }
+no_domain() { [ -z "$($VIRSH list --all --name | grep -x "vcrun-$1")" ]; }
+state_field() {
+    vc state "$1" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin).get(sys.argv[1], ""))' "$2" 2>/dev/null
+}
+
+# ---- A: check, faults that boot nothing ------------------------------------
+out=$(vc check 2>&1); rc=$?
+expect_eq "vcrun check passes against the private libvirtd" 0 $rc
+expect_match "check reports libvirtd's version and the URI" "libvirtd: ok \(.*libvirt-sock: libvirt [0-9]+\.[0-9]+" "$out"
+expect_match "check reports the domain type" "domain type: qemu" "$out"
+write_conf "$ROOT/auto.conf" "$VCRUN_LIBVIRT_URI" auto
+out=$(timeout 60 "$VCRUN" --config "$ROOT/auto.conf" --root "$ROOT/state" check 2>&1)
+expect_match "domain_type auto decides kvm or qemu, saying why not kvm" "domain type: (kvm|qemu \(kvm: .+\)$)" "$out"
+diag "$(printf '%s\n' "$out" | grep 'domain type')"
+expect_eq "the kvm probe leaves no domain" "" "$(domains)"
+
+make_bundle "$ROOT/hello" '["sh", "-c", "echo hello; exit 3"]'
+make_bundle "$ROOT/sleeper" '["sleep", "1000"]'
+
+bad_uri="qemu+unix:///system?socket=$ROOT/no-such-libvirt-sock"
+write_conf "$ROOT/bad-uri.conf" "$bad_uri"
+err=$("$VCRUN" --config "$ROOT/bad-uri.conf" --root "$ROOT/state" run --bundle "$ROOT/hello" u1 2>&1 </dev/null); rc=$?
+ok $([ $rc -ne 0 ]; echo $?) "run with an unreachable URI fails (exit $rc)"
+expect_match "... naming the URI" "no-such-libvirt-sock" "$err"
+expect_eq "... leaving no sandbox" "" "$(vc list -q)"
+
+err=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$VCRUN" --config "$CONF" --root "$ROOT/nobody" check 2>&1); rc=$?
+ok $([ $rc -ne 0 ]; echo $?) "check as an unprivileged user fails (exit $rc)"
+expect_match "... saying permission denied and naming the URI" "[Pp]ermission denied.*libvirt-sock" "$err"
+
+cat > "$ROOT/foreign.xml" <<XML
+<domain type='qemu'><name>vcrun-f1</name><memory unit='MiB'>64</memory>
+  <os><type arch='x86_64'>hvm</type></os></domain>
+XML
+$VIRSH define "$ROOT/foreign.xml" >/dev/null
+foreign_uuid=$($VIRSH domuuid vcrun-f1)
+err=$(vc run --bundle "$ROOT/hello" f1 2>&1 </dev/null); rc=$?
+ok $([ $rc -ne 0 ]; echo $?) "a foreign domain named vcrun-<id> makes run fail (exit $rc)"
+expect_match "... saying it exists and is left alone" "domain named 'vcrun-f1' already exists .*$foreign_uuid.*leaves it alone" "$err"
+expect_eq "... and it is untouched" "$foreign_uuid shut off" "$($VIRSH domuuid vcrun-f1) $($VIRSH domstate vcrun-f1)"
+expect_eq "... no sandbox left" "" "$(vc list -q)"
+$VIRSH undefine vcrun-f1 >/dev/null
+
+write_conf "$ROOT/bad-kernel.conf" "$VCRUN_LIBVIRT_URI" qemu "$ROOT/no-such-dir/vmlinuz"
+mkdir -p "$ROOT/no-such-dir"
+err=$("$VCRUN" --config "$ROOT/bad-kernel.conf" --root "$ROOT/state" run --bundle "$ROOT/hello" k1 2>&1 </dev/null); rc=$?
+ok $([ $rc -ne 0 ]; echo $?) "a kernel libvirt cannot read makes run fail (exit $rc)"
+expect_match "... naming the kernel" "no-such-dir/vmlinuz" "$err"
+expect_eq "... leaving no domain and no sandbox" " " "$(domains) $(vc list -q)"
+
+# ---- B: a running sandbox seen through libvirt ------------------------------
+vc run -d --bundle "$ROOT/sleeper" b1 </dev/null >/dev/null 2>"$ROOT/b1.err"; rc=$?
+expect_eq "run -d over libvirt exits 0" 0 $rc
+[ $rc -eq 0 ] || sed 's/^/#   /' "$ROOT/b1.err" | tail -20
+expect_eq "virsh list shows the domain running" "running" "$($VIRSH domstate vcrun-b1 2>&1)"
+xml=$($VIRSH dumpxml vcrun-b1 2>/dev/null)
+expect_match "the domain carries the sandbox id in its metadata" "<vcrun:sandbox [^>]*id=.b1." "$xml"
+expect_match "libvirt shows the agent channel connected" "name=.agent.channel.0. state=.connected." "$xml"
+expect_match "libvirt runs virtiofsd for the shared directory" "<binary path=" "$xml"
+qemu=$(qemu_of b1)
+ok $([ -n "$qemu" ]; echo $?) "QEMU of vcrun-b1 runs (pid ${qemu:-none})"
+expect_eq "exec in the sandbox" "exec-ok" "$(vc exec b1 echo exec-ok 2>&1)"
+
+"$VCRUN_LIBVIRT_CTL" stop; sleep 1
+"$VCRUN_LIBVIRT_CTL" start; ok $? "libvirtd restarted while the sandbox runs"
+expect_eq "... the same QEMU still runs" "$qemu" "$(qemu_of b1)"
+expect_eq "... the sandbox is still controllable (exec)" "after-restart" "$(vc exec b1 echo after-restart 2>&1)"
+
+owner=$(state_field b1 owner_pid)
+kill -KILL "$owner" 2>/dev/null
+owner_gone() { ! kill -0 "$owner" 2>/dev/null || [ "$(awk '{print $3}' /proc/$owner/stat 2>/dev/null)" = Z ]; }
+wait_for 10 owner_gone; ok $? "the sandbox's owner SIGKILLed"
+expect_eq "... the VM outlives it" "running" "$($VIRSH domstate vcrun-b1 2>&1)"
+vc delete --force b1; expect_eq "delete --force from another vcrun process (reattach by name and UUID)" 0 $?
+wait_for 15 no_domain b1; ok $? "... destroys the domain"
+expect_eq "... and the QEMU is gone" "" "$(qemu_of b1)"
+
+# ---- C: libvirtd killed mid-boot; QEMU killed ------------------------------
+vc run -d --bundle "$ROOT/sleeper" c1 </dev/null >/dev/null 2>"$ROOT/c1.err" &
+run_pid=$!
+# The guest's console has output: the domain is created, the guest boots.
+booting() { [ -s "$ROOT/state/c1/console.log" ]; }
+wait_for 120 booting; ok $? "the domain of c1 boots"
+"$VCRUN_LIBVIRT_CTL" kill; sleep 2
+"$VCRUN_LIBVIRT_CTL" start; ok $? "libvirtd SIGKILLed mid-boot, and started again"
+wait $run_pid; rc=$?
+expect_eq "... the boot still completes (run -d exits 0)" 0 $rc
+[ $rc -eq 0 ] || sed 's/^/#   /' "$ROOT/c1.err" | tail -20
+expect_eq "... and c1 runs" "running" "$(state_field c1 status)"
+qemu=$(qemu_of c1)
+t0=$(date +%s.%N)
+kill -KILL "$qemu" 2>/dev/null
+stopped() { [ "$(state_field c1 status)" = stopped ]; }
+wait_for 30 stopped; ok $? "kill -9 of QEMU: the sandbox goes to stopped"
+diag "noticed in $(echo "$(date +%s.%N) - $t0" | bc) s"
+wait_for 15 no_domain c1; ok $? "... libvirt no longer lists the domain"
+vc delete --force c1 >/dev/null 2>&1
+expect_eq "nothing is left: no sandbox, no domain" " " "$(vc list -q) $(domains)"
+expect_eq "no QEMU or virtiofsd of this test runs" "" "$(pgrep -f -- "$ROOT/" | tr '\n' ' ')"
+
+tap_done
+[ "$tap_failed" -eq 0 ]

@@ -1,0 +1,188 @@
+#!/bin/bash
+# podman --runtime vcrun, with Debian's real podman and conmon: the OCI
+# runtime contract they rely on (create/start/state/kill/delete/exec/pause,
+# --console-socket, the pid that lives as long as the container's init, the
+# mounts podman writes). Everything podman keeps is test-private: storage,
+# containers.conf and runroot live in a temporary directory, and the image
+# is a busybox rootfs imported from a tarball (no registry).
+#
+# VCRUN_PODMAN_CGROUPS=1 adds the host cgroup case (--memory/--cpus seen in
+# the host cgroup that config.json's cgroupsPath names, with QEMU in it);
+# the guest's side is always checked.
+. "$(dirname "$0")/../cli/lib.sh"
+
+skip_all() { echo "1..0 # SKIP $1"; exit 0; }
+[ "$(id -u)" = 0 ] || skip_all "podman's rootful mode needs root"
+command -v podman >/dev/null || skip_all "podman is not installed"
+command -v conmon >/dev/null || [ -x /usr/libexec/podman/conmon ] || skip_all "conmon is not installed"
+why=$(vm_missing); [ -z "$why" ] || skip_all "$why"
+
+TMP=$(mktemp -d /tmp/vcrun-podman.XXXXXX)
+# Short: podman's IDs are 64 characters, and a sandbox's sockets live in
+# STATE/ID/, within a Unix socket's 107.
+STATE=$(mktemp -d /tmp/vcp.XXXXXX)
+export CONTAINERS_CONF=$TMP/containers.conf CONTAINERS_STORAGE_CONF=$TMP/storage.conf
+IMG=localhost/vcrun-test-busybox:latest
+PM_TIMEOUT=${PM_TIMEOUT:-300}
+pm() { timeout -k 5 "$PM_TIMEOUT" podman --runtime vcrun "$@"; }
+
+# Our VMs: QEMU and virtiofsd processes whose command line names our dirs.
+our_processes() {
+    local p
+    for p in $(pgrep -f 'qemu-system|virtiofsd' 2>/dev/null); do
+        tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | grep -q -e "$TMP" -e "$STATE" && echo "$p"
+    done
+}
+cleanup() {
+    podman rm -af -t 0 >/dev/null 2>&1
+    local p; for p in $(our_processes); do kill -KILL "$p" 2>/dev/null; done
+    grep -o " $TMP[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
+    rm -rf "$TMP" "$STATE"
+}
+trap cleanup EXIT
+
+# ---- set-up: configuration, the vcrun wrapper, the image ---------------------------
+
+mkdir -p "$TMP/rootfs/bin" "$TMP/rootfs/etc" "$TMP/rootfs/proc" "$TMP/rootfs/sys" \
+    "$TMP/rootfs/dev" "$TMP/rootfs/tmp" "$TMP/rootfs/run" "$TMP/tmp"
+cp "$BUSYBOX" "$TMP/rootfs/bin/busybox"
+for a in sh echo cat true sleep ls stty env id test cut grep sed head; do
+    ln -s busybox "$TMP/rootfs/bin/$a"
+done
+tar -C "$TMP/rootfs" -cf "$TMP/busybox.tar" .
+
+sed "s|^\( *state_dir = \).*|\1\"$STATE\";|" "$CONF" > "$TMP/vcrun.conf"
+cat > "$TMP/vcrun" <<WRAP
+#!/bin/sh
+exec "$VCRUN" --config "$TMP/vcrun.conf" "\$@"
+WRAP
+chmod +x "$TMP/vcrun"
+
+cat > "$TMP/storage.conf" <<CONF
+[storage]
+driver = "vfs"
+graphroot = "$TMP/graph"
+runroot = "$TMP/runroot"
+CONF
+# podman's default ulimits ask for more than this host's hard limits allow
+# (runc fails with "error setting rlimit"): ask for what the host allows.
+hard_nofile=$(ulimit -Hn); [ "$hard_nofile" = unlimited ] && hard_nofile=1024
+NOFILE=$(( hard_nofile < 1024 ? hard_nofile : 1024 ))
+hard_nproc=$(ulimit -Hu); [ "$hard_nproc" = unlimited ] && hard_nproc=4096
+NPROC=$(( hard_nproc < 4096 ? hard_nproc : 4096 ))
+cat > "$TMP/containers.conf" <<CONF
+[containers]
+default_ulimits = ["nofile=$NOFILE:$NOFILE", "nproc=$NPROC:$NPROC"]
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+tmp_dir = "$TMP/tmp"
+runtime_supports_json = ["vcrun", "crun", "runc"]
+[engine.runtimes]
+vcrun = ["$TMP/vcrun"]
+CONF
+
+podman import "$TMP/busybox.tar" "$IMG" >/dev/null 2>"$TMP/import.err"
+ok $? "podman import of a busybox rootfs (no registry)" || { cat "$TMP/import.err"; tap_done; exit 1; }
+
+# ---- run --rm, exit status, rlimits --------------------------------------------------
+
+out=$(pm run --rm --network none "$IMG" echo hi 2>"$TMP/err"); rc=$?
+expect_eq "run --rm --network none echo hi: exit 0" 0 $rc
+expect_eq "... prints hi" "hi" "$out"
+[ $rc = 0 ] || diag "$(tail -5 "$TMP/err")"
+
+# The container's cgroup in the guest, from inside: /proc/self/cgroup's path.
+limits='p=$(cat /proc/self/cgroup); p=${p#0::}; cat /sys/fs/cgroup$p/memory.max /sys/fs/cgroup$p/cpu.max'
+out=$(pm run --name ex3 --network none --memory 512m --cpus 2 "$IMG" \
+      sh -c "ulimit -Sn; ulimit -Hn; ulimit -Hu; $limits; exit 3" 2>"$TMP/err"); rc=$?
+expect_eq "run sh -c 'exit 3': exit 3" 3 $rc
+expect_eq "... default_ulimits applied in the guest (nofile soft and hard, nproc hard)" \
+    "$NOFILE $NOFILE $NPROC" "$(echo $out | cut -d' ' -f1-3)"
+expect_eq "... --memory 512m --cpus 2 seen in the guest (memory.max, cpu.max)" \
+    "536870912 200000 100000" "$(echo $out | cut -d' ' -f4-)"
+expect_eq "inspect: exit code 3" "3 exited" "$(podman inspect ex3 --format '{{.State.ExitCode}} {{.State.Status}}' 2>&1)"
+podman rm ex3 >/dev/null 2>&1; ok $? "rm of the exited container"
+
+err=$(pm run --rm --network none --ulimit nofile=2000000:2000000 "$IMG" true 2>&1); rc=$?
+[ $rc -ne 0 ]; ok $? "an rlimit above the guest's hard limit is refused (exit $rc)"
+expect_match "... with a clear error" "RLIMIT_NOFILE \(soft 2000000, hard 2000000\) is refused by the guest" "$err"
+
+# ---- run -d, exec, ps, logs, pause, stop, rm --------------------------------------------
+
+id=$(pm run -d --name d1 --network none "$IMG" sh -c 'echo logged-line; sleep 600' 2>"$TMP/err"); rc=$?
+expect_eq "run -d sleep: exit 0" 0 $rc
+[ $rc = 0 ] || diag "$(tail -5 "$TMP/err")"
+expect_eq "ps lists it" "d1" "$(podman ps --format '{{.Names}}' 2>&1)"
+expect_eq "... running" running "$(podman inspect d1 --format '{{.State.Status}}' 2>&1)"
+out=$(pm exec d1 echo from-exec 2>&1); rc=$?
+expect_eq "exec, attached: exit 0" 0 $rc
+expect_eq "... its output" "from-exec" "$out"
+pm exec d1 sh -c 'exit 5' >/dev/null 2>&1
+expect_eq "exec: its exit status" 5 $?
+pm exec -d d1 sleep 300 >/dev/null 2>&1; ok $? "exec -d"
+wait_for 30 sh -c "podman logs d1 2>/dev/null | grep -q logged-line"; ok $? "logs shows the output"
+# exec -it: conmon's console socket for an exec'd process, in the same VM.
+out=$(python3 "$top_srcdir/tests/integration/tty-session.py" "$(command -v podman)" exec -it d1 sh \
+      2>"$TMP/tty.err")
+for check in "prompt" "initial window size 30 100" "window size change forwarded (40 120)" \
+             "the process has a terminal"; do
+    echo "$out" | grep -qx "ok $check"; ok $? "exec -it: $check"
+done
+expect_eq "exec -it: exit 5" "exit 5" "$(echo "$out" | tail -1)"
+echo "$out" | grep -q "^not ok" && diag "$(tail -c 600 "$TMP/tty.err")"
+podman pause d1 >/dev/null 2>&1; ok $? "pause"
+expect_eq "... inspect: paused" paused "$(podman inspect d1 --format '{{.State.Status}}' 2>&1)"
+podman unpause d1 >/dev/null 2>&1; ok $? "unpause"
+expect_eq "... it runs again" back "$(pm exec d1 echo back 2>&1)"
+start=$(date +%s)
+podman stop -t 3 d1 >/dev/null 2>"$TMP/err"; rc=$?
+took=$(( $(date +%s) - start ))
+expect_eq "stop -t 3 (sh as pid 1 ignores TERM: KILL after 3 s): exit 0" 0 $rc
+[ "$took" -ge 3 ] && [ "$took" -lt 60 ]; ok $? "... took ${took}s"
+expect_eq "inspect: exit code 137" "137 exited" "$(podman inspect d1 --format '{{.State.ExitCode}} {{.State.Status}}' 2>&1)"
+podman rm d1 >/dev/null 2>&1; ok $? "rm"
+
+# ---- run -it through a pty ----------------------------------------------------------------
+
+out=$(python3 "$top_srcdir/tests/integration/tty-session.py" "$(command -v podman)" --runtime vcrun \
+      run -it --rm --network none "$IMG" sh 2>"$TMP/tty.err")
+for check in "prompt" "initial window size 30 100" "a command's output" \
+             "window size change forwarded (40 120)" "the process has a terminal"; do
+    echo "$out" | grep -qx "ok $check"; ok $? "run -it: $check"
+done
+expect_eq "run -it: exit 5" "exit 5" "$(echo "$out" | tail -1)"
+echo "$out" | grep -q "^not ok" && diag "$(tail -c 600 "$TMP/tty.err")"
+
+# ---- host cgroups (with the cgroups work) -------------------------------------------------
+
+if [ "${VCRUN_PODMAN_CGROUPS:-0}" = 1 ]; then
+    pm run -d --name cg --network none --memory 512m --cpus 2 "$IMG" sleep 600 >/dev/null 2>"$TMP/err"
+    ok $? "run -d --memory 512m --cpus 2"
+    bundle=$(ls -d "$TMP"/graph/vfs-containers/*/userdata | head -1)
+    cgpath=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["linux"]["cgroupsPath"])' "$bundle/config.json")
+    vmm=$(for p in $(our_processes); do tr '\0' ' ' < /proc/$p/cmdline | grep -q qemu-system && echo $p; done | head -1)
+    if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+        dir=/sys/fs/cgroup$cgpath; mem=$(cat "$dir/memory.max" 2>/dev/null); cpu=$(cat "$dir/cpu.max" 2>/dev/null)
+        expect_eq "host cgroup $cgpath: memory.max" 536870912 "$mem"
+        expect_eq "... cpu.max" "200000 100000" "$cpu"
+    else
+        dir=/sys/fs/cgroup/memory$cgpath; mem=$(cat "$dir/memory.limit_in_bytes" 2>/dev/null)
+        expect_eq "host cgroup $cgpath: memory.limit_in_bytes" 536870912 "$mem"
+        expect_eq "... cpu.cfs_quota_us" 200000 "$(cat /sys/fs/cgroup/cpu$cgpath/cpu.cfs_quota_us 2>/dev/null)"
+    fi
+    grep -qx "$vmm" "$dir/cgroup.procs" 2>/dev/null; ok $? "... QEMU ($vmm) is in it"
+    podman rm -f -t 0 cg >/dev/null 2>&1
+else
+    skip "run --memory 512m --cpus 2: limits in the host cgroup" "VCRUN_PODMAN_CGROUPS is not 1"
+fi
+
+# ---- nothing left ---------------------------------------------------------------------------
+
+expect_eq "no container left" "" "$(podman ps -aq 2>&1)"
+expect_eq "no QEMU or virtiofsd left" "" "$(our_processes)"
+expect_eq "no vcrun state left" "" "$(ls -A "$STATE")"
+expect_eq "no mount left" "" "$(grep -c " $TMP" /proc/mounts | grep -v '^0$')"
+
+tap_done
+[ $tap_failed = 0 ]
