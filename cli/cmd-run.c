@@ -119,7 +119,9 @@ setup_thread (gpointer data)
 
   g_autofree char *netns = NULL;
   run->runtime = vc_cli_open_runtime (run->cli, error);
-  if (run->runtime && vc_bundle_network_namespace (run->bundle, &netns, error))
+  /* linux.resources on the host: the VMM and its helpers start in it */
+  if (run->runtime && vc_runtime_enter_host_cgroup (run->runtime, run->bundle, error)
+      && vc_bundle_network_namespace (run->bundle, &netns, error))
     {
       VcSandboxOptions options = { .netns = netns };
       run->sandbox = vc_sandbox_create (run->runtime, run->id, &options, error);
@@ -206,6 +208,7 @@ vc_cmd_run (VcCli *cli, const VcCliArgs *args)
       if (status == 0)
         status = VC_EXIT_RUNTIME_FAILURE;
     }
+  vc_host_cgroup_release ();
   if (pid_file)
     unlink (pid_file);
   if (bundle_copy)

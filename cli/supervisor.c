@@ -197,6 +197,9 @@ supervise (VcCli *cli, const char *id, const char *bundle, const char *pid_file,
   runtime = vc_cli_open_runtime (cli, &error);
   if (runtime == NULL)
     goto fail;
+  /* linux.resources on the host: the VMM and its helpers start in it */
+  if (!vc_runtime_enter_host_cgroup (runtime, bundle, &error))
+    goto fail;
   if (!vc_bundle_network_namespace (bundle, &netns, &error))
     goto fail;
   options.netns = netns;
@@ -234,6 +237,7 @@ supervise (VcCli *cli, const char *id, const char *bundle, const char *pid_file,
 
 fail:
   undo (owner, sandbox, container);
+  vc_host_cgroup_release ();
   if (console >= 0)
     close (console);
   report (report_fd, status, error->message);

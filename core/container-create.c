@@ -5,6 +5,7 @@
 
 #include "container-impl.h"
 #include "container-devices.h"
+#include "host-cgroup.h"
 #include "mountpoints.h"
 #include "oci.h"
 
@@ -90,6 +91,29 @@ vc_container_unshare_quietly (const VcFsOps *fs, VcFsShare *share, const char *i
     g_warning ("container %s: unshare_container: %s", id, error->message);
 }
 
+static gboolean
+run_create_hooks (VcSandbox *sb, const char *id, const char *bundle, const VcOciSpec *spec,
+                  GError **error)
+{
+  if (!vc_hooks_save (vc_sandbox_get_dir (sb), id, spec->json, bundle, error))
+    {
+      g_prefix_error (error, "container %s: saving its hooks: ", id);
+      return FALSE;
+    }
+  if (vc_hooks_count (spec->hooks, VC_HOOK_PRESTART) == 0
+      && vc_hooks_count (spec->hooks, VC_HOOK_CREATE_RUNTIME) == 0)
+    return TRUE;
+  g_autofree char *state = vc_hook_state_json (spec->oci_version, id, "created", (gint) getpid (),
+                                               bundle, spec->annotations_json);
+  if (!vc_hooks_run (spec->hooks, VC_HOOK_PRESTART, state, error)
+      || !vc_hooks_run (spec->hooks, VC_HOOK_CREATE_RUNTIME, state, error))
+    {
+      g_prefix_error (error, "container %s: ", id);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 VcContainer *
 vc_container_create (VcSandbox *sb, const char *id, const char *bundle, GError **error)
 {
@@ -104,6 +128,13 @@ vc_container_create (VcSandbox *sb, const char *id, const char *bundle, GError *
   g_autoptr(VcOciSpec) spec = vc_oci_spec_load (abs_bundle, error);
   if (spec == NULL)
     return NULL;
+
+  /* As Kata: a host namespace other than the network cannot be joined
+   * from inside the VM; the container gets its own in the guest. */
+  for (char **ns = spec->host_ns_paths; ns && *ns; ns++)
+    g_warning ("container %s: linux.namespaces: ignoring the host namespace '%s': it cannot be "
+               "joined across the VM boundary (the container gets a namespace of its own in the "
+               "guest)", id, *ns);
 
   VcSandboxOp op;
   if (!vc_sandbox_op_begin (sb, &op, error))
@@ -120,6 +151,7 @@ vc_container_create (VcSandbox *sb, const char *id, const char *bundle, GError *
   g_autoptr(VcAgentRef) agent = NULL;
   g_autoptr(VcContainerDevices) devices = NULL;
   gboolean shared = FALSE, created = FALSE;
+  g_autofree char *guest_json = NULL;
 
   if (!vc_sandbox_require_state (sb, VC_SANDBOX_MASK (VC_SANDBOX_READY)
                                      | VC_SANDBOX_MASK (VC_SANDBOX_RUNNING), error))
@@ -150,6 +182,10 @@ vc_container_create (VcSandbox *sb, const char *id, const char *bundle, GError *
   if (!share_all (fs, share, id, spec, &s, error))
     goto out;
 
+  /* The guest gets only createContainer and startContainer hooks. */
+  guest_json = vc_hooks_guest_json (spec->json, spec->root_path, error);
+  if (guest_json == NULL && error && *error)
+    goto out;
   devices = vc_container_devices_attach (sb, id, spec, error);
   if (devices == NULL)
     goto out;
@@ -169,7 +205,7 @@ vc_container_create (VcSandbox *sb, const char *id, const char *bundle, GError *
   VcContainerConfig config = {
     .struct_size = sizeof (VcContainerConfig),
     .container_id = id,
-    .oci_spec_json = spec->json,
+    .oci_spec_json = guest_json ? guest_json : spec->json,
     .guest_rootfs = ((VcSharedPath *) s.paths->pdata[0])->guest_path,
     .storages = (VcStorage *const *) s.storages->pdata,
     .mounts = (const VcAgentMount *const *) s.mounts->pdata,
@@ -182,6 +218,15 @@ vc_container_create (VcSandbox *sb, const char *id, const char *bundle, GError *
       goto out;
     }
   created = TRUE;
+
+  /* OCI: prestart and createRuntime after the container exists, before its
+   * process starts; a failure fails the create, undone below. The owner
+   * (this process) stands for the container's pid until start. */
+  if (!run_create_hooks (sb, id, abs_bundle, spec, error))
+    goto out;
+  /* the VM has booted: the host cgroup's CPU quota can bind now */
+  if (!vc_host_cgroup_finish (error))
+    goto out;
 
   VcContainerRecord *rec = vc_container_record_new (id);
   rec->bundle = g_strdup (abs_bundle);
@@ -219,6 +264,7 @@ out:
         vc_container_devices_release (sb, id, (char *const *) devices->records->pdata);
       if (shared)
         vc_container_unshare_quietly (fs, share, id);
+      vc_hooks_forget (vc_sandbox_get_dir (sb), id);
     }
   shares_clear (&s);
   vc_sandbox_op_end (&op);

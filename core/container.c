@@ -4,6 +4,7 @@
 
 #include "container-impl.h"
 #include "container-devices.h"
+#include "hooks.h"
 #include "mountpoints.h"
 #include "oci.h"
 
@@ -188,9 +189,14 @@ transition (VcContainer *c, guint sandbox_accepted, VcContainerState from,
 gboolean
 vc_container_start (VcContainer *c, GError **error)
 {
-  return transition (c, VC_SANDBOX_MASK (VC_SANDBOX_RUNNING), VC_CONTAINER_CREATED,
-                     VC_CONTAINER_RUNNING, "start_container",
-                     G_STRUCT_OFFSET (VcAgentOps, start_container), error);
+  if (!transition (c, VC_SANDBOX_MASK (VC_SANDBOX_RUNNING), VC_CONTAINER_CREATED,
+                   VC_CONTAINER_RUNNING, "start_container",
+                   G_STRUCT_OFFSET (VcAgentOps, start_container), error))
+    return FALSE;
+  /* OCI: poststart before start returns; a failure is only a warning. */
+  vc_hooks_run_saved (vc_sandbox_get_dir (c->sandbox), c->id, VC_HOOK_POSTSTART, "running",
+                      (gint) getpid (), FALSE);
+  return TRUE;
 }
 
 gboolean
@@ -288,6 +294,8 @@ vc_container_delete (VcContainer *c, gboolean force, GError **error)
       g_mutex_unlock (&c->mutex);
       vc_sandbox_queue_notify (sb, c->id);
       ok = vc_sandbox_op_save (&op, error);
+      /* OCI: poststop once the container is gone; failures are warnings. */
+      vc_hooks_run_saved (vc_sandbox_get_dir (sb), c->id, VC_HOOK_POSTSTOP, "stopped", 0, TRUE);
     }
   vc_sandbox_op_end (&op);
   return ok;

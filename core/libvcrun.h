@@ -18,3 +18,4 @@
 #include "dbus-errors.h"
 #include "host-check.h"
 #include "template.h"
+#include "host-cgroup.h"

@@ -4,6 +4,11 @@
 #include "oci.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <unistd.h>
+#include <linux/nsfs.h>
+#include <sys/ioctl.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -243,6 +248,89 @@ parse_mount (JsonNode *node, const char *origin, guint index, const char *bundle
   return m;
 }
 
+/* Even a path vcrun ignores must name a namespace of its type (as runc
+ * checks): a wrong one is a mistake to report, not to paper over. */
+static gboolean
+check_ns_path (const char *type, const char *path, const char *origin, const char *field,
+               GError **error)
+{
+  static const struct { const char *type; int flag; } types[] = {
+    { "pid", CLONE_NEWPID }, { "mount", CLONE_NEWNS }, { "ipc", CLONE_NEWIPC },
+    { "uts", CLONE_NEWUTS }, { "user", CLONE_NEWUSER }, { "cgroup", CLONE_NEWCGROUP },
+  };
+  int want = 0;
+  for (gsize i = 0; i < G_N_ELEMENTS (types); i++)
+    if (g_str_equal (type, types[i].type))
+      want = types[i].flag;
+  g_autofree char *f = g_strdup_printf ("%s.path", field);
+  if (want == 0)
+    {
+      g_autofree char *what = g_strdup_printf ("unknown namespace type '%s'", type);
+      return field_error (origin, f, what, error);
+    }
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    {
+      int saved = errno;
+      g_autofree char *what = g_strdup_printf ("%s: %s", path, g_strerror (saved));
+      return field_error (origin, f, what, error);
+    }
+  int got = ioctl (fd, NS_GET_NSTYPE);
+  close (fd);
+  if (got != want)
+    {
+      g_autofree char *what = g_strdup_printf ("%s is not a %s namespace", path, type);
+      return field_error (origin, f, what, error);
+    }
+  return TRUE;
+}
+
+/* linux.namespaces entries with a path. The network namespace is the
+ * caller's to prepare (its veths are carried into the VM); any other host
+ * namespace cannot be joined across the VM boundary. */
+static gboolean
+collect_host_ns_paths (JsonObject *o, const char *origin, VcOciSpec *spec, GError **error)
+{
+  g_autoptr(GPtrArray) found = g_ptr_array_new_with_free_func (g_free);
+  JsonNode *lx = json_object_get_member (o, "linux");
+  JsonNode *nss = lx && JSON_NODE_HOLDS_OBJECT (lx)
+                  ? json_object_get_member (json_node_get_object (lx), "namespaces") : NULL;
+  if (!is_absent (nss))
+    {
+      if (!JSON_NODE_HOLDS_ARRAY (nss))
+        return field_error (origin, "linux.namespaces", "must be an array", error);
+      JsonArray *a = json_node_get_array (nss);
+      for (guint i = 0; i < json_array_get_length (a); i++)
+        {
+          JsonNode *e = json_array_get_element (a, i);
+          g_autofree char *f = g_strdup_printf ("linux.namespaces[%u]", i);
+          if (!JSON_NODE_HOLDS_OBJECT (e))
+            return field_error (origin, f, "must be an object", error);
+          JsonObject *ns = json_node_get_object (e);
+          JsonNode *type = json_object_get_member (ns, "type");
+          JsonNode *path = json_object_get_member (ns, "path");
+          g_autofree char *f_type = g_strdup_printf ("%s.type", f);
+          g_autofree char *f_path = g_strdup_printf ("%s.path", f);
+          if (!is_string (type))
+            return field_error (origin, f_type, "must be a string", error);
+          if (!is_absent (path) && !is_string (path))
+            return field_error (origin, f_path, "must be a string", error);
+          if (is_string (path) && *json_node_get_string (path)
+              && !g_str_equal (json_node_get_string (type), "network"))
+            {
+              if (!check_ns_path (json_node_get_string (type), json_node_get_string (path), origin, f,
+                                  error))
+                return FALSE;
+              g_ptr_array_add (found, g_strdup_printf ("%s %s", json_node_get_string (type),
+                                                       json_node_get_string (path)));
+            }
+        }
+    }
+  g_ptr_array_add (found, NULL);
+  spec->host_ns_paths = (char **) g_ptr_array_free (g_steal_pointer (&found), FALSE);
+  return TRUE;
+}
+
 VcOciSpec *
 vc_oci_spec_parse (const char *json, gssize length, const char *bundle, const char *origin,
                    GError **error)
@@ -341,6 +429,21 @@ vc_oci_spec_parse (const char *json, gssize length, const char *bundle, const ch
           g_ptr_array_add (spec->mounts, m);
         }
     }
+  if (!collect_host_ns_paths (o, origin, spec, error))
+    return NULL;
+  spec->hooks = vc_hooks_parse (json_object_get_member (o, "hooks"), origin, error);
+  if (spec->hooks == NULL)
+    return NULL;
+  JsonNode *annotations = json_object_get_member (o, "annotations");
+  if (!is_absent (annotations))
+    {
+      if (!JSON_NODE_HOLDS_OBJECT (annotations))
+        {
+          field_error (origin, "annotations", "must be an object", error);
+          return NULL;
+        }
+      spec->annotations_json = json_to_string (annotations, FALSE);
+    }
   return g_steal_pointer (&spec);
 }
 
@@ -381,6 +484,9 @@ vc_oci_spec_free (VcOciSpec *spec)
   g_free (spec->hostname);
   if (spec->mounts)
     g_ptr_array_unref (spec->mounts);
+  vc_hooks_free (spec->hooks);
+  g_strfreev (spec->host_ns_paths);
+  g_free (spec->annotations_json);
   g_free (spec);
 }
 

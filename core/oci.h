@@ -10,6 +10,8 @@
 
 #include <glib.h>
 
+#include "hooks.h"
+
 G_BEGIN_DECLS
 
 typedef struct {
@@ -30,6 +32,11 @@ typedef struct {
   gboolean   terminal;      /* process.terminal */
   char      *hostname;      /* may be NULL */
   GPtrArray *mounts;        /* VcOciMount*, in file order */
+  VcHooks   *hooks;         /* never NULL */
+  char      *annotations_json; /* the "annotations" object as JSON, or NULL */
+  char     **host_ns_paths;  /* "type path" of linux.namespaces joining a host
+                                namespace other than network: the guest cannot
+                                (NULL-terminated, may be empty) */
 } VcOciSpec;
 
 /* Reads and checks <bundle>/config.json; bundle must be an absolute path. */

@@ -200,15 +200,22 @@ vc_owner_start (VcOwner *owner, GError **error)
                    vc_container_get_id (owner->container));
       return FALSE;
     }
-  if (!vc_container_start (owner->container, error))
+  g_autoptr(GError) local = NULL;
+  gboolean ok = vc_container_start (owner->container, &local);
+  /* Refused before anything happened: may start later. Else the init runs,
+   * or failed in the agent and is collected (stopped, deletable, as runc). */
+  if (!ok && (g_error_matches (local, VC_ERROR, VC_ERROR_INVALID_STATE)
+              || g_error_matches (local, VC_ERROR, VC_ERROR_BUSY)))
     {
       g_mutex_lock (&owner->lock);
       owner->started = FALSE;
       g_mutex_unlock (&owner->lock);
-      return FALSE;
     }
-  watch_init (owner);
-  return TRUE;
+  else
+    watch_init (owner);
+  if (!ok)
+    g_propagate_error (error, g_steal_pointer (&local));
+  return ok;
 }
 
 /* After kill of a container that was never started: its init is ending,

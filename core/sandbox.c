@@ -4,6 +4,8 @@
 
 #include "sandbox-impl.h"
 #include "owner-client.h"
+#include "hooks.h"
+#include "host-cgroup.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -362,6 +364,23 @@ vc_sandbox_stop (VcSandbox *sb, GError **error)
   return ok;
 }
 
+/* The containers still recorded die with the VM: their poststop hooks run
+ * now, before the state dir (which keeps them) goes. */
+static void
+run_poststop_hooks (VcSandbox *sb)
+{
+  g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
+  g_mutex_lock (&sb->state_mutex);
+  for (guint i = 0; i < sb->record->containers->len; i++)
+    {
+      VcContainerRecord *rec = sb->record->containers->pdata[i];
+      g_ptr_array_add (ids, g_strdup (rec->id));
+    }
+  g_mutex_unlock (&sb->state_mutex);
+  for (guint i = 0; i < ids->len; i++)
+    vc_hooks_run_saved (sb->dir, ids->pdata[i], VC_HOOK_POSTSTOP, "stopped", 0, TRUE);
+}
+
 gboolean
 vc_sandbox_delete (VcSandbox *sb, gboolean force, GError **error)
 {
@@ -391,7 +410,15 @@ vc_sandbox_delete (VcSandbox *sb, gboolean force, GError **error)
     }
 
   if (ok)
-    ok = vc_sandbox_network_cleanup (sb, error) && vc_state_remove_dir (sb->dir, error);
+    ok = vc_sandbox_network_cleanup (sb, error);
+  if (ok)
+    {
+      /* the VM and its helpers are gone: their host cgroup can go */
+      vc_host_cgroup_release ();
+      run_poststop_hooks (sb);
+    }
+  if (ok)
+    ok = vc_state_remove_dir (sb->dir, error);
   if (ok)
     {
       g_mutex_lock (&sb->state_mutex);
@@ -443,12 +470,6 @@ vc_sandbox_is_being_created (VcSandbox *sb)
     pid = g_ascii_strtoll (sb->record->reason + strlen (CREATING_REASON), NULL, 10);
   g_mutex_unlock (&sb->state_mutex);
   return pid > 0 && pid <= G_MAXINT && vc_owner_pid_alive ((gint) pid);
-}
-
-const char *
-vc_sandbox_get_dir (VcSandbox *sb)
-{
-  return sb->dir;
 }
 
 char *
@@ -580,4 +601,10 @@ vc_sandbox_get_container (VcSandbox *sb, const char *id, GError **error)
       return NULL;
     }
   return vc_container_new_handle (sb, id);
+}
+
+const char *
+vc_sandbox_get_dir (VcSandbox *sb)
+{
+  return sb->dir;
 }

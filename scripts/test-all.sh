@@ -86,6 +86,23 @@ if [ "${VCRUN_SKIP_PODMAN:-}" != 1 ]; then
   [ "$fail" -eq "$before" ] || show_failures tests/integration/podman
 fi
 
+# runtime-tools' validation suite (outside the project, ../shared/oci-validation
+# or OCI_VALIDATION_DIR): the quick subset, about 3 minutes; the full run is
+# make check-oci (scripts/oci-conformance.sh). VCRUN_SKIP_OCI=1 leaves it out.
+if [ "${VCRUN_SKIP_OCI:-}" != 1 ]; then
+  step "OCI conformance (quick subset, runc and vcrun)"
+  t0=$(date +%s)
+  VCRUN_BUILD_DIR=$build "$top/scripts/oci-conformance.sh" --quick >oci.log 2>&1
+  rc=$?
+  cat oci.log
+  case $rc in
+    0) pass=$((pass + 1)) ;;
+    77) skip=$((skip + 1)) ;;
+    *) fail=$((fail + 1)) ;;
+  esac
+  echo "OCI conformance took $(( $(date +%s) - t0 )) s"
+fi
+
 if [ "${VCRUN_SKIP_DISTCHECK:-}" != 1 ]; then
   step "make distcheck"
   t0=$(date +%s)

@@ -176,6 +176,7 @@ typedef struct Process {
   bool waited;           /* WaitProcess answered for an exec process */
   bool out_done;         /* stdout's end of file was read, or the host shut it */
   bool err_done;         /* the same for stderr (a terminal has none) */
+  int64_t exec_ms;       /* monotonic_ms () when the exec was seen; 0 before */
   int refs;              /* container list + requests in flight; agent_lock */
 } Process;
 
@@ -257,11 +258,29 @@ bool rootfs_finish (const Grpc__Spec *spec, char *msg, size_t msg_len);
 bool privileges_apply (const Grpc__Process *proc, bool load_seccomp_early,
                        void *seccomp_ctx, char *msg, size_t msg_len);
 bool rlimits_apply (const Grpc__Process *proc, char *msg, size_t msg_len);
+/* In the agent, before the fork: logs capabilities that will be skipped. */
+void caps_warn_unknown (const Grpc__Process *proc);
+/* process.oomScoreAdj, in the child (as runc: only when the spec sets it). */
+bool oom_score_adj_apply (const Grpc__Process *proc, char *msg, size_t msg_len);
 /* Builds a libseccomp filter from linux.seccomp (NULL spec = no filter,
  * *ctx = NULL). Done in the agent so mistakes are ordinary errors. */
 bool seccomp_build (const Grpc__LinuxSeccomp *spec, void **ctx, AgentError *err);
 bool seccomp_load_ctx (void *ctx, char *msg, size_t msg_len);
 void seccomp_free (void *ctx);
+
+/* User namespace (userns.c): the spec asks for one (a "user" namespace). */
+bool userns_wanted (const Grpc__Spec *spec);
+/* In the init, after its rootfs is set up: unshare the user namespace and
+ * have a helper write the uid/gid maps. */
+bool userns_enter (const Grpc__Linux *lx, char *msg, size_t msg_len);
+
+/* createContainer / startContainer hooks (hooks.c), run by the init in the
+ * container's namespaces. The prefix (malloc()ed, in the agent) holds the
+ * state JSON's fixed fields. */
+bool hooks_wanted (const Grpc__Spec *spec);
+char *hooks_state_prefix (const Container *c);
+bool hooks_run (const Grpc__Spec *spec, bool start, const char *state_prefix, const char *status,
+                char *msg, size_t msg_len);
 
 /* ---- cgroups (cgroup.c) --------------------------------------------------- */
 

@@ -47,19 +47,49 @@ last_cap (void)
   return N_CAPS - 1;
 }
 
-/* Sets bits of a 64-bit capability mask from names; unknown names fail. */
+/* Sets bits of a 64-bit capability mask from names. As runc, a name this
+ * agent or the guest kernel does not know is skipped (caps_warn_unknown
+ * logged it before the fork). */
 static bool
 caps_mask (char **names, size_t n, uint64_t *mask, char *msg, size_t msg_len)
 {
+  (void) msg;
+  (void) msg_len;
   *mask = 0;
+  int last = last_cap ();
   for (size_t i = 0; i < n; i++)
     {
       int cap = cap_from_name (names[i]);
-      if (cap < 0)
-        return msg_fail (msg, msg_len, 0, "unknown capability '%s'", names[i]);
+      if (cap < 0 || cap > last)
+        continue;
       *mask |= (uint64_t) 1 << cap;
     }
   return true;
+}
+
+static void
+warn_unknown (char **names, size_t n, const char *set)
+{
+  int last = last_cap ();
+  for (size_t i = 0; i < n; i++)
+    {
+      int cap = cap_from_name (names[i]);
+      if (cap < 0 || cap > last)
+        agent_log ("warning: ignoring unknown or unavailable capability '%s' (%s set)", names[i], set);
+    }
+}
+
+void
+caps_warn_unknown (const Grpc__Process *proc)
+{
+  const Grpc__LinuxCapabilities *caps = proc ? proc->capabilities : NULL;
+  if (!caps)
+    return;
+  warn_unknown (caps->bounding, caps->n_bounding, "bounding");
+  warn_unknown (caps->effective, caps->n_effective, "effective");
+  warn_unknown (caps->permitted, caps->n_permitted, "permitted");
+  warn_unknown (caps->inheritable, caps->n_inheritable, "inheritable");
+  warn_unknown (caps->ambient, caps->n_ambient, "ambient");
 }
 
 static bool
@@ -195,5 +225,20 @@ privileges_apply (const Grpc__Process *proc, bool load_seccomp_early, void *secc
     return msg_fail (msg, msg_len, errno, "PR_SET_NO_NEW_PRIVS");
   if (!load_seccomp_early && seccomp_ctx && !seccomp_load_ctx (seccomp_ctx, msg, msg_len))
     return false;
+  return true;
+}
+
+bool
+oom_score_adj_apply (const Grpc__Process *proc, char *msg, size_t msg_len)
+{
+  /* proto3 has no presence: 0 (unset or asked) leaves the inherited value,
+   * which is the agent's 0 */
+  if (!proc || proc->oomscoreadj == 0)
+    return true;
+  if (proc->oomscoreadj < -1000 || proc->oomscoreadj > 1000)
+    return msg_fail (msg, msg_len, 0, "oomScoreAdj %lld is outside [-1000, 1000]", (long long) proc->oomscoreadj);
+  AgentError err = { 0 };
+  if (!write_file_fmt (&err, "/proc/self/oom_score_adj", "%lld", (long long) proc->oomscoreadj))
+    return msg_fail (msg, msg_len, 0, "oomScoreAdj: %s", err.message);
   return true;
 }

@@ -5,10 +5,12 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Largest ReadStdout/ReadStderr answer, and the default when len is 0. */
@@ -80,6 +82,53 @@ release (Process *p)
   pthread_mutex_unlock (&agent_lock);
 }
 
+/* A container's init gets a signal only if it has a handler for it
+ * (pid_namespaces(7): from any namespace but SIGKILL and SIGSTOP). Right
+ * after start a shell may not have installed its trap yet, and the signal
+ * would be lost; and a shell that gets its trapped signal before it blocks
+ * in `wait` runs the trap and then waits on. So a fresh init gets up to
+ * INIT_HANDLER_GRACE_MS after its exec to catch (or ignore) the signal and
+ * go to sleep before the signal is sent: what runc's speed gives a
+ * container on a host, which a guest under emulation does not. */
+#define INIT_HANDLER_GRACE_MS 3000
+
+static bool
+signal_handled (pid_t pid, int sig)
+{
+  char path[64], buf[2048];
+  snprintf (path, sizeof path, "/proc/%d/status", (int) pid);
+  if (read_small_file (path, buf, sizeof buf) < 0)
+    return true; /* gone: nothing to wait for */
+  unsigned long long caught = 0, ignored = 0;
+  const char *c = strstr (buf, "SigCgt:");
+  const char *i = strstr (buf, "SigIgn:");
+  if (!c || !i)
+    return true;
+  caught = strtoull (c + 7, NULL, 16);
+  ignored = strtoull (i + 7, NULL, 16);
+  if (!(((caught | ignored) >> (sig - 1)) & 1))
+    return false;
+  /* ... and is blocked (sleeping), not still running its setup */
+  const char *state = strstr (buf, "State:");
+  if (!state)
+    return true;
+  state += 6;
+  state += strspn (state, " \t");
+  return *state && strchr ("SDTt", *state) != NULL;
+}
+
+static void
+await_init_handler (pid_t pid, int64_t exec_ms, int sig)
+{
+  if (pid <= 0 || exec_ms == 0 || sig == SIGKILL || sig == SIGSTOP || sig > 64)
+    return;
+  while (monotonic_ms () < exec_ms + INIT_HANDLER_GRACE_MS && !signal_handled (pid, sig))
+    {
+      struct timespec ts = { 0, 20 * 1000 * 1000 };
+      nanosleep (&ts, NULL);
+    }
+}
+
 bool
 process_signal (const char *cid, const char *exec_id, uint32_t signal, AgentError *err)
 {
@@ -93,9 +142,11 @@ process_signal (const char *cid, const char *exec_id, uint32_t signal, AgentErro
       Container *c = container_find (cid, err);
       char *cgroup = c ? xstrdup (c->cgroup) : NULL;
       pid_t init_pid = c && c->processes ? c->processes->pid : 0;
+      int64_t init_exec_ms = c && c->processes ? c->processes->exec_ms : 0;
       pthread_mutex_unlock (&agent_lock);
       if (!c)
         return false;
+      await_init_handler (init_pid, init_exec_ms, (int) signal);
       bool ok = cgroup_kill_all (cgroup, (int) signal);
       free (cgroup);
       if (!ok && init_pid > 0 && kill (init_pid, (int) signal) < 0 && errno != ESRCH)
@@ -107,6 +158,8 @@ process_signal (const char *cid, const char *exec_id, uint32_t signal, AgentErro
   if (!p)
     return false;
   bool ok = true;
+  if (p->is_init && p->pid > 0)
+    await_init_handler (p->pid, p->exec_ms, (int) signal);
   if (p->pid <= 0 || child_exited (p->child))
     ok = agent_error (err, VC_TTRPC_CODE_NOT_FOUND, "process %s of container %s is not running", exec_id, cid);
   else if (kill (p->pid, (int) signal) < 0 && errno != ESRCH)

@@ -305,6 +305,13 @@ spec_devices (int root_fd, const Grpc__Spec *spec, char *msg, size_t msg_len)
           return msg_fail (msg, msg_len, e, "cannot create device %s", d->path);
         }
       (void) !fchownat (dfd, slash + 1, d->uid, d->gid, AT_SYMLINK_NOFOLLOW);
+      /* mknod applies the umask: set the mode the config gives, as runc does */
+      if (fchmodat (dfd, slash + 1, mode & 07777, 0) < 0)
+        {
+          int e = errno;
+          close (dfd);
+          return msg_fail (msg, msg_len, e, "cannot set the mode of device %s", d->path);
+        }
       close (dfd);
     }
   return true;

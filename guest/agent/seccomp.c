@@ -69,6 +69,36 @@ parse_arch (const char *name)
   return seccomp_arch_resolve_name (buf);
 }
 
+/* libseccomp refuses two comparisons of one argument in a rule (EINVAL). As
+ * runc does, a rule with several conditions on the same argument index becomes
+ * one rule per condition (any of them matching triggers the action); a rule
+ * whose conditions are on distinct arguments stays one rule (all must match). */
+static bool
+add_rules (scmp_filter_ctx ctx, uint32_t action, const char *name, int nr, const struct scmp_arg_cmp *cmps,
+           size_t n, AgentError *err)
+{
+  bool repeated = false;
+  for (size_t a = 0; a < n && !repeated; a++)
+    for (size_t b = a + 1; b < n; b++)
+      if (cmps[a].arg == cmps[b].arg)
+        repeated = true;
+  int r;
+  if (!repeated)
+    {
+      r = seccomp_rule_add_array (ctx, action, nr, (unsigned) n, cmps);
+      if (r < 0)
+        return agent_error_errno (err, VC_TTRPC_CODE_INVALID_ARGUMENT, -r, "seccomp: rule for %s", name);
+      return true;
+    }
+  for (size_t a = 0; a < n; a++)
+    {
+      r = seccomp_rule_add_array (ctx, action, nr, 1, &cmps[a]);
+      if (r < 0)
+        return agent_error_errno (err, VC_TTRPC_CODE_INVALID_ARGUMENT, -r, "seccomp: rule for %s", name);
+    }
+  return true;
+}
+
 bool
 seccomp_build (const Grpc__LinuxSeccomp *spec, void **out, AgentError *err)
 {
@@ -82,6 +112,15 @@ seccomp_build (const Grpc__LinuxSeccomp *spec, void **out, AgentError *err)
   scmp_filter_ctx ctx = seccomp_init (default_action);
   if (!ctx)
     return agent_error (err, VC_TTRPC_CODE_INTERNAL, "seccomp_init failed");
+  /* libseccomp sets no_new_privs when it loads a filter: the process's
+   * noNewPrivileges is the spec's to decide (privileges_apply loads the
+   * filter while CAP_SYS_ADMIN is still held when it is false), as runc. */
+  int nnp = seccomp_attr_set (ctx, SCMP_FLTATR_CTL_NNP, 0);
+  if (nnp < 0)
+    {
+      seccomp_release (ctx);
+      return agent_error_errno (err, VC_TTRPC_CODE_INTERNAL, -nnp, "seccomp: cannot clear the no_new_privs attribute");
+    }
 
   for (size_t i = 0; i < spec->n_architectures; i++)
     {
@@ -156,12 +195,10 @@ seccomp_build (const Grpc__LinuxSeccomp *spec, void **out, AgentError *err)
             }
           if (action == default_action)
             continue; /* libseccomp refuses rules equal to the default */
-          int r = seccomp_rule_add_array (ctx, action, nr, (unsigned) sc->n_args, cmps);
-          if (r < 0)
+          if (!add_rules (ctx, action, sc->names[n], nr, cmps, sc->n_args, err))
             {
               seccomp_release (ctx);
-              return agent_error_errno (err, VC_TTRPC_CODE_INVALID_ARGUMENT, -r, "seccomp: rule for %s",
-                                        sc->names[n]);
+              return false;
             }
         }
     }

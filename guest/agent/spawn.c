@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <termios.h>
 #include <unistd.h>
@@ -57,7 +58,8 @@ typedef struct {
   const char *cgroup_procs;
   bool is_init;
   bool terminal;
-  int ns_fds[4];           /* exec: ipc, uts, pid, mnt of the container init */
+  int ns_fds[5];           /* exec: ipc, uts, pid, mnt, user of the container init */
+  char *hook_state;        /* init with createContainer/startContainer hooks */
   int stdio[3];            /* child ends: stdin, stdout, stderr (or the pty slave 3x) */
   int sync_w;
   int start_r;             /* init: blocks here until StartContainer */
@@ -66,7 +68,9 @@ typedef struct {
   char **envp;
 } SpawnPlan;
 
-static const char *const ns_names[4] = { "ipc", "uts", "pid", "mnt" };
+/* The user namespace last: joined first, it would take away the rights
+ * over the others (owned by the guest's). */
+static const char *const ns_names[5] = { "ipc", "uts", "pid", "mnt", "user" };
 
 static const char *
 env_get (char **envp, const char *name)
@@ -121,6 +125,10 @@ child_run (const SpawnPlan *plan)
       if (!rootfs_setup (plan->spec, plan->rootfs, msg, sizeof msg)
           || !rootfs_finish (plan->spec, msg, sizeof msg))
         goto fail;
+      if (userns_wanted (plan->spec) && !userns_enter (plan->spec->linux, msg, sizeof msg))
+        goto fail;
+      if (!hooks_run (plan->spec, false, plan->hook_state, "creating", msg, sizeof msg))
+        goto fail;
       sync_send (plan->sync_w, SYNC_READY, 0, NULL);
       char go;
       ssize_t n;
@@ -129,6 +137,8 @@ child_run (const SpawnPlan *plan)
       if (n != 1)
         _exit (1); /* the container was removed before it started */
       close (plan->start_r);
+      if (!hooks_run (plan->spec, true, plan->hook_state, "created", msg, sizeof msg))
+        goto fail;
     }
   else if (chdir ("/") < 0)
     {
@@ -186,7 +196,7 @@ close_other_fds (const SpawnPlan *plan)
 {
   int keep[12];
   size_t n = 0;
-  for (int i = 0; i < 4; i++)
+  for (int i = 0; i < 5; i++)
     keep[n++] = plan->ns_fds[i];
   for (int i = 0; i < 3; i++)
     keep[n++] = plan->stdio[i];
@@ -221,6 +231,13 @@ intermediate_run (SpawnPlan *plan)
       sync_send (plan->sync_w, SYNC_ERROR, 0, err.message);
       _exit (1);
     }
+  /* Here, still the guest's root: in a user namespace /proc/self is no
+   * longer ours to write. The process inherits it. */
+  if (!oom_score_adj_apply (plan->proc, msg, sizeof msg))
+    {
+      sync_send (plan->sync_w, SYNC_ERROR, 0, msg);
+      _exit (1);
+    }
   if (plan->is_init)
     {
       if (unshare (CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC) < 0)
@@ -231,8 +248,8 @@ intermediate_run (SpawnPlan *plan)
         }
     }
   else
-    for (int i = 0; i < 4; i++)
-      if (setns (plan->ns_fds[i], 0) < 0)
+    for (int i = 0; i < 5; i++)
+      if (plan->ns_fds[i] >= 0 && setns (plan->ns_fds[i], 0) < 0)
         {
           msg_fail (msg, sizeof msg, errno, "cannot join the %s namespace of the container", ns_names[i]);
           sync_send (plan->sync_w, SYNC_ERROR, 0, msg);
@@ -335,7 +352,7 @@ process_spawn (Container *c, Process *p, const Grpc__Process *proc, AgentError *
 {
   SpawnPlan plan = {
     .spec = c->spec, .proc = proc, .rootfs = c->rootfs, .is_init = p->is_init,
-    .terminal = proc->terminal, .ns_fds = { -1, -1, -1, -1 }, .stdio = { -1, -1, -1 },
+    .terminal = proc->terminal, .ns_fds = { -1, -1, -1, -1, -1 }, .stdio = { -1, -1, -1 },
     .sync_w = -1, .start_r = -1,
   };
   int parent_stdin = -1, parent_stdout = -1, parent_stderr = -1, master = -1;
@@ -352,6 +369,9 @@ process_spawn (Container *c, Process *p, const Grpc__Process *proc, AgentError *
     }
   if (!seccomp_build (c->spec && c->spec->linux ? c->spec->linux->seccomp : NULL, &plan.seccomp, err))
     return false;
+  caps_warn_unknown (proc);
+  if (p->is_init && hooks_wanted (c->spec))
+    plan.hook_state = hooks_state_prefix (c);
   plan.envp = build_env (proc);
   plan.argv = xcalloc (proc->n_args + 1, sizeof *plan.argv);
   for (size_t i = 0; i < proc->n_args; i++)
@@ -365,7 +385,7 @@ process_spawn (Container *c, Process *p, const Grpc__Process *proc, AgentError *
           agent_error (err, VC_TTRPC_CODE_FAILED_PRECONDITION, "container %s is not running", c->id);
           goto out;
         }
-      for (int i = 0; i < 4; i++)
+      for (int i = 0; i < 5; i++)
         {
           char path[64];
           snprintf (path, sizeof path, "/proc/%d/ns/%s", (int) init->pid, ns_names[i]);
@@ -376,6 +396,11 @@ process_spawn (Container *c, Process *p, const Grpc__Process *proc, AgentError *
               goto out;
             }
         }
+      /* The init's user namespace is joined only if it has its own. */
+      struct stat mine, theirs;
+      if (fstat (plan.ns_fds[4], &theirs) == 0 && stat ("/proc/self/ns/user", &mine) == 0
+          && mine.st_ino == theirs.st_ino && mine.st_dev == theirs.st_dev)
+        close_fd (&plan.ns_fds[4]);
     }
 
   if (proc->terminal)
@@ -491,8 +516,9 @@ process_spawn (Container *c, Process *p, const Grpc__Process *proc, AgentError *
   ok = true;
 
 out:
-  for (int i = 0; i < 4; i++)
+  for (int i = 0; i < 5; i++)
     close_fd (&plan.ns_fds[i]);
+  free (plan.hook_state);
   for (int i = 0; i < 3; i++)
     close_fd (&plan.stdio[i]);
   close_fd (&plan.sync_w);
@@ -518,5 +544,7 @@ process_await_exec (Process *p, AgentError *err)
   bool ok = sync_wait (p->sync_fd, 0, &pid, err);
   close (p->sync_fd);
   p->sync_fd = -1;
+  if (ok)
+    p->exec_ms = monotonic_ms ();
   return ok;
 }
