@@ -143,6 +143,8 @@ get_string (const Parser *p, const config_setting_t *group, const char *name, co
   const char *value = config_setting_get_string (s);
   if (value[0] == '\0')
     return fail_at (p, s, error, "'%s' must not be empty", path);
+  if (!g_utf8_validate (value, -1, NULL))
+    return fail_at (p, s, error, "'%s' is not valid UTF-8", path);
   g_free (*out);
   *out = g_strdup (value);
   return TRUE;
@@ -260,6 +262,10 @@ parse_plugin_settings (const Parser *p, config_setting_t *group, VcPluginEntry *
           value = g_variant_new_int64 (config_setting_get_int64 (s));
           break;
         case CONFIG_TYPE_STRING:
+          /* A GVariant string must be UTF-8. */
+          if (!g_utf8_validate (config_setting_get_string (s), -1, NULL))
+            return fail_at (p, s, error, "plugin '%s': setting '%s' is not valid UTF-8",
+                            entry->name, config_setting_name (s));
           value = g_variant_new_string (config_setting_get_string (s));
           break;
         default:

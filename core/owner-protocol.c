@@ -1,0 +1,168 @@
+/* The owner socket's wire format (owner-protocol.h). */
+#include "config.h"
+
+#include "owner-protocol.h"
+
+#include <string.h>
+
+#include <vcrun/types.h>
+
+#define MAX_DEPTH 64
+
+static gboolean
+is_space (char c)
+{
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* json-glib accepts "{} {}" as its first object and an empty text as no
+ * value at all: check the shape before it parses. TRUE when text is one
+ * object, nested at most MAX_DEPTH deep, with only white space after it. */
+static gboolean
+one_object (const char *text, gsize len, const char **problem)
+{
+  gsize i = 0;
+  while (i < len && is_space (text[i]))
+    i++;
+  if (i == len || text[i] != '{')
+    {
+      *problem = i == len ? "is empty" : "is not a JSON object";
+      return FALSE;
+    }
+  guint depth = 0;
+  gboolean in_string = FALSE, escaped = FALSE;
+  for (; i < len; i++)
+    {
+      char c = text[i];
+      if (in_string)
+        {
+          if (escaped)
+            escaped = FALSE;
+          else if (c == '\\')
+            escaped = TRUE;
+          else if (c == '"')
+            in_string = FALSE;
+          continue;
+        }
+      if (c == '"')
+        in_string = TRUE;
+      else if (c == '[' || c == '{')
+        {
+          if (++depth > MAX_DEPTH)
+            {
+              *problem = "is nested too deeply";
+              return FALSE;
+            }
+        }
+      else if ((c == ']' || c == '}') && --depth == 0)
+        break;
+    }
+  for (i++; i < len; i++)
+    if (!is_space (text[i]))
+      {
+        *problem = "has more than one JSON value";
+        return FALSE;
+      }
+  return TRUE;
+}
+
+JsonObject *
+vc_owner_line_parse (const char *line, gsize len, const char *what, GError **error)
+{
+  const char *problem = NULL;
+  if (memchr (line, '\0', len) != NULL)
+    problem = "contains a NUL byte";
+  else
+    one_object (line, len, &problem);
+  if (problem != NULL)
+    {
+      g_set_error (error, VC_ERROR, VC_ERROR_PROTOCOL, "%s %s", what, problem);
+      return NULL;
+    }
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GError) local = NULL;
+  if (!json_parser_load_from_data (parser, line, (gssize) len, &local))
+    {
+      g_set_error (error, VC_ERROR, VC_ERROR_PROTOCOL, "%s is not a JSON object: %s", what,
+                   local->message);
+      return NULL;
+    }
+  JsonNode *root = json_parser_get_root (parser);
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+    {
+      g_set_error (error, VC_ERROR, VC_ERROR_PROTOCOL, "%s is not a JSON object", what);
+      return NULL;
+    }
+  return json_object_ref (json_node_get_object (root));
+}
+
+gboolean
+vc_owner_request_string (JsonObject *request, const char *name, const char **value, GError **error)
+{
+  *value = NULL;
+  JsonNode *node = json_object_get_member (request, name);
+  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
+    return TRUE;
+  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
+    {
+      g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT, "request: %s must be a string", name);
+      return FALSE;
+    }
+  *value = json_node_get_string (node);
+  return TRUE;
+}
+
+gboolean
+vc_owner_request_int (JsonObject *request, const char *name, gint64 min, gint64 max, gint64 def,
+                      gint64 *value, GError **error)
+{
+  JsonNode *node = json_object_get_member (request, name);
+  if (node == NULL)
+    {
+      *value = def;
+      return TRUE;
+    }
+  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_INT64
+      || json_node_get_int (node) < min || json_node_get_int (node) > max)
+    {
+      g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT,
+                   "request: %s must be an integer from %" G_GINT64_FORMAT " to %" G_GINT64_FORMAT,
+                   name, min, max);
+      return FALSE;
+    }
+  *value = json_node_get_int (node);
+  return TRUE;
+}
+
+gboolean
+vc_owner_request_bool (JsonObject *request, const char *name)
+{
+  JsonNode *node = json_object_get_member (request, name);
+  return node && JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_BOOLEAN
+         && json_node_get_boolean (node);
+}
+
+gboolean
+vc_owner_reply_check (JsonObject *reply, const char *sandbox_id, GError **error)
+{
+  JsonNode *ok = json_object_get_member (reply, "ok");
+  if (ok && JSON_NODE_HOLDS_VALUE (ok) && json_node_get_value_type (ok) == G_TYPE_BOOLEAN
+      && json_node_get_boolean (ok))
+    return TRUE;
+
+  gint64 code = VC_ERROR_FAILED;
+  const char *message = NULL;
+  JsonNode *node = json_object_get_member (reply, "code");
+  if (node && JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_INT64)
+    code = json_node_get_int (node);
+  node = json_object_get_member (reply, "error");
+  if (node && JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING)
+    message = json_node_get_string (node);
+  if (message == NULL || !g_utf8_validate (message, -1, NULL))
+    g_set_error (error, VC_ERROR, VC_ERROR_FAILED,
+                 "the owner of sandbox %s reported a failure without a message", sandbox_id);
+  else
+    g_set_error_literal (error, VC_ERROR,
+                         code >= 0 && code <= VC_ERROR_STOPPED ? (int) code : VC_ERROR_FAILED, message);
+  return FALSE;
+}
