@@ -39,7 +39,7 @@ if [ -z "$out" ]; then out=$(mktemp -d /tmp/vcrun-fuzz.XXXXXX); keep=0; fi
 # Leaks are findings too; GLib's type system keeps its own allocations for
 # ever, which LeakSanitizer does not report (they stay reachable).
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:allocator_may_return_null=1}
-export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$src/tests/fuzz/lsan.supp:print_suppressions=0}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$src/tests/lsan.supp:print_suppressions=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 n=0 failed=0 total_execs=0
 for h in "${harnesses[@]}"; do
