@@ -17,3 +17,4 @@
 #include "bundle.h"
 #include "dbus-errors.h"
 #include "host-check.h"
+#include "json-text.h"

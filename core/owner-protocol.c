@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "owner-protocol.h"
+#include "json-text.h"
 
 #include <string.h>
 
@@ -9,71 +10,10 @@
 
 #define MAX_DEPTH 64
 
-static gboolean
-is_space (char c)
-{
-  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-/* json-glib accepts "{} {}" as its first object and an empty text as no
- * value at all: check the shape before it parses. TRUE when text is one
- * object, nested at most MAX_DEPTH deep, with only white space after it. */
-static gboolean
-one_object (const char *text, gsize len, const char **problem)
-{
-  gsize i = 0;
-  while (i < len && is_space (text[i]))
-    i++;
-  if (i == len || text[i] != '{')
-    {
-      *problem = i == len ? "is empty" : "is not a JSON object";
-      return FALSE;
-    }
-  guint depth = 0;
-  gboolean in_string = FALSE, escaped = FALSE;
-  for (; i < len; i++)
-    {
-      char c = text[i];
-      if (in_string)
-        {
-          if (escaped)
-            escaped = FALSE;
-          else if (c == '\\')
-            escaped = TRUE;
-          else if (c == '"')
-            in_string = FALSE;
-          continue;
-        }
-      if (c == '"')
-        in_string = TRUE;
-      else if (c == '[' || c == '{')
-        {
-          if (++depth > MAX_DEPTH)
-            {
-              *problem = "is nested too deeply";
-              return FALSE;
-            }
-        }
-      else if ((c == ']' || c == '}') && --depth == 0)
-        break;
-    }
-  for (i++; i < len; i++)
-    if (!is_space (text[i]))
-      {
-        *problem = "has more than one JSON value";
-        return FALSE;
-      }
-  return TRUE;
-}
-
 JsonObject *
 vc_owner_line_parse (const char *line, gsize len, const char *what, GError **error)
 {
-  const char *problem = NULL;
-  if (memchr (line, '\0', len) != NULL)
-    problem = "contains a NUL byte";
-  else
-    one_object (line, len, &problem);
+  const char *problem = vc_json_object_text_problem (line, len, MAX_DEPTH);
   if (problem != NULL)
     {
       g_set_error (error, VC_ERROR, VC_ERROR_PROTOCOL, "%s %s", what, problem);

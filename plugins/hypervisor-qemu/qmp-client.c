@@ -62,7 +62,13 @@ shape_problem (const char *text, gsize len)
 {
   guint depth = 0;
   gboolean in_string = FALSE, escaped = FALSE, closed = FALSE;
-  for (gsize i = 0; i < len; i++)
+  gsize start = 0;
+  while (start < len && (text[start] == ' ' || text[start] == '\t'))
+    start++;
+  /* A reply or an event is an object: "8 []" would be taken as 8. */
+  if (start == len || text[start] != '{')
+    return "is not a JSON object";
+  for (gsize i = start; i < len; i++)
     {
       char c = text[i];
       if (closed)
