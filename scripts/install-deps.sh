@@ -7,6 +7,7 @@ packages=(
   libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev libvirt-dev
   qemu-system-x86 qemu-utils busybox-static cpio xz-utils kmod
   dbus valgrind python3 socat procps
+  clang libfuzzer-14-dev
 )
 missing=()
 for p in "${packages[@]}"; do
