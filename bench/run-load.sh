@@ -35,6 +35,7 @@ conf=$build/etc/vcrun-uninstalled.conf
 if [ ! -f "$build/guest/vmlinuz" ] || [ ! -x "$(command -v busybox)" ]; then
   echo "skipped: needs \`make guest\` and busybox"; exit $failed
 fi
+set +u  # lib.sh tests optional variables unset
 . "$src/tests/integration/daemon/lib.sh"
 trap 'cleanup; pkill -KILL -f -- "$TMP/state/" 2>/dev/null' EXIT
 sed -e "s|^\( *state_dir = \).*|\1\"$TMP/state\";|" "$conf" > "$TMP/vcrun.conf"
