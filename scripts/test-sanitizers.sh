@@ -60,6 +60,7 @@ for s in "${suites[@]}"; do
   dir=${s%% *}
   tests=
   [ "$dir" != "$s" ] && tests=${s#* TESTS=}
+  rm -f "$dir"/*.trs "$dir"/*.log  # results of an earlier run must not count
   if [ -n "$tests" ]; then
     make -C "$dir" check TESTS="$tests" >"$logs/../check-${dir//\//-}.log" 2>&1
   else
