@@ -263,8 +263,9 @@ vc_oci_spec_parse (const char *json, gssize length, const char *bundle, const ch
     }
   if (!json_parser_load_from_data (parser, json, length, &local))
     {
-      g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT, "%s: not valid JSON: %s",
-                   origin, local->message);
+      /* json-glib quotes the offending byte, which may not be UTF-8. */
+      g_autofree char *why = g_utf8_make_valid (local->message, -1);
+      g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT, "%s: not valid JSON: %s", origin, why);
       return NULL;
     }
   JsonNode *root = json_parser_get_root (parser);
@@ -415,8 +416,8 @@ vc_oci_process_check (const char *process_json, const char *origin, GError **err
     }
   if (!json_parser_load_from_data (parser, process_json, -1, &local))
     {
-      g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT, "%s: not valid JSON: %s", origin,
-                   local ? local->message : "no process given");
+      g_autofree char *why = g_utf8_make_valid (local->message, -1);
+      g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT, "%s: not valid JSON: %s", origin, why);
       return FALSE;
     }
   return check_process (json_parser_get_root (parser), origin, "process", NULL, NULL, NULL,

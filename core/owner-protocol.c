@@ -23,8 +23,9 @@ vc_owner_line_parse (const char *line, gsize len, const char *what, GError **err
   g_autoptr(GError) local = NULL;
   if (!json_parser_load_from_data (parser, line, (gssize) len, &local))
     {
-      g_set_error (error, VC_ERROR, VC_ERROR_PROTOCOL, "%s is not a JSON object: %s", what,
-                   local->message);
+      /* json-glib quotes the offending byte, which may not be UTF-8. */
+      g_autofree char *why = g_utf8_make_valid (local->message, -1);
+      g_set_error (error, VC_ERROR, VC_ERROR_PROTOCOL, "%s is not a JSON object: %s", what, why);
       return NULL;
     }
   JsonNode *root = json_parser_get_root (parser);

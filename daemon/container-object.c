@@ -406,8 +406,8 @@ process_terminal (const char *process_json, gboolean *terminal, GError **error)
     }
   if (!json_parser_load_from_data (parser, process_json, -1, &local))
     {
-      g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT, "process_json: %s",
-                   local->message);
+      g_autofree char *why = g_utf8_make_valid (local->message, -1);
+      g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT, "process_json: %s", why);
       return FALSE;
     }
   JsonNode *root = json_parser_get_root (parser);

@@ -125,7 +125,9 @@ qmp_parse_message (const char *line, gsize len, GError **error)
   g_autoptr (GError) local = NULL;
   if (!json_parser_load_from_data (parser, line, (gssize) len, &local))
     {
-      g_set_error (error, VC_ERROR, VC_ERROR_PROTOCOL, "malformed QMP message: %s", local->message);
+      /* json-glib quotes the offending byte, which may not be UTF-8. */
+      g_autofree char *why = g_utf8_make_valid (local->message, -1);
+      g_set_error (error, VC_ERROR, VC_ERROR_PROTOCOL, "malformed QMP message: %s", why);
       return NULL;
     }
   JsonNode *root = json_parser_get_root (parser);
