@@ -72,8 +72,8 @@ vc_cmd_state_bus (VcCli *cli, const VcCliArgs *args)
   g_auto(VcBusTarget) t = { 0 };
   if (!vc_bus_open (cli, args->id, &t, &error))
     return vc_bus_fail (error);
-  g_autoptr(JsonNode) node = json_node_init_object (json_node_alloc (),
-                                                    vc_bus_container_state (&t, args->id));
+  g_autoptr(JsonObject) state = vc_bus_container_state (&t, args->id);
+  g_autoptr(JsonNode) node = json_node_init_object (json_node_alloc (), state);
   vc_cli_print_json (node);
   return 0;
 }

@@ -97,10 +97,22 @@ parse_bus_option (const char *name, const char *value, gpointer data, GError **e
   return TRUE;
 }
 
+/* The global options' strings, freed on every way out of main(). */
+static void
+cli_clear (VcCli *cli)
+{
+  g_clear_pointer (&cli->config_file, g_free);
+  g_clear_pointer (&cli->root, g_free);
+  g_clear_pointer (&cli->log_file, g_free);
+  g_clear_pointer (&cli->log_format, g_free);
+  g_clear_pointer (&cli->bus, g_free);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (VcCli, cli_clear)
+
 int
 main (int argc, char **argv)
 {
-  VcCli cli = { .argv0 = argv[0] };
+  g_auto(VcCli) cli = { .argv0 = argv[0] };
   gboolean version = FALSE, help = FALSE;
   /* The global options; --help lists those with a description. */
   GOptionEntry global_entries[] = {
@@ -195,11 +207,5 @@ main (int argc, char **argv)
   /* A reader that went away (vcrun list | head) is not a reason to die. */
   signal (SIGPIPE, SIG_IGN);
   status = vc_cli_command_run (&cli, command, argc - 1, argv + 1);
-
-  g_free (cli.config_file);
-  g_free (cli.root);
-  g_free (cli.log_file);
-  g_free (cli.log_format);
-  g_free (cli.bus);
   return status;
 }

@@ -143,6 +143,8 @@ get_string (const Parser *p, const config_setting_t *group, const char *name, co
   const char *value = config_setting_get_string (s);
   if (value[0] == '\0')
     return fail_at (p, s, error, "'%s' must not be empty", path);
+  if (!g_utf8_validate (value, -1, NULL))
+    return fail_at (p, s, error, "'%s' is not valid UTF-8", path);
   g_free (*out);
   *out = g_strdup (value);
   return TRUE;
@@ -276,6 +278,10 @@ parse_plugin_settings (const Parser *p, config_setting_t *group, VcPluginEntry *
           value = g_variant_new_int64 (config_setting_get_int64 (s));
           break;
         case CONFIG_TYPE_STRING:
+          /* A GVariant string must be UTF-8. */
+          if (!g_utf8_validate (config_setting_get_string (s), -1, NULL))
+            return fail_at (p, s, error, "plugin '%s': setting '%s' is not valid UTF-8",
+                            entry->name, config_setting_name (s));
           value = g_variant_new_string (config_setting_get_string (s));
           break;
         default:
@@ -495,6 +501,69 @@ libconfig_free (config_t *cfg)
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (config_t, libconfig_free)
 
+#define MAX_INCLUDE_DEPTH 10
+
+static const char *
+skip_blanks (const char *p, const char *end)
+{
+  while (p < end && (*p == ' ' || *p == '\t'))
+    p++;
+  return p;
+}
+
+/* libconfig 1.5's scanner calls exit() ("input in flex scanner failed")
+ * when an @include names something it cannot read as a file, such as a
+ * directory or "": every @include, recursively, must name a regular file.
+ * Names are relative to dir, the top file's directory, as for libconfig. */
+static gboolean
+check_includes (const char *file, const char *dir, int depth, GError **error)
+{
+  g_autofree char *text = NULL;
+  gsize len = 0;
+  if (!g_file_get_contents (file, &text, &len, NULL))
+    return TRUE;  /* libconfig says why */
+  const char *end = text + len;
+  int line = 1;
+  for (const char *p = text; p < end; line++)
+    {
+      const char *eol = memchr (p, '\n', (gsize) (end - p));
+      const char *stop = eol != NULL ? eol : end;
+      const char *q = skip_blanks (p, stop);
+      p = eol != NULL ? eol + 1 : end;
+      if (stop - q < 8 || strncmp (q, "@include", 8) != 0)
+        continue;
+      q = skip_blanks (q + 8, stop);
+      const char *close = q < stop && *q == '"' ? memchr (q + 1, '"', (gsize) (stop - q - 1)) : NULL;
+      g_autofree char *raw = close != NULL ? g_strndup (q + 1, (gsize) (close - q - 1)) : NULL;
+      g_autofree char *shown = g_utf8_make_valid (raw != NULL ? raw : "", -1);
+      if (raw == NULL || raw[0] == '\0' || strlen (raw) != (gsize) (close - q - 1)
+          || strchr (raw, '\\') != NULL)
+        {
+          g_set_error (error, VC_ERROR, VC_ERROR_CONFIG,
+                       "%s:%d: @include needs a file name in double quotes", file, line);
+          return FALSE;
+        }
+      if (depth >= MAX_INCLUDE_DEPTH)
+        {
+          g_set_error (error, VC_ERROR, VC_ERROR_CONFIG,
+                       "%s:%d: @include \"%s\": nested deeper than %d files", file, line, shown,
+                       MAX_INCLUDE_DEPTH);
+          return FALSE;
+        }
+      g_autofree char *path = g_path_is_absolute (raw) ? g_strdup (raw)
+                                                       : g_build_filename (dir, raw, NULL);
+      if (!g_file_test (path, G_FILE_TEST_IS_REGULAR))
+        {
+          g_set_error (error, VC_ERROR, VC_ERROR_CONFIG, "%s:%d: @include \"%s\": not a file",
+                       file, line, shown);
+          return FALSE;
+        }
+      if (!check_includes (path, dir, depth + 1, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
 VcConfig *
 vc_config_load (const char *path, GError **error)
 {
@@ -517,6 +586,8 @@ vc_config_load (const char *path, GError **error)
   g_autofree char *dir = g_path_get_dirname (path);
   config_set_include_dir (cfg, dir);
   Parser p = { .file = path, .dir = dir };
+  if (!check_includes (path, dir, 0, error))
+    return NULL;
   if (!config_read_file (cfg, path))
     {
       g_autofree char *file = resolve_file (&p, config_error_file (cfg));

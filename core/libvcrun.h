@@ -19,3 +19,4 @@
 #include "host-check.h"
 #include "template.h"
 #include "host-cgroup.h"
+#include "json-text.h"

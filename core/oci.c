@@ -2,6 +2,10 @@
 #include "config.h"
 
 #include "oci.h"
+#include "json-text.h"
+
+/* Deeper OCI documents are refused before json-glib's recursive parser. */
+#define OCI_MAX_DEPTH 64
 
 #include <errno.h>
 #include <fcntl.h>
@@ -338,10 +342,18 @@ vc_oci_spec_parse (const char *json, gssize length, const char *bundle, const ch
   g_autoptr(JsonParser) parser = json_parser_new ();
   g_autoptr(GError) local = NULL;
 
+  const char *problem = vc_json_object_text_problem (json, length < 0 ? strlen (json) : (gsize) length,
+                                                     OCI_MAX_DEPTH);
+  if (problem != NULL)
+    {
+      g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT, "%s: the text %s", origin, problem);
+      return NULL;
+    }
   if (!json_parser_load_from_data (parser, json, length, &local))
     {
-      g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT, "%s: not valid JSON: %s",
-                   origin, local->message);
+      /* json-glib quotes the offending byte, which may not be UTF-8. */
+      g_autofree char *why = g_utf8_make_valid (local->message, -1);
+      g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT, "%s: not valid JSON: %s", origin, why);
       return NULL;
     }
   JsonNode *root = json_parser_get_root (parser);
@@ -496,10 +508,22 @@ vc_oci_process_check (const char *process_json, const char *origin, GError **err
   g_autoptr(JsonParser) parser = json_parser_new ();
   g_autoptr(GError) local = NULL;
 
-  if (process_json == NULL || !json_parser_load_from_data (parser, process_json, -1, &local))
+  if (process_json == NULL)
     {
-      g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT, "%s: not valid JSON: %s", origin,
-                   local ? local->message : "no process given");
+      g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT, "%s: not valid JSON: no process given",
+                   origin);
+      return FALSE;
+    }
+  const char *problem = vc_json_object_text_problem (process_json, strlen (process_json), OCI_MAX_DEPTH);
+  if (problem != NULL)
+    {
+      g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT, "%s: the text %s", origin, problem);
+      return FALSE;
+    }
+  if (!json_parser_load_from_data (parser, process_json, -1, &local))
+    {
+      g_autofree char *why = g_utf8_make_valid (local->message, -1);
+      g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT, "%s: not valid JSON: %s", origin, why);
       return FALSE;
     }
   return check_process (json_parser_get_root (parser), origin, "process", NULL, NULL, NULL,

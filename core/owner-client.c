@@ -10,6 +10,7 @@
 
 #include "owner.h"
 #include "owner-client.h"
+#include "owner-protocol.h"
 #include "unix-socket.h"
 
 /* Longest reply line a client reads. */
@@ -116,32 +117,16 @@ vc_owner_client_receive (VcOwnerClient *client, int timeout_ms, GError **error)
                      local->message);
       return NULL;
     }
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  if (!json_parser_load_from_data (parser, line, -1, NULL)
-      || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+  g_autoptr(JsonObject) reply = vc_owner_line_parse (line, strlen (line), "reply", &local);
+  if (reply == NULL)
     {
-      g_set_error (error, VC_ERROR, VC_ERROR_PROTOCOL,
-                   "the owner of sandbox %s sent something that is not a JSON object",
-                   client->sandbox_id);
+      g_set_error (error, VC_ERROR, VC_ERROR_PROTOCOL, "the owner of sandbox %s answered badly: %s",
+                   client->sandbox_id, local->message);
       return NULL;
     }
-  JsonObject *reply = json_node_get_object (json_parser_get_root (parser));
-  JsonNode *ok = json_object_get_member (reply, "ok");
-  if (ok && JSON_NODE_HOLDS_VALUE (ok) && json_node_get_value_type (ok) == G_TYPE_BOOLEAN
-      && json_node_get_boolean (ok))
-    return json_object_ref (reply);
-
-  gint64 code = VC_ERROR_FAILED;
-  const char *message = "the owner reported a failure without a message";
-  JsonNode *node = json_object_get_member (reply, "code");
-  if (node && JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_INT64)
-    code = json_node_get_int (node);
-  node = json_object_get_member (reply, "error");
-  if (node && JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING)
-    message = json_node_get_string (node);
-  g_set_error_literal (error, VC_ERROR, code >= 0 && code <= VC_ERROR_STOPPED ? (int) code : VC_ERROR_FAILED,
-                       message);
-  return NULL;
+  if (!vc_owner_reply_check (reply, client->sandbox_id, error))
+    return NULL;
+  return g_steal_pointer (&reply);
 }
 
 JsonObject *

@@ -18,6 +18,7 @@
 #include "oci.h"
 #include "owner.h"
 #include "owner-resources.h"
+#include "owner-protocol.h"
 #include "unix-socket.h"
 #include "stdio-pump.h"
 
@@ -269,52 +270,6 @@ send_error (int fd, const GError *error)
   send_reply (fd, reply);
 }
 
-static gboolean
-get_optional_string (JsonObject *request, const char *name, const char **value, GError **error)
-{
-  *value = NULL;
-  JsonNode *node = json_object_get_member (request, name);
-  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
-    return TRUE;
-  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
-    {
-      g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT, "request: %s must be a string", name);
-      return FALSE;
-    }
-  *value = json_node_get_string (node);
-  return TRUE;
-}
-
-static gboolean
-get_int (JsonObject *request, const char *name, gint64 min, gint64 max, gint64 def, gint64 *value,
-         GError **error)
-{
-  JsonNode *node = json_object_get_member (request, name);
-  if (node == NULL)
-    {
-      *value = def;
-      return TRUE;
-    }
-  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_INT64
-      || json_node_get_int (node) < min || json_node_get_int (node) > max)
-    {
-      g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT,
-                   "request: %s must be an integer from %" G_GINT64_FORMAT " to %" G_GINT64_FORMAT,
-                   name, min, max);
-      return FALSE;
-    }
-  *value = json_node_get_int (node);
-  return TRUE;
-}
-
-static gboolean
-get_bool (JsonObject *request, const char *name)
-{
-  JsonNode *node = json_object_get_member (request, name);
-  return node && JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_BOOLEAN
-         && json_node_get_boolean (node);
-}
-
 static JsonObject *
 handle_state (VcOwner *owner)
 {
@@ -425,7 +380,7 @@ start_exec (VcOwner *owner, JsonObject *request, GArray *fds, const char **exec_
   guint next = 0;
   static const char *const names[] = { "stdin", "stdout", "stderr" };
 
-  if (!get_optional_string (request, "exec_id", &exec_id, error))
+  if (!vc_owner_request_string (request, "exec_id", &exec_id, error))
     return NULL;
   if (exec_id == NULL)
     {
@@ -441,7 +396,7 @@ start_exec (VcOwner *owner, JsonObject *request, GArray *fds, const char **exec_
       return NULL;
     }
   for (int i = 0; i < 3; i++)
-    if (get_bool (request, names[i]))
+    if (vc_owner_request_bool (request, names[i]))
       {
         if (next >= fds->len)
           {
@@ -451,7 +406,7 @@ start_exec (VcOwner *owner, JsonObject *request, GArray *fds, const char **exec_
           }
         io_fds[i] = g_array_index (fds, int, next++);
       }
-  gboolean terminal = get_bool (json_node_get_object (process), "terminal");
+  gboolean terminal = vc_owner_request_bool (json_node_get_object (process), "terminal");
   g_autofree char *process_json = json_to_string (process, FALSE);
 
   g_mutex_lock (&owner->lock);
@@ -531,14 +486,14 @@ serve_request (VcOwner *owner, int fd, JsonObject *request, GArray *fds)
   const char *exec_id = NULL;
   gint64 n, rows, columns;
 
-  if (!get_optional_string (request, "op", &op, &error))
+  if (!vc_owner_request_string (request, "op", &op, &error))
     goto done;
   if (op == NULL)
     {
       g_set_error (&error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT, "request: op is missing");
       goto done;
     }
-  if (!get_optional_string (request, "exec_id", &exec_id, &error))
+  if (!vc_owner_request_string (request, "exec_id", &exec_id, &error))
     goto done;
   g_debug ("owner of %s: %s", vc_sandbox_get_id (owner->sandbox), op);
 
@@ -558,8 +513,8 @@ serve_request (VcOwner *owner, int fd, JsonObject *request, GArray *fds)
     }
   else if (g_str_equal (op, "kill"))
     {
-      if (get_int (request, "signal", 1, 64, SIGTERM, &n, &error)
-          && vc_container_signal (owner->container, exec_id, (int) n, get_bool (request, "all"),
+      if (vc_owner_request_int (request, "signal", 1, 64, SIGTERM, &n, &error)
+          && vc_container_signal (owner->container, exec_id, (int) n, vc_owner_request_bool (request, "all"),
                                   &error))
         {
           reply = ok_reply ();
@@ -574,8 +529,8 @@ serve_request (VcOwner *owner, int fd, JsonObject *request, GArray *fds)
     }
   else if (g_str_equal (op, "resize"))
     {
-      if (get_int (request, "rows", 0, G_MAXUINT16, 0, &rows, &error)
-          && get_int (request, "columns", 0, G_MAXUINT16, 0, &columns, &error)
+      if (vc_owner_request_int (request, "rows", 0, G_MAXUINT16, 0, &rows, &error)
+          && vc_owner_request_int (request, "columns", 0, G_MAXUINT16, 0, &columns, &error)
           && vc_container_resize_tty (owner->container, exec_id, (guint) rows, (guint) columns,
                                       &error))
         reply = ok_reply ();
@@ -601,7 +556,7 @@ serve_request (VcOwner *owner, int fd, JsonObject *request, GArray *fds)
     }
   else if (g_str_equal (op, "delete"))
     {
-      if (handle_delete (owner, get_bool (request, "force"), &error))
+      if (handle_delete (owner, vc_owner_request_bool (request, "force"), &error))
         {
           reply = ok_reply ();
           send_reply (fd, reply);
@@ -625,7 +580,7 @@ static void
 handle_request (VcOwner *owner, int fd, JsonObject *request, GArray *fds)
 {
   const char *op = NULL;
-  gboolean counted = !get_optional_string (request, "op", &op, NULL)
+  gboolean counted = !vc_owner_request_string (request, "op", &op, NULL)
                      || op == NULL || (!g_str_equal (op, "exec") && !g_str_equal (op, "wait"));
   if (counted)
     {
@@ -649,22 +604,16 @@ connection_thread (gpointer data)
   Connection *conn = data;
   g_autoptr(GError) error = NULL;
   g_autoptr(GArray) fds = g_array_new (FALSE, FALSE, sizeof (int));
-  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(JsonObject) request = NULL;
 
   /* A client that connects and says nothing must not hold a thread forever. */
   g_autofree char *line = vc_unix_read_line (conn->fd, VC_OWNER_MAX_REQUEST, 30000, fds, &error);
   if (line == NULL)
     g_debug ("owner request: %s", error->message);
-  else if (!json_parser_load_from_data (parser, line, -1, &error)
-           || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
-    {
-      g_autoptr(GError) bad = g_error_new (VC_ERROR, VC_ERROR_PROTOCOL,
-                                           "request is not a JSON object%s%s",
-                                           error ? ": " : "", error ? error->message : "");
-      send_error (conn->fd, bad);
-    }
+  else if ((request = vc_owner_line_parse (line, strlen (line), "request", &error)) == NULL)
+    send_error (conn->fd, error);
   else
-    handle_request (conn->owner, conn->fd, json_node_get_object (json_parser_get_root (parser)), fds);
+    handle_request (conn->owner, conn->fd, request, fds);
 
   for (guint i = 0; i < fds->len; i++)
     close (g_array_index (fds, int, i));

@@ -398,10 +398,16 @@ process_terminal (const char *process_json, gboolean *terminal, GError **error)
 {
   g_autoptr(JsonParser) parser = json_parser_new ();
   g_autoptr(GError) local = NULL;
+  const char *problem = vc_json_object_text_problem (process_json, strlen (process_json), 64);
+  if (problem != NULL)
+    {
+      g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT, "process_json %s", problem);
+      return FALSE;
+    }
   if (!json_parser_load_from_data (parser, process_json, -1, &local))
     {
-      g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT, "process_json: %s",
-                   local->message);
+      g_autofree char *why = g_utf8_make_valid (local->message, -1);
+      g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT, "process_json: %s", why);
       return FALSE;
     }
   JsonNode *root = json_parser_get_root (parser);

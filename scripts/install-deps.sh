@@ -10,6 +10,7 @@ packages=(
   dbus valgrind python3 python3-yaml socat procps e2fsprogs util-linux
   podman conmon runc golang-go
   libnl-3-dev libnl-route-3-dev iproute2
+  clang libfuzzer-14-dev
 )
 missing=()
 for p in "${packages[@]}"; do

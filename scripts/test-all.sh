@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian 12 machine, builds vcrun and its guest, and runs the
 # whole test suite: make check (unit + integration against real QEMU), the
-# unit tests again under valgrind, and make distcheck. Ends with the line
+# unit tests again under valgrind, a second build with ASan + UBSan
+# (scripts/test-sanitizers.sh; VCRUN_SKIP_SANITIZERS=1 skips it), and make
+# distcheck. Ends with the line
 # "N passed, N failed, N skipped". Run as root (the tests make bind mounts).
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -101,6 +103,22 @@ if [ "${VCRUN_SKIP_OCI:-}" != 1 ]; then
     *) fail=$((fail + 1)) ;;
   esac
   echo "OCI conformance took $(( $(date +%s) - t0 )) s"
+fi
+
+if [ "${VCRUN_SKIP_SANITIZERS:-}" != 1 ]; then
+  # A second build with -fsanitize=address,undefined (and the fuzz harnesses
+  # for FUZZ_SECONDS each): unit and fake-plugin integration tests.
+  step "sanitizers (ASan + UBSan build)"
+  t0=$(date +%s)
+  VCRUN_ASAN_BUILD_DIR="$build-asan" FUZZ_SECONDS=${FUZZ_SECONDS:-10} \
+    "$top/scripts/test-sanitizers.sh" >"$build/sanitizers.log" 2>&1
+  line=$(tail -1 "$build/sanitizers.log")
+  grep -E '^  tests/|took|process\(es\) reported|^---|SUMMARY|runtime error' "$build/sanitizers.log" | head -60
+  p=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p' <<<"$line")
+  f=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p' <<<"$line")
+  pass=$((pass + ${p:-0})); fail=$((fail + ${f:-1}))
+  echo "  ${p:-0} passed, ${f:-1} failed"
+  echo "sanitizers took $(( $(date +%s) - t0 )) s"
 fi
 
 if [ "${VCRUN_SKIP_DISTCHECK:-}" != 1 ]; then

@@ -280,6 +280,8 @@ exchange (VcKataClient *c, const char *method, const guint8 *request, gsize requ
     write_deadline = deadline;
   Pending p = { 0 };
   gboolean ok = FALSE;
+  /* Declared before the first goto: its cleanup runs at every return. */
+  g_autoptr(GError) write_error = NULL;
 
   g_mutex_lock (&c->lock);
   if (c->broken)
@@ -328,7 +330,6 @@ exchange (VcKataClient *c, const char *method, const guint8 *request, gsize requ
     { .iov_base = (void *) request, .iov_len = request_len },
   };
   gboolean wrote_any = FALSE;
-  g_autoptr(GError) write_error = NULL;
   gboolean written = write_all (c->fd, iov, 2, write_deadline, &wrote_any, &write_error);
 
   g_mutex_lock (&c->lock);

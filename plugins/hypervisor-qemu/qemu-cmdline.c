@@ -328,8 +328,15 @@ qemu_cmdline_build (VcVm *vm, GError **error)
                                              i, i + 1, QEMU_HOTPLUG_PORT_SLOT + i));
 
   if (vm->plugin->seccomp_sandbox)
-    add (argv, "-sandbox", g_strdup ("on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"));
+    add (argv, "-sandbox", g_strdup (QEMU_SANDBOX_OPTIONS));
 
   g_ptr_array_add (argv, NULL);
   return g_steal_pointer (&argv);
+}
+
+const char *
+qemu_confinement (const VcPluginInstance *plugin)
+{
+  return plugin->seccomp_sandbox ? "seccomp (-sandbox " QEMU_SANDBOX_OPTIONS ")"
+                                 : "none (seccomp_sandbox = false)";
 }

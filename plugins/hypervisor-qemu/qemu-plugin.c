@@ -20,7 +20,7 @@ static const VcSettingSpec qemu_settings[] = {
   { "machine", VC_SETTING_ENUM, "q35 (PCIe, hotplug) or microvm (virtio-mmio, no hotplug)",
     "q35", 0, 0, machine_choices },
   { "seccomp_sandbox", VC_SETTING_BOOL, "run QEMU under its own seccomp filter (-sandbox on,...)",
-    "false", 0, 0, NULL },
+    "true", 0, 0, NULL },
   { "kernel_params", VC_SETTING_STRING, "extra guest kernel parameters for every sandbox",
     NULL, 0, 0, NULL },
   { "pvh", VC_SETTING_BOOL, "boot the uncompressed vmlinux beside the configured bzImage through its PVH entry, when it has one",
@@ -161,7 +161,7 @@ qemu_create (const VcPluginHost *host, GVariant *settings, GError **error)
       return NULL;
     }
 
-  self->seccomp_sandbox = setting_bool (settings, "seccomp_sandbox", FALSE);
+  self->seccomp_sandbox = setting_bool (settings, "seccomp_sandbox", TRUE);
   const char *params = setting_string (settings, "kernel_params");
   if (params != NULL && strpbrk (params, "\n\r") != NULL)
     {
@@ -231,6 +231,7 @@ qemu_check (VcPluginInstance *self, GString *report, GError **error)
                           self->have_vhost_vsock ? "ok" : "missing (/dev/vhost-vsock), agent uses virtio-serial");
   g_string_append_printf (report, "machine: %s\n",
                           self->machine == QEMU_MACHINE_Q35 ? "q35" : "microvm");
+  g_string_append_printf (report, "confinement: %s\n", qemu_confinement (self));
   return TRUE;
 }
 

@@ -114,6 +114,10 @@ gboolean   qemu_device_validate     (VcVm *vm, const VcDevice *device, GError **
 JsonObject *qemu_blockdev_args      (QemuDevice *dev);
 JsonObject *qemu_device_args        (VcVm *vm, QemuDevice *dev);
 GPtrArray *qemu_cmdline_build       (VcVm *vm, GError **error);
+/* QEMU's own seccomp filter (-sandbox), on unless seccomp_sandbox = false;
+ * qemu_confinement() says which is in force, for `vcrun check`. */
+#define QEMU_SANDBOX_OPTIONS "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"
+const char *qemu_confinement        (const VcPluginInstance *plugin);
 
 /* qemu-process.c */
 gboolean   qemu_process_spawn       (VcVm *vm, char **argv, GError **error);

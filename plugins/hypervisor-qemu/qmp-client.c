@@ -52,17 +52,31 @@ ms_until (gint64 deadline)
 /* ---------------------------------------------------------------------------
  * Parsing one message. */
 
-/* The nesting depth of a JSON text, counting brackets outside strings, so that
- * a hostile "[[[[..." never reaches json-glib's recursive parser. Returns
- * FALSE when it exceeds max_depth. */
-static gboolean
-depth_within (const char *text, gsize len, guint max_depth)
+/* Checks the shape of a JSON text before json-glib parses it: one bracketed
+ * value (json-glib takes "{} {}" silently as its first object, dropping the
+ * rest), nested at most QMP_MAX_DEPTH deep so that a hostile "[[[[..." never
+ * reaches its recursive parser, with only white space after it. Brackets
+ * inside strings do not count. Returns NULL or what is wrong. */
+static const char *
+shape_problem (const char *text, gsize len)
 {
   guint depth = 0;
-  gboolean in_string = FALSE, escaped = FALSE;
-  for (gsize i = 0; i < len; i++)
+  gboolean in_string = FALSE, escaped = FALSE, closed = FALSE;
+  gsize start = 0;
+  while (start < len && (text[start] == ' ' || text[start] == '\t'))
+    start++;
+  /* A reply or an event is an object: "8 []" would be taken as 8. */
+  if (start == len || text[start] != '{')
+    return "is not a JSON object";
+  for (gsize i = start; i < len; i++)
     {
       char c = text[i];
+      if (closed)
+        {
+          if (c != ' ' && c != '\t' && c != '\r' && c != '\n')
+            return "has more than one JSON value";
+          continue;
+        }
       if (in_string)
         {
           if (escaped)
@@ -77,13 +91,13 @@ depth_within (const char *text, gsize len, guint max_depth)
         in_string = TRUE;
       else if (c == '[' || c == '{')
         {
-          if (++depth > max_depth)
-            return FALSE;
+          if (++depth > QMP_MAX_DEPTH)
+            return "is nested deeper than " G_STRINGIFY (QMP_MAX_DEPTH) " levels";
         }
-      else if ((c == ']' || c == '}') && depth > 0)
-        depth--;
+      else if ((c == ']' || c == '}') && depth > 0 && --depth == 0)
+        closed = TRUE;
     }
-  return TRUE;
+  return NULL;
 }
 
 JsonObject *
@@ -101,17 +115,19 @@ qmp_parse_message (const char *line, gsize len, GError **error)
       g_set_error_literal (error, VC_ERROR, VC_ERROR_PROTOCOL, "QMP message contains a NUL byte");
       return NULL;
     }
-  if (!depth_within (line, len, QMP_MAX_DEPTH))
+  const char *problem = shape_problem (line, len);
+  if (problem != NULL)
     {
-      g_set_error (error, VC_ERROR, VC_ERROR_PROTOCOL,
-                   "QMP message is nested deeper than %d levels", QMP_MAX_DEPTH);
+      g_set_error (error, VC_ERROR, VC_ERROR_PROTOCOL, "QMP message %s", problem);
       return NULL;
     }
   g_autoptr (JsonParser) parser = json_parser_new ();
   g_autoptr (GError) local = NULL;
   if (!json_parser_load_from_data (parser, line, (gssize) len, &local))
     {
-      g_set_error (error, VC_ERROR, VC_ERROR_PROTOCOL, "malformed QMP message: %s", local->message);
+      /* json-glib quotes the offending byte, which may not be UTF-8. */
+      g_autofree char *why = g_utf8_make_valid (local->message, -1);
+      g_set_error (error, VC_ERROR, VC_ERROR_PROTOCOL, "malformed QMP message: %s", why);
       return NULL;
     }
   JsonNode *root = json_parser_get_root (parser);

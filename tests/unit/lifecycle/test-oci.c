@@ -124,7 +124,7 @@ test_errors (Fixture *f, gconstpointer data)
     { "\"source\": \"data\"", "\"source\": \"nowhere\"", "mounts[1].source: " },
     { "[\"rw\"]", "\"rw\"", "mounts[1].options: must be an array of strings" },
     { "\"type\": \"tmpfs\"", "\"type\": 7", "mounts[3].type: must be a string" },
-    { "{ \"ociVersion\"", "[ \"ociVersion\"", "not valid JSON" },
+    { "{ \"ociVersion\"", "[ \"ociVersion\"", "config.json: the text is not a JSON object" },
   };
   g_autofree char *path = g_build_filename (f->bundle, "config.json", NULL);
 
@@ -179,7 +179,11 @@ test_process (void)
   lc_assert_error (error, VC_ERROR_INVALID_ARGUMENT, "exec e1: process.cwd: missing", NULL);
   g_clear_error (&error);
   g_assert_false (vc_oci_process_check ("[1]", "exec e1", &error));
-  lc_assert_error (error, VC_ERROR_INVALID_ARGUMENT, "process: must be an object", NULL);
+  lc_assert_error (error, VC_ERROR_INVALID_ARGUMENT, "exec e1: the text is not a JSON object", NULL);
+  g_clear_error (&error);
+  /* json-glib would take the first object and drop the rest. */
+  g_assert_false (vc_oci_process_check ("{\"args\":[\"ls\"],\"cwd\":\"/\"} {}", "exec e1", &error));
+  lc_assert_error (error, VC_ERROR_INVALID_ARGUMENT, "exec e1: the text has more than one JSON value", NULL);
   g_clear_error (&error);
   g_assert_false (vc_oci_process_check ("{", "exec e1", &error));
   lc_assert_error (error, VC_ERROR_INVALID_ARGUMENT, "not valid JSON", NULL);

@@ -195,6 +195,10 @@ static const BadCase bad_cases[] = {
   { "state-dir-type", "runtime: {\n  state_dir = 5;\n};\n", 2, { "'runtime.state_dir' must be a string", "not an integer" } },
   { "state-dir-relative", "runtime: {\n\n  state_dir = \"run/vcrun\";\n};\n", 3, { "'runtime.state_dir' must be an absolute path" } },
   { "state-dir-empty", "runtime: { state_dir = \"\"; };\n", 1, { "'runtime.state_dir' must not be empty" } },
+  /* libconfig 1.5 would exit() on these (found by tests/fuzz/fuzz-config). */
+  { "include-dir", "runtime: { };\n@include \".\"\n", 2, { "@include \".\": not a file" } },
+  { "include-empty", "\n\n@include \"\"\n", 3, { "@include needs a file name in double quotes" } },
+  { "non-utf8", "sandbox: {\n  kernel = \"/k\xff\";\n};\n", 2, { "'sandbox.kernel' is not valid UTF-8" } },
   { "log-level", "runtime: {\n  log_level = \"verbose\";\n};\n", 2, { "'runtime.log_level' is 'verbose'", "error|warning|info|debug" } },
   { "log-level-type", "runtime: {\n  log_level = true;\n};\n", 2, { "'runtime.log_level' must be a string", "not a boolean" } },
   { "plugin-dir-relative", "runtime: {\n  plugin_dir = \"/ok:rel/dir\";\n};\n", 2, { "'runtime.plugin_dir' holds 'rel/dir'" } },

@@ -395,7 +395,9 @@ test_deep_nesting (Fixture *f, gconstpointer data)
   static const char *const replies[] = { "", NULL };
   fake_start (f, replies);
   gsize depth = 200000;
-  g_autoptr (GString) text = g_string_sized_new (depth + 2);
+  g_autoptr (GString) text = g_string_sized_new (depth + 8);
+  /* An object, as QMP sends: a bare "[" is refused as not an object. */
+  g_string_append (text, "{\"a\":");
   for (gsize i = 0; i < depth; i++)
     g_string_append_c (text, '[');
   g_string_append_c (text, '\n');
