@@ -121,6 +121,6 @@ check "after the delete the image is free: another sandbox reads what c2 wrote (
   [ "$rc" -eq 0 ] && [ "$out" = second-container ]
 
 vcb delete --force r1 >/dev/null 2>&1
-no_qemu () { ! pgrep -f "$TMP/state" >/dev/null; }
+no_qemu () { ! pgrep -f "qemu-system.*$TMP/state" >/dev/null; }
 check "delete leaves no QEMU" wait_for 20 no_qemu
 finish
