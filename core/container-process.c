@@ -16,10 +16,12 @@
 static VcAgentRef *
 agent_for (VcContainer *c, guint accepted, gboolean require_running, GError **error)
 {
+  /* The container's own state first: a stopped container says so, whether or
+   * not its sandbox has been stopped yet (its supervisor stops the VM after). */
+  if (!vc_container_require_state (c, accepted, error))
+    return NULL;
   if (require_running
       && !vc_sandbox_require_state (c->sandbox, VC_SANDBOX_MASK (VC_SANDBOX_RUNNING), error))
-    return NULL;
-  if (!vc_container_require_state (c, accepted, error))
     return NULL;
   return vc_sandbox_get_agent (c->sandbox, FALSE, error);
 }
