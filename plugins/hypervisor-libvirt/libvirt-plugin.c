@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include "libvirt-plugin.h"
+#include "../hv-common/kernel-image.h"
 
 #include <libvirt/virterror.h>
 #include <string.h>
@@ -22,6 +23,8 @@ static const VcSettingSpec libvirt_settings[] = {
     VC_VIRTIOFSD_PATH, 0, 0, NULL },
   { "kernel_params", VC_SETTING_STRING, "extra guest kernel parameters for every sandbox",
     NULL, 0, 0, NULL },
+  { "pvh", VC_SETTING_BOOL, "boot the uncompressed vmlinux beside the configured bzImage through its PVH entry, when it has one",
+    "true", 0, 0, NULL },
   { NULL, 0, NULL, NULL, 0, 0, NULL },
 };
 
@@ -31,6 +34,15 @@ setting_string (GVariant *settings, const char *key, const char *fallback)
   const char *value = NULL;
   if (settings == NULL || !g_variant_lookup (settings, key, "&s", &value))
     return fallback;
+  return value;
+}
+
+static gboolean
+setting_bool (GVariant *settings, const char *key, gboolean fallback)
+{
+  gboolean value = fallback;
+  if (settings != NULL)
+    g_variant_lookup (settings, key, "b", &value);
   return value;
 }
 
@@ -114,6 +126,7 @@ libvirt_create (const VcPluginHost *host, GVariant *settings, GError **error)
   self->machine = g_strdup (setting_string (settings, "machine", "q35"));
   self->virtiofsd = g_strdup (setting_string (settings, "virtiofsd", VC_VIRTIOFSD_PATH));
   const char *params = setting_string (settings, "kernel_params", NULL);
+  self->pvh = setting_bool (settings, "pvh", TRUE);
 
   if (*self->uri == '\0' || strpbrk (self->uri, " \n\r\t") != NULL)
     {
@@ -190,8 +203,19 @@ static VcVm *
 libvirt_create_vm (VcPluginInstance *self, const VcVmConfig *config, GError **error)
 {
   VcVm *vm = lv_vm_new (self, config, error);
-  if (vm != NULL)
-    vm->domain_type = g_strdup (lv_plugin_domain_type (self));
+  if (vm == NULL)
+    return NULL;
+  /* <os><kernel>: the PVH vmlinux beside the bzImage when it has the entry
+   * (QEMU boots it through -kernel as it does for hypervisor-qemu). */
+  char *kernel = vc_kernel_pick (vm->kernel, self->pvh, "hypervisor-libvirt", error);
+  if (kernel == NULL)
+    {
+      lv_free_vm (vm);
+      return NULL;
+    }
+  g_free (vm->kernel);
+  vm->kernel = kernel;
+  vm->domain_type = g_strdup (lv_plugin_domain_type (self));
   return vm;
 }
 

@@ -37,6 +37,7 @@ struct VcPluginInstance {
   char     *machine;
   char     *virtiofsd;
   char     *kernel_params;
+  gboolean  pvh;                  /* boot the vmlinux beside a bzImage through its PVH entry */
 
   GOnce     type_once;            /* the domain type, decided at the first VM */
   char     *domain_type;

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include "qemu-plugin.h"
+#include "../hv-common/kernel-image.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -241,7 +242,7 @@ qemu_create_vm (VcPluginInstance *self, const VcVmConfig *config, GError **error
   VcVm *vm = qemu_vm_new (self, config, error);
   if (vm == NULL)
     return NULL;
-  char *kernel = qemu_kernel_pick (self, vm->kernel, error);
+  char *kernel = vc_kernel_pick (vm->kernel, self->pvh, "hypervisor-qemu", error);
   if (kernel == NULL)
     {
       qemu_free_vm (vm);

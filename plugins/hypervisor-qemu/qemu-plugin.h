@@ -99,10 +99,6 @@ struct VcVm {
   GPtrArray *deferred;        /* VcDevice: RESTORE hot-plugs them once the guest runs */
 };
 
-/* qemu-kernel.c */
-gboolean   qemu_kernel_has_pvh      (const char *path);
-char      *qemu_kernel_pick         (VcPluginInstance *self, const char *kernel, GError **error);
-
 /* qemu-vm.c: the handle and its devices */
 VcVm      *qemu_vm_new              (VcPluginInstance *self, const VcVmConfig *config, GError **error);
 void       qemu_device_free         (QemuDevice *dev);

@@ -10,6 +10,11 @@
 #include <glib/gstdio.h>
 
 #include "qemu-plugin.h"
+#include "kernel-image.h"
+
+#include <elf.h>
+#include <stddef.h>
+#include <utime.h>
 
 extern const VcPluginDescriptor *vc_plugin_descriptor (void);
 
@@ -329,6 +334,107 @@ test_kvm_probe (void)
   g_test_message ("missing QEMU: %s", why);
 }
 
+/* A minimal ELF64 x86-64 file: one PT_NOTE segment holding note "Xen" of
+ * type type (18 is XEN_ELFNOTE_PHYS32_ENTRY, the PVH entry). */
+static char *
+fake_elf (const char *name, guint32 type, time_t mtime)
+{
+  struct {
+    Elf64_Ehdr eh;
+    Elf64_Phdr ph;
+    Elf64_Nhdr nh;
+    char name[4];
+    guint32 entry;
+  } f;
+  memset (&f, 0, sizeof f);
+  memcpy (f.eh.e_ident, ELFMAG, SELFMAG);
+  f.eh.e_ident[EI_CLASS] = ELFCLASS64;
+  f.eh.e_ident[EI_DATA] = ELFDATA2LSB;
+  f.eh.e_ident[EI_VERSION] = EV_CURRENT;
+  f.eh.e_type = ET_EXEC;
+  f.eh.e_machine = EM_X86_64;
+  f.eh.e_version = EV_CURRENT;
+  f.eh.e_phoff = offsetof (__typeof__ (f), ph);
+  f.eh.e_ehsize = sizeof f.eh;
+  f.eh.e_phentsize = sizeof f.ph;
+  f.eh.e_phnum = 1;
+  f.ph.p_type = PT_NOTE;
+  f.ph.p_offset = offsetof (__typeof__ (f), nh);
+  f.ph.p_filesz = sizeof f.nh + sizeof f.name + sizeof f.entry;
+  f.nh.n_namesz = 4;
+  f.nh.n_descsz = 4;
+  f.nh.n_type = type;
+  memcpy (f.name, "Xen", 4);
+  f.entry = 0x1000000;
+  char *path = g_build_filename (tmpdir, name, NULL);
+  g_assert_true (g_file_set_contents (path, (const char *) &f, sizeof f, NULL));
+  struct utimbuf times = { mtime, mtime };
+  g_assert_cmpint (utime (path, &times), ==, 0);
+  return path;
+}
+
+static char *
+fake_bzimage (const char *name, time_t mtime)
+{
+  char *path = g_build_filename (tmpdir, name, NULL);
+  g_assert_true (g_file_set_contents (path, "MZ not an ELF, a bzImage stand-in", -1, NULL));
+  struct utimbuf times = { mtime, mtime };
+  g_assert_cmpint (utime (path, &times), ==, 0);
+  return path;
+}
+
+/* Which kernel file the plugins boot (plugins/hv-common/kernel-image.c). */
+static void
+test_kernel_pick (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *sub = g_build_filename (tmpdir, "kernels", NULL);
+  g_assert_cmpint (g_mkdir (sub, 0700), ==, 0);
+  g_autofree char *bz = fake_bzimage ("kernels/vmlinuz", 1000);
+  g_autofree char *elf = fake_elf ("kernels/vmlinux", 18, 2000);
+  g_assert_true (vc_kernel_has_pvh (elf));
+  g_assert_false (vc_kernel_has_pvh (bz));
+
+  /* The bzImage configured, the PVH vmlinux beside it is booted... */
+  g_autofree char *a = vc_kernel_pick (bz, TRUE, "test", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (a, ==, elf);
+  /* ... unless pvh is off, */
+  g_autofree char *b = vc_kernel_pick (bz, FALSE, "test", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (b, ==, bz);
+  /* or the vmlinux is older than the bzImage (another kernel's), */
+  struct utimbuf old = { 10, 10 };
+  g_assert_cmpint (utime (elf, &old), ==, 0);
+  g_autofree char *c = vc_kernel_pick (bz, TRUE, "test", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (c, ==, bz);
+  /* A vmlinux configured directly boots as it is. */
+  g_autofree char *d = vc_kernel_pick (elf, TRUE, "test", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (d, ==, elf);
+
+  /* An ELF without the note and no bzImage beside it: a clear error. */
+  g_autofree char *sub2 = g_build_filename (tmpdir, "nonote", NULL);
+  g_assert_cmpint (g_mkdir (sub2, 0700), ==, 0);
+  g_autofree char *plain = fake_elf ("nonote/vmlinux", 1, 2000);
+  g_assert_false (vc_kernel_has_pvh (plain));
+  g_autofree char *e = vc_kernel_pick (plain, TRUE, "test", &error);
+  g_assert_null (e);
+  g_assert_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "PVH"));
+  g_clear_error (&error);
+  /* With one, it falls back to the bzImage. */
+  g_autofree char *bz2 = fake_bzimage ("nonote/vmlinuz", 1000);
+  g_autofree char *f = vc_kernel_pick (plain, TRUE, "test", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (f, ==, bz2);
+  /* A missing kernel is passed on: QEMU or libvirt names it. */
+  g_autofree char *g = vc_kernel_pick ("/no/such/vmlinuz", TRUE, "test", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (g, ==, "/no/such/vmlinuz");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -340,6 +446,7 @@ main (int argc, char **argv)
   g_test_add_func ("/qemu-config/bad-configs", test_bad_configs);
   g_test_add_func ("/qemu-config/attach-refusals", test_attach_refusals);
   g_test_add_func ("/qemu-config/kvm-probe", test_kvm_probe);
+  g_test_add_func ("/qemu-config/kernel-pick", test_kernel_pick);
   int rc = g_test_run ();
   g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", tmpdir);
   (void) !system (cmd);

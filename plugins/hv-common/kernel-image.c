@@ -1,11 +1,12 @@
-/* hypervisor-qemu: which kernel file to boot. An uncompressed vmlinux with a
- * PVH entry (the ELF note XEN_ELFNOTE_PHYS32_ENTRY) boots straight into
- * 32-bit protected mode, skipping the bzImage's real-mode setup code and its
- * decompressor, which take most of a cold boot under TCG. A bzImage stays the
- * fallback for a kernel without the note. */
+/* Hypervisor plugins (QEMU, libvirt, CLH): which kernel file to boot. An
+ * uncompressed vmlinux with a PVH entry (the ELF note XEN_ELFNOTE_PHYS32_ENTRY)
+ * boots straight into 32-bit protected mode, skipping the bzImage's real-mode
+ * setup code and its decompressor, which take most of a cold boot under TCG.
+ * A bzImage stays the fallback for a kernel without the note. Compiled into
+ * each plugin that uses it (no plugin reaches into another). */
 #include "config.h"
 
-#include "qemu-plugin.h"
+#include "kernel-image.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -13,6 +14,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <vcrun/types.h>
 
 #define XEN_ELFNOTE_PHYS32_ENTRY 18
 #define NOTE_SEGMENT_MAX (256 * 1024)
@@ -90,7 +93,7 @@ out:
 }
 
 gboolean
-qemu_kernel_has_pvh (const char *path)
+vc_kernel_has_pvh (const char *path)
 {
   return elf_pvh (path) == 1;
 }
@@ -102,11 +105,8 @@ sibling (const char *path, const char *name)
   return g_build_filename (dir, name, NULL);
 }
 
-/* The file to give -kernel. A bzImage is replaced by the vmlinux beside it
- * when that one has a PVH entry (and pvh is on); a vmlinux without the note
- * falls back to the vmlinuz beside it. */
 char *
-qemu_kernel_pick (VcPluginInstance *self, const char *kernel, GError **error)
+vc_kernel_pick (const char *kernel, gboolean pvh, const char *who, GError **error)
 {
   int kind = elf_pvh (kernel);
   if (kind == 1)
@@ -116,8 +116,8 @@ qemu_kernel_pick (VcPluginInstance *self, const char *kernel, GError **error)
       g_autofree char *bz = sibling (kernel, "vmlinuz");
       if (elf_pvh (bz) == -1 && g_file_test (bz, G_FILE_TEST_IS_REGULAR))
         {
-          g_info ("hypervisor-qemu: %s has no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY): booting %s",
-                  kernel, bz);
+          g_info ("%s: %s has no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY): booting %s",
+                  who, kernel, bz);
           return g_steal_pointer (&bz);
         }
       g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT,
@@ -125,7 +125,7 @@ qemu_kernel_pick (VcPluginInstance *self, const char *kernel, GError **error)
                    "and there is no bzImage '%s' beside it to boot instead", kernel, bz);
       return NULL;
     }
-  if (self->pvh)
+  if (pvh)
     {
       g_autofree char *elf = sibling (kernel, "vmlinux");
       struct stat a, b;
