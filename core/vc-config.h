@@ -44,10 +44,11 @@ typedef struct {
   gboolean template;      /* start sandboxes from a saved template VM (core/template.c) */
 } VcSandboxDefaults;
 
-/* sandbox.template when the file does not say: off for now. Restored sandboxes
- * pass the e2e cases and tests/integration/cli/{vm,template}.sh, but some tests
- * assume a boot takes over a second (daemon/vm.sh's SIGINT during the boot). */
-#define VC_DEFAULT_TEMPLATE FALSE
+/* sandbox.template when the file does not say: on. The first sandbox of a
+ * configuration builds the template (a boot plus a save), later ones restore
+ * it; a plugin without templates, a sandbox with a network namespace, or a
+ * template that cannot be used boots cold. */
+#define VC_DEFAULT_TEMPLATE TRUE
 
 typedef struct {
   char             *file;        /* the file it came from (NULL: built-in defaults) */

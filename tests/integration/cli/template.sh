@@ -3,7 +3,8 @@
 # `vcrun template create|list|rm`, two sandboxes from one template started at
 # once (their RNGs differ, their clocks are right, each has its hostname), a
 # stale template (its initrd changed) rebuilt, a truncated and a corrupt
-# template falling back to a cold boot with a warning, the e2e cases in a
+# template falling back to a cold boot with a warning, two sandboxes needing
+# a missing template at once building it once, the e2e cases in a
 # restored sandbox on both fs plugins, and nothing left behind.
 # Skips when the guest image or the plugins are missing.
 . "$(dirname "$0")/lib.sh"
@@ -112,6 +113,19 @@ expect_eq "a run with a corrupt template state succeeds" "0 c3" "$rc $(sed -n 1p
 expect_match "it warns with QEMU's error and boots cold" "cannot start from a template, booting cold instead: template $STATE/.templates/[0-9a-f]+: QEMU" "$(cat "$ROOT/c3.err")"
 diag "$(grep -o 'cannot start from a template.*' "$ROOT/c3.err" | cut -c1-300)"
 [ -z "$(tdir)" ]; ok $? "the unusable template was removed"
+
+# ---- two sandboxes needing the same missing template at once ----------------------------
+tc --debug run --bundle "$B" b1 >"$ROOT/b1.out" 2>"$ROOT/b1.err" & p1=$!
+tc --debug run --bundle "$B" b2 >"$ROOT/b2.out" 2>"$ROOT/b2.err" & p2=$!
+wait $p1; rc1=$?; wait $p2; rc2=$?
+expect_eq "two runs at once with no template both succeed" "0 0 b1 b2" \
+    "$rc1 $rc2 $(sed -n 1p "$ROOT/b1.out") $(sed -n 1p "$ROOT/b2.out")"
+expect_eq "the template was built once (the other run waited for it)" 1 \
+    "$(cat "$ROOT/b1.err" "$ROOT/b2.err" | grep -c 'built template')"
+restored "$ROOT/b1.err" && restored "$ROOT/b2.err"; ok $? "both were restored from it"
+expect_eq "one template directory, no half-built one" 1 \
+    "$(find "$STATE/.templates" -mindepth 1 -maxdepth 1 -type d | wc -l)"
+expect_match "template list: it is ok" "^[0-9a-f]{32} +ok" "$(tc template list | sed -n 2p)"
 
 # ---- the e2e cases in a restored sandbox, both fs plugins -----------------------------
 e2e=$top_builddir/tests/integration/e2e/test-e2e

@@ -153,10 +153,22 @@ if [ -x "$VCRUN" ]; then
     || not_ok "vcrun --bus run left: $(bus call $NAME $MANAGER $M ListSandboxes)"
 
   # SIGINT during the boot: vcrun exits 130 and leaves no sandbox, as embedded run.
+  # A start from a template can finish within any fixed delay, so the signal
+  # lands at a fixed point instead: vcrund is stopped, the client's CreateSandbox
+  # waits for it (dbus-monitor shows the call), the signal arrives, then vcrund
+  # continues and boots the sandbox the client must not start.
+  stdbuf -oL dbus-monitor --address "$ADDR" "type='method_call',member='CreateSandbox'" \
+    > "$TMP/int1.calls" 2>&1 &
+  calls_pid=$!
+  sleep 0.5
+  kill -STOP "$VCRUND_PID"
   "$VCRUN" --bus=session run --bundle "$TMP/hello" int1 > "$TMP/int1.out" 2>&1 < /dev/null &
   int_pid=$!
-  sleep 1
-  kill -INT $int_pid; wait $int_pid; st=$?
+  wait_for 30 grep -q '"int1"' "$TMP/int1.calls" || note "no CreateSandbox call seen: $(cat "$TMP/int1.calls")"
+  kill -INT $int_pid
+  kill -CONT "$VCRUND_PID"
+  kill "$calls_pid" 2>/dev/null; wait "$calls_pid" 2>/dev/null
+  wait $int_pid; st=$?
   [ $st -eq 130 ] && ! grep -q "hello from" "$TMP/int1.out" \
     && ok "--bus run interrupted during the boot: exits 130, the process never ran" \
     || not_ok "--bus run after SIGINT: status $st, '$(cat "$TMP/int1.out")'"
