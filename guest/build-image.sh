@@ -18,9 +18,12 @@ set -euo pipefail
 
 usage() {
     cat <<EOF
-usage: $0 --init FILE [--modules FILE] [--cache DIR] [--work DIR] [--output DIR]
+usage: $0 --init FILE [--modules FILE] [--kernel-dir DIR] [--cache DIR] [--work DIR] [--output DIR]
   --init FILE     the program to install as /init (the static vcrun-agent)
   --modules FILE  module names to include (default: modules.list beside this script)
+  --kernel-dir DIR  a kernel built by build-kernel.sh (vmlinux, vmlinuz,
+                  kernel.release) with everything built in: used instead of
+                  Debian's kernel package, and the initramfs gets no modules
   --cache DIR     where downloaded .deb files are kept and reused
                   (default: \$VCRUN_GUEST_CACHE, else ./cache)
   --work DIR      scratch directory: unpacked packages, staging root (default: ./image-work)
@@ -39,6 +42,7 @@ die() { printf 'guest: error: %s\n' "$*" >&2; exit 1; }
 script_dir=$(cd "$(dirname "$0")" && pwd)
 init=
 modules_list=$script_dir/modules.list
+kernel_dir=
 cache=${VCRUN_GUEST_CACHE:-./cache}
 work=./image-work
 output=.
@@ -50,6 +54,7 @@ while [ $# -gt 0 ]; do
     case $1 in
         --init) init=${2:?--init needs a file}; shift 2 ;;
         --modules) modules_list=${2:?--modules needs a file}; shift 2 ;;
+        --kernel-dir) kernel_dir=${2:?--kernel-dir needs a directory}; shift 2 ;;
         --cache) cache=${2:?--cache needs a directory}; shift 2 ;;
         --work) work=${2:?--work needs a directory}; shift 2 ;;
         --output) output=${2:?--output needs a directory}; shift 2 ;;
@@ -60,7 +65,12 @@ done
 
 [ -n "$init" ] || { usage >&2; die "--init is required"; }
 [ -f "$init" ] || die "init program '$init' does not exist (build the guest agent first)"
-[ -f "$modules_list" ] || die "module list '$modules_list' does not exist"
+[ -n "$kernel_dir" ] || [ -f "$modules_list" ] || die "module list '$modules_list' does not exist"
+if [ -n "$kernel_dir" ]; then
+    for f in vmlinux vmlinuz kernel.release; do
+        [ -s "$kernel_dir/$f" ] || die "kernel directory '$kernel_dir' has no $f (build it with build-kernel.sh)"
+    done
+fi
 for tool in apt-get apt-cache dpkg-deb cpio gzip xz find sort; do
     command -v "$tool" >/dev/null || die "'$tool' is needed to build the guest image"
 done
@@ -151,23 +161,34 @@ unpack_deb() {
     printf '%s\n' "$dir"
 }
 
-real_kernel=$(resolve_kernel_package "$kernel_package")
-load_candidates "$real_kernel" "$busybox_package"
-kernel_deb=$(fetch_deb "$real_kernel")
+if [ -n "$kernel_dir" ]; then
+    load_candidates "$busybox_package"
+    kernel_tree=
+    kernel_deb=build-kernel.sh   # what /etc/vcrun-image names as the kernel's origin
+    kver=$(head -n 1 "$kernel_dir/kernel.release")
+    moddir=
+    vmlinuz=$kernel_dir/vmlinuz
+else
+    real_kernel=$(resolve_kernel_package "$kernel_package")
+    load_candidates "$real_kernel" "$busybox_package"
+    kernel_deb=$(fetch_deb "$real_kernel")
+    kernel_tree=$(unpack_deb "$kernel_deb")
+fi
 busybox_deb=$(fetch_deb "$busybox_package")
-kernel_tree=$(unpack_deb "$kernel_deb")
 busybox_tree=$(unpack_deb "$busybox_deb")
 # Trees of packages no longer used (an older kernel) only take space.
 for dir in "$work"/unpack/*; do
-    [ "$dir" = "$kernel_tree" ] || [ "$dir" = "$busybox_tree" ] || rm -rf "$dir"
+    [ ! -e "$dir" ] || [ "$dir" = "$kernel_tree" ] || [ "$dir" = "$busybox_tree" ] || rm -rf "$dir"
 done
 
-kvers=$(ls -1 "$kernel_tree/lib/modules")
-[ "$(printf '%s\n' "$kvers" | wc -l)" = 1 ] || die "expected one kernel version in $kernel_deb, found: $kvers"
-kver=$kvers
-moddir=$kernel_tree/lib/modules/$kver
-vmlinuz=$kernel_tree/boot/vmlinuz-$kver
-[ -f "$vmlinuz" ] || die "$kernel_deb has no boot/vmlinuz-$kver"
+if [ -z "$kernel_dir" ]; then
+    kvers=$(ls -1 "$kernel_tree/lib/modules")
+    [ "$(printf '%s\n' "$kvers" | wc -l)" = 1 ] || die "expected one kernel version in $kernel_deb, found: $kvers"
+    kver=$kvers
+    moddir=$kernel_tree/lib/modules/$kver
+    vmlinuz=$kernel_tree/boot/vmlinuz-$kver
+    [ -f "$vmlinuz" ] || die "$kernel_deb has no boot/vmlinuz-$kver"
+fi
 busybox=$busybox_tree/bin/busybox
 [ -x "$busybox" ] || die "$busybox_deb has no bin/busybox"
 say "kernel $kver"
@@ -204,74 +225,79 @@ EOF
 
 # --- Modules ---------------------------------------------------------------------------
 
-declare -A mod_path=()    # module name -> path relative to $moddir (as shipped)
-declare -A builtin=()     # module name -> 1 when built into the kernel
-declare -A state=()       # module name -> visiting | done (depth-first walk)
 order=()                  # staged paths, dependencies first
+if [ -n "$kernel_dir" ]; then
+    # Everything is built in: no modules, no list (the agent then loads none).
+    say "0 modules (the kernel of $kernel_dir has everything built in)"
+else
+    declare -A mod_path=()    # module name -> path relative to $moddir (as shipped)
+    declare -A builtin=()     # module name -> 1 when built into the kernel
+    declare -A state=()       # module name -> visiting | done (depth-first walk)
 
-while IFS= read -r path; do
-    name=${path##*/}
-    name=${name%%.ko*}
-    mod_path[${name//-/_}]=$path
-done < <(cd "$moddir" && find kernel -name '*.ko' -o -name '*.ko.xz' -o -name '*.ko.zst' -o -name '*.ko.gz')
-
-if [ -f "$moddir/modules.builtin" ]; then
     while IFS= read -r path; do
         name=${path##*/}
-        name=${name%.ko}
-        builtin[${name//-/_}]=1
-    done <"$moddir/modules.builtin"
-fi
+        name=${name%%.ko*}
+        mod_path[${name//-/_}]=$path
+    done < <(cd "$moddir" && find kernel -name '*.ko' -o -name '*.ko.xz' -o -name '*.ko.zst' -o -name '*.ko.gz')
 
-# Copies one module into the staging root as a plain .ko; prints the staged path.
-stage_module() {
-    local src=$1 dst
-    dst=${src%.ko*}.ko
-    mkdir -p "$root/lib/modules/$kver/$(dirname "$dst")"
-    case $src in
-        *.ko) cp "$moddir/$src" "$root/lib/modules/$kver/$dst" ;;
-        *.ko.xz) xz -dc "$moddir/$src" >"$root/lib/modules/$kver/$dst" ;;
-        *.ko.zst) zstd -qdc "$moddir/$src" >"$root/lib/modules/$kver/$dst" ;;
-        *.ko.gz) gzip -dc "$moddir/$src" >"$root/lib/modules/$kver/$dst" ;;
-    esac
-    printf '%s\n' "$dst"
-}
-
-# Adds a module after everything it depends on; $2 names who asked, for errors.
-add_module() {
-    local name=${1//-/_} dep staged deps
-    case ${state[$name]:-} in
-        done) return ;;
-        visiting) die "module dependency loop through '$name'" ;;
-    esac
-    if [ -z "${mod_path[$name]:-}" ]; then
-        [ -n "${builtin[$name]:-}" ] && { state[$name]=done; return; }
-        die "module '$name' (wanted by $2) is neither a module nor built into kernel $kver"
+    if [ -f "$moddir/modules.builtin" ]; then
+        while IFS= read -r path; do
+            name=${path##*/}
+            name=${name%.ko}
+            builtin[${name//-/_}]=1
+        done <"$moddir/modules.builtin"
     fi
-    state[$name]=visiting
-    staged=$(stage_module "${mod_path[$name]}")
-    deps=$(tr '\0' '\n' <"$root/lib/modules/$kver/$staged" |
-           awk '/^depends=/ && !seen { print substr($0, 9); seen = 1 }')
-    for dep in ${deps//,/ }; do
-        add_module "$dep" "$name"
+
+    # Copies one module into the staging root as a plain .ko; prints the staged path.
+    stage_module() {
+        local src=$1 dst
+        dst=${src%.ko*}.ko
+        mkdir -p "$root/lib/modules/$kver/$(dirname "$dst")"
+        case $src in
+            *.ko) cp "$moddir/$src" "$root/lib/modules/$kver/$dst" ;;
+            *.ko.xz) xz -dc "$moddir/$src" >"$root/lib/modules/$kver/$dst" ;;
+            *.ko.zst) zstd -qdc "$moddir/$src" >"$root/lib/modules/$kver/$dst" ;;
+            *.ko.gz) gzip -dc "$moddir/$src" >"$root/lib/modules/$kver/$dst" ;;
+        esac
+        printf '%s\n' "$dst"
+    }
+
+    # Adds a module after everything it depends on; $2 names who asked, for errors.
+    add_module() {
+        local name=${1//-/_} dep staged deps
+        case ${state[$name]:-} in
+            done) return ;;
+            visiting) die "module dependency loop through '$name'" ;;
+        esac
+        if [ -z "${mod_path[$name]:-}" ]; then
+            [ -n "${builtin[$name]:-}" ] && { state[$name]=done; return; }
+            die "module '$name' (wanted by $2) is neither a module nor built into kernel $kver"
+        fi
+        state[$name]=visiting
+        staged=$(stage_module "${mod_path[$name]}")
+        deps=$(tr '\0' '\n' <"$root/lib/modules/$kver/$staged" |
+               awk '/^depends=/ && !seen { print substr($0, 9); seen = 1 }')
+        for dep in ${deps//,/ }; do
+            add_module "$dep" "$name"
+        done
+        state[$name]=done
+        order+=("$staged")
+    }
+
+    while IFS= read -r line; do
+        line=${line%%#*}
+        line=${line//[[:space:]]/}
+        [ -n "$line" ] && add_module "$line" "$(basename "$modules_list")"
+    done <"$modules_list"
+
+    for f in modules.builtin modules.order; do
+        [ -f "$moddir/$f" ] && cp "$moddir/$f" "$root/lib/modules/$kver/$f"
     done
-    state[$name]=done
-    order+=("$staged")
-}
-
-while IFS= read -r line; do
-    line=${line%%#*}
-    line=${line//[[:space:]]/}
-    [ -n "$line" ] && add_module "$line" "$(basename "$modules_list")"
-done <"$modules_list"
-
-for f in modules.builtin modules.order; do
-    [ -f "$moddir/$f" ] && cp "$moddir/$f" "$root/lib/modules/$kver/$f"
-done
-# busybox's own depmod writes the modules.dep/alias/symbols its modprobe reads.
-"$busybox" depmod -b "$root" "$kver" || die "busybox depmod failed"
-printf '%s\n' "${order[@]}" >"$root/etc/vcrun-modules"
-say "${#order[@]} modules"
+    # busybox's own depmod writes the modules.dep/alias/symbols its modprobe reads.
+    "$busybox" depmod -b "$root" "$kver" || die "busybox depmod failed"
+    printf '%s\n' "${order[@]}" >"$root/etc/vcrun-modules"
+    say "${#order[@]} modules"
+fi
 
 cat >"$root/etc/vcrun-image" <<EOF
 kernel=$kver
@@ -332,7 +358,11 @@ extract_vmlinux() {
     [ "$(head -c 4 "$out" | od -An -tx1 | tr -d ' \n')" = 7f454c46 ] ||
         die "the payload of $in is not an ELF file"
 }
-extract_vmlinux "$vmlinuz" "$output/vmlinux.tmp"
+if [ -n "$kernel_dir" ]; then
+    cp "$kernel_dir/vmlinux" "$output/vmlinux.tmp"
+else
+    extract_vmlinux "$vmlinuz" "$output/vmlinux.tmp"
+fi
 mv "$output/vmlinux.tmp" "$output/vmlinux"
 
 mib() { awk -v b="$(wc -c <"$1")" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
