@@ -173,7 +173,7 @@ boot (VcSandbox *sb, const char *hostname, GError **error)
   gboolean restored = FALSE;
   /* A NIC cannot be hot-plugged into a restored guest: with a network
    * namespace the sandbox boots cold. */
-  if (sb->netns == NULL && vc_template_wanted (sb))
+  if (sb->netns == NULL && vc_template_wanted (sb, devices))
     {
       g_autoptr(GError) template_error = NULL;
       restored = vc_template_start_vm (sb, devices, &template_error);
@@ -261,6 +261,22 @@ pick (const char *option, const char *config)
   return option && *option ? option : config;
 }
 
+/* Whether r has the configuration's VM settings. Only those get a template
+ * built automatically: one per configuration, not one per memory size or
+ * kernel a caller ever asked for (each is a saved guest of that size). */
+static gboolean
+has_configured_settings (const VcSandboxRecord *r, const VcSandboxDefaults *d)
+{
+  guint vcpus = d->vcpus ? d->vcpus : DEFAULT_VCPUS;
+  guint64 memory = d->memory_mib ? d->memory_mib : DEFAULT_MEMORY_MIB;
+  return r->vcpus == vcpus && r->max_vcpus == MAX (d->max_vcpus, vcpus)
+         && r->memory_mib == memory && r->max_memory_mib == MAX (d->max_memory_mib, memory)
+         && g_strcmp0 (r->hypervisor, d->hypervisor) == 0 && g_strcmp0 (r->agent, d->agent) == 0
+         && g_strcmp0 (r->fs, d->fs) == 0 && g_strcmp0 (r->kernel, d->kernel) == 0
+         && g_strcmp0 (r->initrd, d->initrd) == 0
+         && g_strcmp0 (pick (r->kernel_params, NULL), pick (d->kernel_params, NULL)) == 0;
+}
+
 VcSandbox *
 vc_sandbox_create (VcRuntime *runtime, const char *id, const VcSandboxOptions *options,
                    GError **error)
@@ -311,6 +327,7 @@ vc_sandbox_create (VcRuntime *runtime, const char *id, const VcSandboxOptions *o
   sb->agent_timeout_ms = o->agent_timeout_ms;
   sb->stop_timeout_ms = o->stop_timeout_ms ? o->stop_timeout_ms : DEFAULT_STOP_TIMEOUT_MS;
   sb->use_template = o->use_template > 0 || (o->use_template == 0 && d->template);
+  sb->template_build = o->use_template > 0 || has_configured_settings (sb->record, d);
   sb->netns = g_strdup (o->netns);
 
   vc_sandbox_op_lock (sb);

@@ -58,6 +58,8 @@ struct VcSandbox {
   guint      agent_timeout_ms;
   guint      stop_timeout_ms;
   gboolean   use_template;         /* start the VM from a template (template.c) */
+  gboolean   template_build;       /* ... building it if missing or stale: asked for, or
+                                      the configured settings (else only a current one) */
   char      *template_dir;         /* the one it was started from, else NULL */
 
   /* network (sandbox-network.c), under op_mutex: the namespace asked for at
@@ -102,7 +104,7 @@ void     vc_sandbox_on_fs_event (VcFsEvent event, const char *detail, gpointer u
 /* template.c: whether this sandbox's VM should come from a template, and
  * starting it so (sb->vm set); on failure no VM is left and the caller boots
  * cold. devices: the fs plugin's, cold-plugged into both. */
-gboolean    vc_template_wanted   (VcSandbox *sb);
+gboolean    vc_template_wanted   (VcSandbox *sb, GPtrArray *devices);
 gboolean    vc_template_start_vm (VcSandbox *sb, GPtrArray *devices, GError **error);
 
 /* sandbox-network.c: the hooks of create and delete (op held). */

@@ -306,10 +306,24 @@ ensure (VcSandbox *sb, GPtrArray *devices, const char *key, const char *dir, con
       const char *then = info ? json_object_get_string_member (info, "identity") : NULL;
       if (then != NULL && g_str_equal (then, identity))
         return TRUE;
+      if (!sb->template_build)
+        {
+          g_set_error (error, VC_ERROR, VC_ERROR_NOT_FOUND,
+                       "template %s became stale, and only the configured sandbox settings get "
+                       "one rebuilt automatically", key);
+          return FALSE;
+        }
       g_autofree char *why = then ? identity_difference (then, identity) : g_strdup (local->message);
       g_message ("sandbox %s: template %s is stale (%s): rebuilding it", sb->id, key, why);
       if (!vc_state_remove_dir (dir, error))
         return FALSE;
+    }
+  if (!sb->template_build)
+    {
+      g_set_error (error, VC_ERROR, VC_ERROR_NOT_FOUND,
+                   "template %s was removed, and only the configured sandbox settings get one "
+                   "built automatically", key);
+      return FALSE;
     }
   g_autofree char *tmp = g_strconcat (dir, ".new", NULL);
   kill_abandoned_build (tmp);
@@ -330,12 +344,50 @@ ensure (VcSandbox *sb, GPtrArray *devices, const char *key, const char *dir, con
   return TRUE;
 }
 
+/* The template sb's settings and devices call for: its key, settings text
+ * (the key's source), directory and the identity it must have to be used. */
+static gboolean
+describe_wanted (VcSandbox *sb, GPtrArray *devices, char **key, char **settings, char **dir,
+                 char **identity, GError **error)
+{
+  g_autofree char *root = vc_runtime_get_template_dir (sb->runtime);
+  g_mutex_lock (&sb->state_mutex);
+  *settings = key_text (sb->record, devices);
+  g_autoptr(VcSandboxRecord) r = vc_sandbox_record_copy (sb->record);
+  g_mutex_unlock (&sb->state_mutex);
+  *key = g_compute_checksum_for_string (G_CHECKSUM_SHA256, *settings, -1);
+  (*key)[KEY_LENGTH] = '\0';
+  *dir = g_build_filename (root, *key, NULL);
+  *identity = identity_text (r->kernel, r->initrd, sb->hv, sb->hv_plugin->instance, error);
+  return *identity != NULL;
+}
+
 gboolean
-vc_template_wanted (VcSandbox *sb)
+vc_template_wanted (VcSandbox *sb, GPtrArray *devices)
 {
   guint64 caps = sb->hv->capabilities ? sb->hv->capabilities (sb->hv_plugin->instance) : 0;
-  return sb->use_template && (caps & VC_HV_CAP_TEMPLATE) && sb->hv->template_identity
-         && sb->hv->save_template && sb->hv->add_device;
+  if (!sb->use_template || !(caps & VC_HV_CAP_TEMPLATE) || !sb->hv->template_identity
+      || !sb->hv->save_template || !sb->hv->add_device)
+    return FALSE;
+  if (sb->template_build)
+    return TRUE;
+  /* Other settings than the configuration's (a caller's memory size, say):
+   * a current template is used, none is built, so that templates do not pile
+   * up one per setting a caller ever asked for. */
+  g_autofree char *key = NULL, *settings = NULL, *dir = NULL, *identity = NULL;
+  g_autoptr(GError) error = NULL;
+  if (!describe_wanted (sb, devices, &key, &settings, &dir, &identity, &error))
+    {
+      g_info ("sandbox %s: booting cold: %s", sb->id, error->message);
+      return FALSE;
+    }
+  g_autoptr(JsonObject) info = info_read (dir, NULL);
+  const char *then = info ? json_object_get_string_member_with_default (info, "identity", NULL) : NULL;
+  if (then != NULL && g_str_equal (then, identity))
+    return TRUE;
+  g_info ("sandbox %s: no current template %s for its settings, which are not the configured ones "
+          "(only those get a template built automatically): booting cold", sb->id, key);
+  return FALSE;
 }
 
 gboolean
@@ -344,16 +396,9 @@ vc_template_start_vm (VcSandbox *sb, GPtrArray *devices, GError **error)
   g_autofree char *root = vc_runtime_get_template_dir (sb->runtime);
   if (!make_private_dir (root, error))
     return FALSE;
-  g_mutex_lock (&sb->state_mutex);
-  g_autofree char *settings = key_text (sb->record, devices);
-  g_autoptr(VcSandboxRecord) r = vc_sandbox_record_copy (sb->record);
-  g_mutex_unlock (&sb->state_mutex);
-  g_autofree char *key = g_compute_checksum_for_string (G_CHECKSUM_SHA256, settings, -1);
-  key[KEY_LENGTH] = '\0';
-  g_autofree char *identity = identity_text (r->kernel, r->initrd, sb->hv, sb->hv_plugin->instance, error);
-  if (identity == NULL)
+  g_autofree char *key = NULL, *settings = NULL, *dir = NULL, *identity = NULL;
+  if (!describe_wanted (sb, devices, &key, &settings, &dir, &identity, error))
     return FALSE;
-  g_autofree char *dir = g_build_filename (root, key, NULL);
   g_autofree char *lock_path = g_strconcat (dir, ".lock", NULL);
   g_autofree char *what = g_strdup_printf ("template %s", key);
 

@@ -236,7 +236,9 @@ make_bundle (Suite *s, const char *name, const char *args_json, const char *iden
   return g_steal_pointer (&dir);
 }
 
-/* VCRUN_E2E_TEMPLATE=1: the sandbox starts from a template (built first). */
+/* VCRUN_E2E_TEMPLATE=1: the sandbox starts from a template (built first);
+ * otherwise it boots cold (template = false), the path a template is built by
+ * and every fallback takes. */
 static gboolean
 e2e_template (void)
 {
@@ -266,7 +268,7 @@ write_config (Suite *s)
       "sandbox: { hypervisor = \"%s\"; agent = \"agent-kata\"; fs = \"%s\";\n"
       "           vcpus = 1; memory_mib = 256; kernel = \"%s\"; initrd = \"%s\";%s };\n",
       s->state_dir, plugin_dirs, hv, hv_settings, s->fs, fs_settings, hv, s->fs, kernel_path,
-      initrd_path, e2e_template () ? " template = true;" : "");
+      initrd_path, e2e_template () ? " template = true;" : " template = false;");
   s->config_file = g_build_filename (s->root, "vcrun.conf", NULL);
   write_text (s->config_file, text);
 }
