@@ -8,16 +8,20 @@
 #     (where installed) as peers;
 #  3. the PSS of 8 sandboxes running at once, cold against templated.
 # Prints each run, then medians and ratios. A measurement, never pass/fail.
-# usage: run-start-bench.sh [-n RUNS] [-p SANDBOXES] [BUILD_DIR]
+# -k DIR adds another guest (vmlinux, initrd.img: say the image of
+# `make guest GUEST_KERNEL=minimal`) to 1. (PVH q35) and 2. (cold fs-9p).
+# usage: run-start-bench.sh [-n RUNS] [-p SANDBOXES] [-k GUEST_DIR] [BUILD_DIR]
 set -uo pipefail
 
 runs=5
 many=8
-while getopts n:p: opt; do
+alt=
+while getopts n:p:k: opt; do
     case $opt in
         n) runs=$OPTARG ;;
         p) many=$OPTARG ;;
-        *) echo "usage: $0 [-n RUNS] [-p SANDBOXES] [BUILD_DIR]" >&2; exit 2 ;;
+        k) alt=$(cd "$OPTARG" && pwd) || exit 2 ;;
+        *) echo "usage: $0 [-n RUNS] [-p SANDBOXES] [-k GUEST_DIR] [BUILD_DIR]" >&2; exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))
@@ -38,6 +42,11 @@ for b in /bin/busybox /usr/bin/busybox; do
     if [ -x "$b" ] && ! ldd "$b" >/dev/null 2>&1; then busybox=$b; break; fi
 done
 [ -n "$busybox" ] || { echo "bench: needs a static busybox for the container's rootfs" >&2; exit 1; }
+if [ -n "$alt" ]; then
+    for f in "$alt/vmlinux" "$alt/initrd.img"; do
+        [ -e "$f" ] || { echo "bench: $f does not exist (-k names a guest directory)" >&2; exit 1; }
+    done
+fi
 accel=$(sed -n 's/.*accel = "\([a-z]*\)".*/\1/p' "$conf" | head -1)
 [ "$accel" = kvm ] || accel=tcg   # what the uninstalled configuration uses here
 cpu=max; [ "$accel" = kvm ] && cpu=host
@@ -71,6 +80,11 @@ make_conf cold-9p fs-9p false
 make_conf tmpl-9p fs-9p true
 make_conf cold-vfs fs-virtiofs false
 make_conf tmpl-vfs fs-virtiofs true
+if [ -n "$alt" ]; then
+    make_conf cold-alt fs-9p false
+    sed -i -e "s|^\( *kernel = \).*|\1\"$alt/vmlinux\";|" -e "s|^\( *initrd = \).*|\1\"$alt/initrd.img\";|" \
+        "$tmp/cold-alt.conf"
+fi
 
 mkdir -p "$tmp/bundle/rootfs/bin" "$tmp/bundle/rootfs/proc"
 cp "$busybox" "$tmp/bundle/rootfs/bin/busybox"
@@ -101,7 +115,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "nan") printf "%.2f
 append="console=ttyS0 panic=1 quiet reboot=k i8042.noaux=1 i8042.nomux=1 i8042.nopnp=1 i8042.dumbkbd=1 cryptomgr.notests tsc=reliable no_timer_check"
 tsc_khz=$(cat /sys/devices/system/cpu/cpu0/tsc_freq_khz 2>/dev/null ||
           awk '/^cpu MHz/ { printf "%d", $4 * 1000; exit }' /proc/cpuinfo)
-qemu_once() { # KERNEL MACHINE NAME
+qemu_once() { # KERNEL MACHINE NAME [INITRD]
     local log=$tmp/console.log t0 t1 deadline machine serial extra=
     if [ "$2" = microvm ]; then
         machine=microvm,rtc=on; serial=virtio-serial-device,id=vc-serial
@@ -113,7 +127,7 @@ qemu_once() { # KERNEL MACHINE NAME
     t0=$(now)
     "$qemu" -nodefaults -no-user-config -display none -no-reboot \
         -machine "$machine" -accel "$accel" -cpu "$cpu" -m 256M \
-        -kernel "$1" -initrd "$initrd" -append "$append$extra" \
+        -kernel "$1" -initrd "${4:-$initrd}" -append "$append$extra" \
         -chardev "file,id=console,path=$log" -serial chardev:console -device "$serial" \
         -chardev "socket,id=agent,path=$tmp/agent.sock,server=on,wait=off" \
         -device virtserialport,bus=vc-serial.0,chardev=agent,name=agent.channel.0 \
@@ -171,23 +185,32 @@ peer_once() { # RUNTIME ID
 }
 
 echo "vcrun start benchmark: $runs runs each, accel=$accel, 1 vCPU, 256 MiB, $(nproc) host CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "guest $guest"
+echo "guest $guest${alt:+; other guest (alt) $alt}"
 echo
 echo "== 1. bare QEMU to the agent's ready line (s)"
 cols=(bz-q35 pvh-q35 pvh-microvm)
-printf '%-4s %-12s %-12s %-12s\n' run "${cols[@]}"
+[ -n "$alt" ] && cols+=(alt-pvh-q35)
+printf '%-4s' run; printf ' %-12s' "${cols[@]}"; echo
 for c in "${cols[@]}"; do : > "$tmp/$c.times"; : > "$tmp/$c.cpu"; done
 for i in $(seq 1 "$runs"); do
     a=$(qemu_once "$guest/vmlinuz" q35 bz-q35) && echo "$a" >> "$tmp/bz-q35.times"
     b=$(qemu_once "$guest/vmlinux" q35 pvh-q35) && echo "$b" >> "$tmp/pvh-q35.times"
     c=$(qemu_once "$guest/vmlinux" microvm pvh-microvm) && echo "$c" >> "$tmp/pvh-microvm.times"
-    printf '%-4s %-12s %-12s %-12s\n' "$i" "${a:-failed}" "${b:-failed}" "${c:-failed}"
+    d=
+    [ -n "$alt" ] && d=$(qemu_once "$alt/vmlinux" q35 alt-pvh-q35 "$alt/initrd.img") && echo "$d" >> "$tmp/alt-pvh-q35.times"
+    printf '%-4s %-12s %-12s %-12s' "$i" "${a:-failed}" "${b:-failed}" "${c:-failed}"
+    [ -n "$alt" ] && printf ' %-12s' "${d:-failed}"
+    echo
 done
 m_bz=$(median < "$tmp/bz-q35.times"); m_pvh=$(median < "$tmp/pvh-q35.times"); m_mvm=$(median < "$tmp/pvh-microvm.times")
 echo "median: bzImage q35 $m_bz s, PVH vmlinux q35 $m_pvh s, PVH vmlinux microvm $m_mvm s"
 echo "ratio bzImage/PVH (q35): $(ratio "$m_bz" "$m_pvh"); PVH microvm/q35: $(ratio "$m_mvm" "$m_pvh")"
 c_bz=$(median < "$tmp/bz-q35.cpu"); c_pvh=$(median < "$tmp/pvh-q35.cpu"); c_mvm=$(median < "$tmp/pvh-microvm.cpu")
 echo "median QEMU CPU time: bzImage q35 $c_bz s, PVH q35 $c_pvh s, PVH microvm $c_mvm s (ratio bzImage/PVH $(ratio "$c_bz" "$c_pvh"))"
+if [ -n "$alt" ]; then
+    m_alt=$(median < "$tmp/alt-pvh-q35.times"); c_alt=$(median < "$tmp/alt-pvh-q35.cpu")
+    echo "other guest: PVH q35 $m_alt s, QEMU CPU $c_alt s (ratio this guest/other: time $(ratio "$m_pvh" "$m_alt"), CPU $(ratio "$c_pvh" "$c_alt"))"
+fi
 
 echo
 echo "== 2. run a container of 'true' (s)"
@@ -198,7 +221,9 @@ echo "== 2. run a container of 'true' (s)"
     echo "bench: template create (fs-virtiofs) failed: $(tail -1 "$tmp/t.err")" >&2
 peers=()
 for p in runc runsc; do command -v "$p" >/dev/null && peers+=("$p"); done
-cols=(cold-9p tmpl-9p cold-vfs tmpl-vfs "${peers[@]}")
+cols=(cold-9p tmpl-9p cold-vfs tmpl-vfs)
+[ -n "$alt" ] && cols+=(cold-alt)
+cols+=("${peers[@]}")
 printf '%-4s' run; printf ' %-9s' "${cols[@]}"; echo
 for c in "${cols[@]}"; do : > "$tmp/$c.times"; done
 for i in $(seq 1 "$runs"); do
@@ -217,7 +242,8 @@ declare -A med
 for c in "${cols[@]}"; do med[$c]=$(median < "$tmp/$c.times"); done
 printf 'median:'; for c in "${cols[@]}"; do printf ' %s %s s,' "$c" "${med[$c]}"; done; echo
 echo "ratio cold/templated: fs-9p $(ratio "${med[cold-9p]}" "${med[tmpl-9p]}"), fs-virtiofs $(ratio "${med[cold-vfs]}" "${med[tmpl-vfs]}")"
-echo "vcrun's own share: cold fs-9p over bare PVH q35 $(awk -v a="${med[cold-9p]}" -v b="$m_pvh" 'BEGIN { printf "%+.2f s", a - b }')"
+echo "vcrun's own share: cold fs-9p over bare PVH q35 $(awk -v a="${med[cold-9p]}" -v b="$m_pvh" 'BEGIN { printf "%+.2f s (%+.0f%%)", a - b, b > 0 ? 100 * (a - b) / b : 0 }')"
+[ -n "$alt" ] && echo "other guest: cold fs-9p ${med[cold-alt]} s (ratio this guest/other $(ratio "${med[cold-9p]}" "${med[cold-alt]}"))"
 for p in "${peers[@]}"; do
     echo "ratio vcrun/$p: cold fs-9p $(ratio "${med[cold-9p]}" "${med[$p]}"), templated fs-9p $(ratio "${med[tmpl-9p]}" "${med[$p]}")"
 done
