@@ -124,6 +124,7 @@ vc_container_create (VcSandbox *sb, const char *id, const char *bundle, GError *
       g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT, "container %s: no bundle given", id);
       return NULL;
     }
+  gint64 began = g_get_monotonic_time ();
   g_autofree char *abs_bundle = g_canonicalize_filename (bundle, NULL);
   g_autoptr(VcOciSpec) spec = vc_oci_spec_load (abs_bundle, error);
   if (spec == NULL)
@@ -212,12 +213,16 @@ vc_container_create (VcSandbox *sb, const char *id, const char *bundle, GError *
     .devices = (const VcGuestDevice *const *) devices->guest_devices->pdata,
     .device_container_paths = (const char *const *) devices->container_paths->pdata,
   };
+  g_debug ("container %s: shared and sent after %" G_GINT64_FORMAT " ms", id,
+           (g_get_monotonic_time () - began) / 1000);
   if (!agent->ops->create_container (agent->conn, &config, error))
     {
       g_prefix_error (error, "container %s: agent create_container: ", id);
       goto out;
     }
   created = TRUE;
+  g_debug ("container %s: agent create_container done after %" G_GINT64_FORMAT " ms", id,
+           (g_get_monotonic_time () - began) / 1000);
 
   /* OCI: prestart and createRuntime after the container exists, before its
    * process starts; a failure fails the create, undone below. The owner

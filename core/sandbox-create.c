@@ -133,6 +133,14 @@ cold_start (VcSandbox *sb, GPtrArray *devices, GError **error)
   return TRUE;
 }
 
+/* --debug: where a start's time goes, in ms since boot() began. */
+static void
+step_time (VcSandbox *sb, const char *what, gint64 since)
+{
+  g_debug ("sandbox %s: %s at %" G_GINT64_FORMAT " ms", sb->id, what,
+           (g_get_monotonic_time () - since) / 1000);
+}
+
 /* The boot sequence; any failure returns FALSE for rollback_create. */
 static gboolean
 boot (VcSandbox *sb, const char *hostname, GError **error)
@@ -141,6 +149,7 @@ boot (VcSandbox *sb, const char *hostname, GError **error)
   const VcFsOps *fs = sb->fs;
   const VcAgentOps *agent = sb->agent_ops;
   gint64 start = g_get_monotonic_time ();
+  const gint64 began = start;
 
   VcFsSandboxConfig fs_config;
   vc_sandbox_fill_fs_config (sb, &fs_config);
@@ -169,6 +178,7 @@ boot (VcSandbox *sb, const char *hostname, GError **error)
     devices = g_ptr_array_new_with_free_func ((GDestroyNotify) vc_device_free);
   if (!vc_sandbox_network_setup (sb, devices, error))
     return step_failed (sb, "network", error);
+  step_time (sb, "shared filesystem and network ready", began);
 
   gboolean restored = FALSE;
   /* A NIC cannot be hot-plugged into a restored guest: with a network
@@ -188,6 +198,7 @@ boot (VcSandbox *sb, const char *hostname, GError **error)
   vc_sandbox_network_close_fds (sb);
   if (!started)
     return FALSE;
+  step_time (sb, restored ? "VM restored" : "VM started", began);
   if (hv->save_state)
     {
       char *saved = hv->save_state (sb->vm, error);
@@ -204,6 +215,7 @@ boot (VcSandbox *sb, const char *hostname, GError **error)
       guint left = spent_ms >= sb->boot_timeout_ms ? 1 : sb->boot_timeout_ms - (guint) spent_ms;
       if (!hv->wait_agent_channel (sb->vm, left, error))
         return step_failed (sb, "wait_agent_channel", error);
+      step_time (sb, "agent channel open", began);
     }
 
   VcAgentRef *ref = vc_sandbox_connect_agent (sb, error);
@@ -239,8 +251,10 @@ boot (VcSandbox *sb, const char *hostname, GError **error)
     .dns = NULL,
     .sandbox_pidns = FALSE,
   };
+  step_time (sb, "agent connected and checked", began);
   if (!agent->create_sandbox (ref->conn, &agent_config, error))
     return step_failed (sb, "agent create_sandbox", error);
+  step_time (sb, "agent create_sandbox done", began);
   return vc_sandbox_network_configure (sb, error);
 }
 

@@ -61,7 +61,7 @@ done
 
 mkdir -p "$cache" "$work" "$output"
 cache=$(cd "$cache" && pwd)
-work=$(cd "$work" && pwd)
+work=$(cd "$work" && pwd -P)   # physical: kbuild reuses objects only under the same path
 output=$(cd "$output" && pwd)
 fragment=$(cd "$(dirname "$fragment")" && pwd)/$(basename "$fragment")
 

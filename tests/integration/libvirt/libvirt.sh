@@ -127,6 +127,11 @@ xml=$($VIRSH dumpxml vcrun-b1 2>/dev/null)
 expect_match "the domain carries the sandbox id in its metadata" "<vcrun:sandbox [^>]*id=.b1." "$xml"
 expect_match "libvirt shows the agent channel connected" "name=.agent.channel.0. state=.connected." "$xml"
 expect_match "libvirt runs virtiofsd for the shared directory" "<binary path=" "$xml"
+if [ -f "$top_builddir/guest/vmlinux" ]; then
+    expect_match "<os><kernel> is the PVH vmlinux beside the configured vmlinuz" "<kernel>$top_builddir/guest/vmlinux</kernel>" "$xml"
+else
+    skip "<os><kernel> is the PVH vmlinux" "make guest built no vmlinux"
+fi
 qemu=$(qemu_of b1)
 ok $([ -n "$qemu" ]; echo $?) "QEMU of vcrun-b1 runs (pid ${qemu:-none})"
 expect_eq "exec in the sandbox" "exec-ok" "$(vc exec b1 echo exec-ok 2>&1)"
