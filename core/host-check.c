@@ -76,7 +76,7 @@ run_plugin_check (VcCheckReport *report, const char *what, PluginCheck check,
 }
 
 static void
-check_plugins (VcCheckReport *report, VcConfig *config)
+check_plugins (VcCheckReport *report, VcConfig *config, gboolean *hv_templates)
 {
   GPtrArray *all = config->plugins;
   for (guint i = 0; i < all->len; i++)
@@ -106,6 +106,9 @@ check_plugins (VcCheckReport *report, VcConfig *config)
       /* Every hypervisor and fs plugin answers for itself; only the
        * default sandbox's plugins make a failure fatal. */
       const VcHypervisorOps *hv = vc_plugin_hypervisor (plugin);
+      if (hv && is_hv)
+        *hv_templates = hv->capabilities && hv->template_identity && hv->save_template
+                        && (hv->capabilities (plugin->instance) & VC_HV_CAP_TEMPLATE);
       if (hv && hv->check)
         run_plugin_check (report, "  hypervisor", hv->check, plugin->instance, is_hv);
       const VcFsOps *fs = vc_plugin_fs (plugin);
@@ -142,7 +145,8 @@ vc_check_host (const char *config_file, const char *state_dir)
 
   if (config)
     {
-      check_plugins (report, config);
+      gboolean hv_templates = FALSE;
+      check_plugins (report, config, &hv_templates);
       check_file (report, "guest kernel", config->sandbox.kernel, R_OK, TRUE);
       check_file (report, "guest initrd", config->sandbox.initrd, R_OK, TRUE);
       g_autofree char *state_parent = config->state_dir ? g_path_get_dirname (config->state_dir)
@@ -151,7 +155,9 @@ vc_check_host (const char *config_file, const char *state_dir)
       guint n = config->state_dir ? vc_template_count (config->state_dir) : 0;
       g_autofree char *templates = g_strdup_printf (
           "%s (sandbox.template); %u saved in %s/.templates (vcrun template list)",
-          config->sandbox.template ? "sandboxes start from a template" : "off", n,
+          !config->sandbox.template ? "off"
+          : hv_templates ? "sandboxes start from a template"
+          : "on, but the hypervisor plugin has none: sandboxes boot cold", n,
           config->state_dir ? config->state_dir : "?");
       add_row (report, "templates", config->sandbox.template, FALSE, templates);
     }
