@@ -312,6 +312,19 @@ handle_ps (VcOwner *owner)
     }
   g_mutex_unlock (&owner->lock);
   json_object_set_array_member (reply, "processes", list);
+
+  /* The sandbox's host processes, as runc lists its cgroup's: this
+   * supervisor (the state's pid), then the VMM and its helpers. */
+  JsonArray *host = json_array_new ();
+  json_array_add_int_element (host, getpid ());
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GArray) pids = vc_sandbox_get_host_pids (owner->sandbox, &error);
+  if (pids == NULL)
+    g_debug ("owner of %s: ps: %s", vc_sandbox_get_id (owner->sandbox), error->message);
+  for (guint i = 0; pids && i < pids->len; i++)
+    if (g_array_index (pids, gint, i) != getpid ()) /* an in-process VMM (the fake) */
+      json_array_add_int_element (host, g_array_index (pids, gint, i));
+  json_object_set_array_member (reply, "host_pids", host);
   return reply;
 }
 
