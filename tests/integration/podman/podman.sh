@@ -30,10 +30,11 @@ pm() { timeout -k 5 "$PM_TIMEOUT" podman --runtime vcrun "$@"; }
 our_processes() {
     local p
     for p in $(pgrep -f 'qemu-system|virtiofsd' 2>/dev/null); do
-        tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | grep -q -e "$TMP" -e "$STATE" && echo "$p"
+        tr '\0' ' ' 2>/dev/null < "/proc/$p/cmdline" | grep -q -e "$TMP" -e "$STATE" && echo "$p"
     done
 }
 cleanup() {
+    net_done 2>/dev/null
     podman rm -af -t 0 >/dev/null 2>&1
     local p; for p in $(our_processes); do kill -KILL "$p" 2>/dev/null; done
     grep -o " $TMP[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
@@ -46,7 +47,7 @@ trap cleanup EXIT
 mkdir -p "$TMP/rootfs/bin" "$TMP/rootfs/etc" "$TMP/rootfs/proc" "$TMP/rootfs/sys" \
     "$TMP/rootfs/dev" "$TMP/rootfs/tmp" "$TMP/rootfs/run" "$TMP/tmp"
 cp "$BUSYBOX" "$TMP/rootfs/bin/busybox"
-for a in sh echo cat true sleep ls stty env id test cut grep sed head; do
+for a in sh echo cat true sleep ls stty env id test cut grep sed head mkdir httpd wget; do
     ln -s busybox "$TMP/rootfs/bin/$a"
 done
 tar -C "$TMP/rootfs" -cf "$TMP/busybox.tar" .
@@ -80,6 +81,9 @@ tmp_dir = "$TMP/tmp"
 runtime_supports_json = ["vcrun", "crun", "runc"]
 [engine.runtimes]
 vcrun = ["$TMP/vcrun"]
+[network]
+network_backend = "cni"
+network_config_dir = "$TMP/cni"
 CONF
 
 podman import "$TMP/busybox.tar" "$IMG" >/dev/null 2>"$TMP/import.err"
@@ -175,6 +179,85 @@ if [ "${VCRUN_PODMAN_CGROUPS:-0}" = 1 ]; then
     podman rm -f -t 0 cg >/dev/null 2>&1
 else
     skip "run --memory 512m --cpus 2: limits in the host cgroup" "VCRUN_PODMAN_CGROUPS is not 1"
+fi
+
+# ---- a podman network: -p to a busybox httpd, the container to the bridge ------------------
+#
+# Debian 12's podman uses CNI (containernetworking-plugins: bridge, host-
+# local, portmap, firewall, with iptables); netavark is only a Recommends.
+# Everything podman makes for it stays in namespaces this test makes and
+# drops: a network namespace (the bridge, its iptables rules, the
+# published port, the containers' namespaces) and a mount namespace whose
+# tmpfs /run and /var/lib/cni hold podman's netns mounts and CNI's leases.
+# The network's config file lives in $TMP/cni (containers.conf).
+
+net_case() {
+    if ! command -v iptables >/dev/null || [ ! -x /usr/lib/cni/bridge ] || [ ! -x /usr/lib/cni/portmap ]; then
+        skip "podman network: -p 127.0.0.1:8080:80 and the bridge" \
+            "CNI's bridge and portmap plugins or iptables are missing (scripts/install-deps.sh installs them)"
+        return
+    fi
+    bridges_before=$(host_bridges); cni_dir_before=$(ls -d /var/lib/cni 2>/dev/null)
+    [ -d /var/lib/cni ] || { mkdir /var/lib/cni && MADE_CNI_DIR=1; }
+    unshare --net --mount --propagation private sh -c \
+        'ip link set lo up && mount -t tmpfs vcrun-test /run && mount -t tmpfs vcrun-test /var/lib/cni &&
+         touch /run/vcrun-test-ready && exec sleep 3600' &
+    NS_PID=$!
+    wait_for 10 nsenter -t "$NS_PID" -m test -e /run/vcrun-test-ready
+    # Read only once the marker exists: before that, $NS_PID may not have
+    # left this shell's namespaces yet.
+    NETNS=$(readlink /proc/$NS_PID/ns/net)
+    [ -n "$NETNS" ] && [ "$NETNS" != "$(readlink /proc/self/ns/net)" ]
+    ok $? "a private network and mount namespace for podman's network" || return
+    inns() { nsenter -t "$NS_PID" -m -n "$@"; }
+    inns timeout -k 5 60 podman network create --subnet 192.0.2.0/24 vcrun-test-net >/dev/null 2>"$TMP/err"
+    ok $? "network create --subnet 192.0.2.0/24" || { diag "$(tail -3 "$TMP/err")"; return; }
+    inns timeout -k 5 "$PM_TIMEOUT" podman --runtime vcrun run -d --name web --network vcrun-test-net \
+        -p 127.0.0.1:8080:80 "$IMG" sh -c \
+        'mkdir -p /www && echo served-from-the-guest > /www/index.html && exec httpd -f -p 80 -h /www' \
+        >/dev/null 2>"$TMP/err"
+    ok $? "run -d --network vcrun-test-net -p 127.0.0.1:8080:80 httpd" || { diag "$(tail -5 "$TMP/err")"; return; }
+    fetch() {
+        inns python3 -c 'import sys, urllib.request
+print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode().strip())' "$1" 2>/dev/null
+    }
+    fetch_is() { [ "$(fetch "$1")" = "$2" ]; }
+    wait_for 60 fetch_is http://127.0.0.1:8080/ served-from-the-guest
+    expect_eq "the host's 127.0.0.1:8080 reaches httpd in the guest" served-from-the-guest \
+        "$(fetch http://127.0.0.1:8080/)"
+    # The bridge's address (the gateway), served on the host's side.
+    mkdir -p "$TMP/www" && echo served-from-the-bridge > "$TMP/www/peer.txt"
+    # Not through inns: $! must be the server itself.
+    nsenter -t "$NS_PID" -m -n "$BUSYBOX" httpd -f -p 192.0.2.1:8081 -h "$TMP/www" >/dev/null 2>&1 &
+    SERVER_PID=$!
+    wait_for 10 fetch_is http://192.0.2.1:8081/peer.txt served-from-the-bridge
+    out=$(inns timeout -k 5 120 podman --runtime vcrun exec web wget -q -O - http://192.0.2.1:8081/peer.txt 2>&1)
+    expect_eq "the container reaches the bridge's address (192.0.2.1)" served-from-the-bridge "$out"
+    expect_match "... from its address on the network" "^192\.0\.2\.[0-9]+$" \
+        "$(inns podman inspect web --format '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' 2>&1)"
+    kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null; SERVER_PID=
+    inns timeout -k 5 120 podman rm -f -t 0 web >/dev/null 2>&1; ok $? "rm -f of the httpd container"
+    inns podman network rm vcrun-test-net >/dev/null 2>&1; ok $? "network rm"
+}
+net_done() {
+    [ -n "$NS_PID" ] || return 0
+    nsenter -t "$NS_PID" -m -n podman rm -af -t 0 >/dev/null 2>&1
+    [ -z "$SERVER_PID" ] || { kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null; SERVER_PID=; }
+    kill "$NS_PID" 2>/dev/null; wait "$NS_PID" 2>/dev/null; NS_PID=
+    [ -z "$MADE_CNI_DIR" ] || rmdir /var/lib/cni 2>/dev/null
+}
+host_bridges() { ip -o link show type bridge 2>/dev/null | cut -d' ' -f2 | sort; }
+NS_PID=; NETNS=; SERVER_PID=; MADE_CNI_DIR=; bridges_before=; cni_dir_before=
+net_case
+if [ -n "$NS_PID" ]; then
+    holder=$NS_PID; net_done
+    ! kill -0 "$holder" 2>/dev/null; ok $? "the namespaces' holder is gone"
+    left=$(for p in /proc/[0-9]*; do
+               [ "$(readlink $p/ns/net 2>/dev/null)" = "$NETNS" ] && echo "${p#/proc/} $(tr '\0' ' ' 2>/dev/null < $p/cmdline)"
+           done)
+    expect_eq "no process left in the test's network namespace (it is gone with them)" "" "$left"
+    expect_eq "no bridge left in the host's namespace" "$bridges_before" "$(host_bridges)"
+    expect_eq "/var/lib/cni as it was" "$cni_dir_before" "$(ls -d /var/lib/cni 2>/dev/null)"
 fi
 
 # ---- nothing left ---------------------------------------------------------------------------
