@@ -6,9 +6,9 @@
 # containers.conf and runroot live in a temporary directory, and the image
 # is a busybox rootfs imported from a tarball (no registry).
 #
-# VCRUN_PODMAN_CGROUPS=1 adds the host cgroup case (--memory/--cpus seen in
-# the host cgroup that config.json's cgroupsPath names, with QEMU in it);
-# the guest's side is always checked.
+# The host cgroup case (--memory/--cpus in the cgroup config.json's
+# cgroupsPath names, with the supervisor, QEMU and virtiofsd in it) skips,
+# saying which, on a host whose cgroups lack the memory or cpu controller.
 . "$(dirname "$0")/../cli/lib.sh"
 
 skip_all() { echo "1..0 # SKIP $1"; exit 0; }
@@ -47,7 +47,7 @@ trap cleanup EXIT
 mkdir -p "$TMP/rootfs/bin" "$TMP/rootfs/etc" "$TMP/rootfs/proc" "$TMP/rootfs/sys" \
     "$TMP/rootfs/dev" "$TMP/rootfs/tmp" "$TMP/rootfs/run" "$TMP/tmp"
 cp "$BUSYBOX" "$TMP/rootfs/bin/busybox"
-for a in sh echo cat true sleep ls stty env id test cut grep sed head mkdir httpd wget; do
+for a in sh echo cat true sleep ls stty env id test cut grep sed head mkdir httpd wget ps; do
     ln -s busybox "$TMP/rootfs/bin/$a"
 done
 tar -C "$TMP/rootfs" -cf "$TMP/busybox.tar" .
@@ -114,11 +114,74 @@ expect_match "... with a clear error" "RLIMIT_NOFILE \(soft 2000000, hard 200000
 
 # ---- run -d, exec, ps, logs, pause, stop, rm --------------------------------------------
 
-id=$(pm run -d --name d1 --network none "$IMG" sh -c 'echo logged-line; sleep 600' 2>"$TMP/err"); rc=$?
-expect_eq "run -d sleep: exit 0" 0 $rc
+# With limits: one VM serves the host cgroup case too.
+id=$(pm run -d --name d1 --network none --memory 512m --cpus 2 "$IMG" \
+     sh -c 'echo logged-line; sleep 600' 2>"$TMP/err"); rc=$?
+expect_eq "run -d --memory 512m --cpus 2 sleep: exit 0" 0 $rc
 [ $rc = 0 ] || diag "$(tail -5 "$TMP/err")"
 expect_eq "ps lists it" "d1" "$(podman ps --format '{{.Names}}' 2>&1)"
 expect_eq "... running" running "$(podman inspect d1 --format '{{.State.Status}}' 2>&1)"
+
+# The sandbox's host processes: vcrun ps --format json, as runc prints them.
+cid=$(podman inspect d1 --format '{{.Id}}' 2>/dev/null)
+spid=$(podman inspect d1 --format '{{.State.Pid}}' 2>/dev/null)
+pids=$("$TMP/vcrun" ps --format json "$cid" 2>&1)
+expect_match "vcrun ps --format json: a JSON array of host pids, the state's pid (the supervisor) first" \
+    "^\[$spid(,[0-9]+)+\]$" "$pids"
+vmm=; fsd=
+for p in $(our_processes); do
+    case "$(tr '\0' ' ' 2>/dev/null < /proc/$p/cmdline)" in
+        *qemu-system*"$cid"*) vmm=$p ;;
+        *virtiofsd*"$cid"*) [ "$(cut -d' ' -f4 /proc/$p/stat)" = "$spid" ] && fsd=$p ;;
+    esac
+done
+in_list() { case ",$(echo "$2" | tr -d '[]')," in *",$1,"*) return 0 ;; esac; return 1; }
+in_list "$vmm" "$pids"; ok $? "... lists QEMU ($vmm)"
+in_list "$fsd" "$pids"; ok $? "... lists virtiofsd ($fsd)"
+
+# The host cgroup podman names in config.json's cgroupsPath: the limits, and
+# the supervisor, QEMU and virtiofsd in it (podman stats reads it).
+bundle=$(ls -d "$TMP/graph/vfs-containers/$cid/userdata" 2>/dev/null)
+cgpath=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["linux"]["cgroupsPath"])' \
+         "$bundle/config.json" 2>/dev/null)
+cg_missing=
+if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+    for c in memory cpu; do
+        grep -qw $c /sys/fs/cgroup/cgroup.controllers || cg_missing="$cg_missing $c"
+    done
+    memdir=/sys/fs/cgroup$cgpath; cpudir=$memdir
+    mem_file=memory.max; cpu_file=cpu.max; cpu_want="200000 100000"
+else
+    for c in memory cpu; do
+        grep -q "^cgroup /sys/fs/cgroup/[^ ]* cgroup [^ ]*\b$c\b" /proc/mounts || cg_missing="$cg_missing $c"
+    done
+    memdir=/sys/fs/cgroup/memory$cgpath; cpudir=/sys/fs/cgroup/cpu$cgpath
+    mem_file=memory.limit_in_bytes; cpu_file=cpu.cfs_quota_us; cpu_want=200000
+fi
+if [ -n "$cg_missing" ]; then
+    skip "the host cgroup at cgroupsPath: --memory and --cpus, the VMM in it" \
+        "this host's cgroups lack the controller(s)$cg_missing"
+else
+    expect_eq "host cgroup $cgpath: $mem_file" 536870912 "$(cat "$memdir/$mem_file" 2>&1)"
+    expect_eq "... $cpu_file" "$cpu_want" "$(cat "$cpudir/$cpu_file" 2>&1)"
+    procs=$(tr '\n' ',' < "$memdir/cgroup.procs" 2>/dev/null)
+    missing=$(for p in $(echo "$pids" | tr -d '[]' | tr ',' ' '); do in_list "$p" "$procs" || echo "$p"; done)
+    expect_eq "... holds every pid vcrun ps lists (supervisor, QEMU, virtiofsd)" "" "$missing"
+    expect_match "podman stats: the limit from the host cgroup" "/ 536\.9MB" \
+        "$(timeout 120 podman stats --no-stream --format '{{.MemUsage}}' d1 2>&1)"
+fi
+limits_seen=$(pm exec d1 sh -c "$limits" 2>&1 | tr '\n' ' ')
+expect_eq "... and the guest's cgroup of the container (memory.max, cpu.max)" \
+    "536870912 200000 100000 " "$limits_seen"
+
+# podman top: its psgo path reads /proc through the state pid's mount
+# namespace, the host's for a VM runtime (the list includes the supervisor);
+# ps(1) options run ps in the container: the guest's processes.
+out=$(timeout 120 podman top d1 pid args 2>&1); rc=$?
+expect_eq "podman top: exit 0" 0 $rc
+echo "$out" | grep -Eq "^$spid +"; ok $? "... lists the supervisor ($spid)"
+out=$(timeout 120 podman top d1 -ef 2>&1)
+expect_match "podman top d1 -ef (ps in the guest): the container's sleep 600" "sleep 600" "$out"
 out=$(pm exec d1 echo from-exec 2>&1); rc=$?
 expect_eq "exec, attached: exit 0" 0 $rc
 expect_eq "... its output" "from-exec" "$out"
@@ -157,29 +220,6 @@ for check in "prompt" "initial window size 30 100" "a command's output" \
 done
 expect_eq "run -it: exit 5" "exit 5" "$(echo "$out" | tail -1)"
 echo "$out" | grep -q "^not ok" && diag "$(tail -c 600 "$TMP/tty.err")"
-
-# ---- host cgroups (with the cgroups work) -------------------------------------------------
-
-if [ "${VCRUN_PODMAN_CGROUPS:-0}" = 1 ]; then
-    pm run -d --name cg --network none --memory 512m --cpus 2 "$IMG" sleep 600 >/dev/null 2>"$TMP/err"
-    ok $? "run -d --memory 512m --cpus 2"
-    bundle=$(ls -d "$TMP"/graph/vfs-containers/*/userdata | head -1)
-    cgpath=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["linux"]["cgroupsPath"])' "$bundle/config.json")
-    vmm=$(for p in $(our_processes); do tr '\0' ' ' < /proc/$p/cmdline | grep -q qemu-system && echo $p; done | head -1)
-    if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
-        dir=/sys/fs/cgroup$cgpath; mem=$(cat "$dir/memory.max" 2>/dev/null); cpu=$(cat "$dir/cpu.max" 2>/dev/null)
-        expect_eq "host cgroup $cgpath: memory.max" 536870912 "$mem"
-        expect_eq "... cpu.max" "200000 100000" "$cpu"
-    else
-        dir=/sys/fs/cgroup/memory$cgpath; mem=$(cat "$dir/memory.limit_in_bytes" 2>/dev/null)
-        expect_eq "host cgroup $cgpath: memory.limit_in_bytes" 536870912 "$mem"
-        expect_eq "... cpu.cfs_quota_us" 200000 "$(cat /sys/fs/cgroup/cpu$cgpath/cpu.cfs_quota_us 2>/dev/null)"
-    fi
-    grep -qx "$vmm" "$dir/cgroup.procs" 2>/dev/null; ok $? "... QEMU ($vmm) is in it"
-    podman rm -f -t 0 cg >/dev/null 2>&1
-else
-    skip "run --memory 512m --cpus 2: limits in the host cgroup" "VCRUN_PODMAN_CGROUPS is not 1"
-fi
 
 # ---- a podman network: -p to a busybox httpd, the container to the bridge ------------------
 #
