@@ -290,11 +290,12 @@ print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode().strip())' 
     inns podman network rm vcrun-test-net >/dev/null 2>&1; ok $? "network rm"
 }
 net_done() {
-    [ -n "$NS_PID" ] || return 0
-    nsenter -t "$NS_PID" -m -n podman rm -af -t 0 >/dev/null 2>&1
-    [ -z "$SERVER_PID" ] || { kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null; SERVER_PID=; }
-    kill "$NS_PID" 2>/dev/null; wait "$NS_PID" 2>/dev/null; NS_PID=
-    [ -z "$MADE_CNI_DIR" ] || rmdir /var/lib/cni 2>/dev/null
+    if [ -n "$NS_PID" ]; then
+        nsenter -t "$NS_PID" -m -n podman rm -af -t 0 >/dev/null 2>&1
+        [ -z "$SERVER_PID" ] || { kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null; SERVER_PID=; }
+        kill "$NS_PID" 2>/dev/null; wait "$NS_PID" 2>/dev/null; NS_PID=
+    fi
+    [ -z "$MADE_CNI_DIR" ] || { rmdir /var/lib/cni 2>/dev/null; MADE_CNI_DIR=; }
 }
 host_bridges() { ip -o link show type bridge 2>/dev/null | cut -d' ' -f2 | sort; }
 NS_PID=; NETNS=; SERVER_PID=; MADE_CNI_DIR=; bridges_before=; cni_dir_before=
