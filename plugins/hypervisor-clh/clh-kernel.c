@@ -4,8 +4,8 @@
  * bzImage loader (a bzImage boots only through firmware). So: a configured
  * vmlinux with the note is used as it is; a configured bzImage is replaced
  * by the vmlinux beside it (as `make guest` and Kata ship them) when that one
- * has the note and is not older; anything else is refused before the VMM
- * starts, saying what was found. */
+ * has the note and is not older; anything else it could read is refused
+ * before the VMM starts, saying what was found. */
 #include "config.h"
 
 #include "clh-plugin.h"
@@ -97,12 +97,8 @@ clh_kernel_pick (const char *kernel, GError **error)
     case KERNEL_PVH:
       return g_strdup (kernel);
     case KERNEL_UNREADABLE:
-      {
-        int saved = errno;
-        g_set_error (error, VC_ERROR, VC_ERROR_NOT_FOUND, "kernel '%s': %s", kernel,
-                     g_strerror (saved));
-        return NULL;
-      }
+      /* Cloud Hypervisor says itself what is wrong with a file it cannot open. */
+      return g_strdup (kernel);
     case KERNEL_ELF_NO_PVH:
       g_set_error (error, VC_ERROR, VC_ERROR_NOT_SUPPORTED,
                    "kernel '%s' is an ELF file without a PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY): "
