@@ -208,7 +208,6 @@ clh_api_request_fds (const char *socket_path, guint timeout_ms, const char *meth
                           "Accept: application/json\r\n"
                           "%s"
                           "Content-Length: %" G_GSIZE_FORMAT "\r\n"
-                          "Connection: close\r\n"
                           "\r\n%s",
                           method, endpoint, body != NULL ? "Content-Type: application/json\r\n" : "",
                           strlen (text), text);

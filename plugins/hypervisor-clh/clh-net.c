@@ -2,7 +2,7 @@
  * the sandbox's network namespace and lends its fd; the plugin keeps a dup
  * until Cloud Hypervisor holds its own: after vm.create and before vm.boot
  * (as Kata does), one `PUT vm.add-net` per NIC carries a NetConfig without a
- * tap name (the guest MAC = the veth's, the MTU, the id) and the tap fd as
+ * tap name (the guest MAC = the veth's, the id; no MTU) and the tap fd as
  * SCM_RIGHTS (clh-api-fds.c). CLH answers 204 for such a cold add; the NIC
  * is then part of the VM's config and stays in the host's namespace with
  * the VMM. num_queues is 2 per fd (one RX and one TX queue). Cold plug only. */
@@ -96,11 +96,10 @@ net_config (ClhDevice *dev)
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "mac");
   json_builder_add_string_value (b, dev->device->mac);
-  if (dev->device->mtu != 0)
-    {
-      json_builder_set_member_name (b, "mtu");
-      json_builder_add_int_value (b, dev->device->mtu);
-    }
+  /* No "mtu": CLH would set it on the tap by name (SIOCSIFMTU) from its own
+   * network namespace, where this tap is not (ENODEV, or another device of
+   * that name). The tap was made with the veth's MTU and the agent sets the
+   * guest NIC's (UpdateInterface). */
   json_builder_set_member_name (b, "num_queues");
   json_builder_add_int_value (b, 2);
   json_builder_set_member_name (b, "id");

@@ -227,8 +227,6 @@ def command_line(config, files, net_fds=None):
         device = f"virtio-net-pci,netdev=net{i},id={option_escape(net['id'])},bus=pcie.0,addr={slot:#x}"
         if "mac" in net:
             device += f",mac={net['mac']}"
-        if "mtu" in net:
-            device += f",host_mtu={net['mtu']}"
         argv += ["-netdev", f"tap,id=net{i},fd={fd}", "-device", device]
         slot += 1
     if config.get("rng"):

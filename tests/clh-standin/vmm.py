@@ -285,6 +285,12 @@ class Vmm:
         if body.get("num_queues", 2) != 2 * len(fds):
             raise ApiError(500, f"Error adding net device: InvalidConfig(VnetQueueFdMismatch): "
                                 f"num_queues {body.get('num_queues', 2)} for {len(fds)} fd(s)")
+        if "mtu" in body:
+            # CLH sets it with SIOCSIFMTU on the tap's name from its own
+            # network namespace: a tap from another one is not found there.
+            raise ApiError(500, "Error adding net device: TapError(SetMtu): 'mtu' with tap fds "
+                                "is set by name in the VMM's network namespace, where a tap "
+                                "opened in another namespace is not")
         if len(fds) != 1:
             raise ApiError(500, "Error adding net device: the stand-in realizes one fd per NIC")
         nets = self.config.setdefault("net", [])

@@ -189,7 +189,7 @@ with tempfile.TemporaryDirectory(prefix="clh-openapi-") as tmp:
     # vm.add-net as Cloud Hypervisor takes it: the tap fd by SCM_RIGHTS on
     # the request's message (a pipe stands in for the tap until vm.boot).
     r, w = os.pipe()
-    nic = {"mac": "02:00:00:00:02:02", "mtu": 1400, "num_queues": 2, "id": "vc-net0"}
+    nic = {"mac": "02:00:00:00:02:02", "num_queues": 2, "id": "vc-net0"}
     status, text = request_fds(api, "PUT", "vm.add-net", nic, [r])
     check("vm.add-net with a tap fd by SCM_RIGHTS before vm.boot is 204", status == 204, f"{status} {text}")
     status, text = request(api, "GET", "vm.info")
@@ -204,6 +204,9 @@ with tempfile.TemporaryDirectory(prefix="clh-openapi-") as tmp:
           f"{status} {text}")
     status, text = request_fds(api, "PUT", "vm.add-net", dict(nic, id="vc-net1", num_queues=4), [r])
     check("num_queues must be 2 per fd", status == 500 and "VnetQueueFdMismatch" in text, f"{status} {text}")
+    status, text = request_fds(api, "PUT", "vm.add-net", dict(nic, id="vc-net1", mtu=1400), [r])
+    check("'mtu' with a tap fd is refused (CLH sets it by name in its own namespace)",
+          status == 500 and "SetMtu" in text, f"{status} {text}")
     status, text = request_fds(api, "GET", "vmm.ping", None, [r])
     check("fds on another request are closed, the request answered", status == 200, f"{status} {text}")
     os.close(r)
