@@ -675,8 +675,8 @@ test_vmm_killed (void)
 /* Starts a VM with the stand-in told to misbehave; the start must fail with
  * code and every expected text, quickly, leaving nothing behind. */
 static void
-expect_start_failure (const char *id, const char *fault, VcPluginInstance *self, gint code,
-                      const char *const *texts)
+expect_start_failure_nic (const char *id, const char *fault, VcPluginInstance *self, gint code,
+                          const char *const *texts, gboolean nic)
 {
   g_autofree char *dir = g_build_filename (T.tmpdir, id, NULL);
   Events ev = { 0 };
@@ -684,6 +684,19 @@ expect_start_failure (const char *id, const char *fault, VcPluginInstance *self,
   g_autoptr (GError) error = NULL;
   VcVm *vm = T.ops->create_vm (self, &config, &error);
   g_assert_no_error (error);
+  /* A pipe stands in for the tap (the stand-in looks at it only at
+   * vm.boot): once every copy of its read end is closed, writing fails. */
+  int tap[2] = { -1, -1 };
+  if (nic)
+    {
+      g_assert_cmpint (pipe (tap), ==, 0);
+      g_autoptr (VcDevice) dev = vc_device_new (VC_DEVICE_NET, "net0", "vctap0", NULL);
+      dev->net_fd = tap[0];
+      dev->mac = g_strdup ("02:00:00:00:00:01");
+      dev->vnet_hdr = TRUE;
+      g_assert_true (T.ops->add_device (vm, dev, NULL, &error));
+      close (tap[0]);
+    }
   g_setenv ("CLH_STANDIN_FAULT", fault, TRUE);
   gint64 t0 = g_get_monotonic_time ();
   gboolean ok = T.ops->start_vm (vm, 60000, &error);
@@ -697,6 +710,21 @@ expect_start_failure (const char *id, const char *fault, VcPluginInstance *self,
   g_assert_cmpint (g_get_monotonic_time () - t0, <, 30 * G_USEC_PER_SEC);
   T.ops->free_vm (vm);
   assert_nothing_left (dir);
+  if (nic)
+    {
+      /* Nobody holds the tap any more: not the plugin, not a VMM. */
+      signal (SIGPIPE, SIG_IGN);
+      g_assert_cmpint (write (tap[1], "x", 1), ==, -1);
+      g_assert_cmpint (errno, ==, EPIPE);
+      close (tap[1]);
+    }
+}
+
+static void
+expect_start_failure (const char *id, const char *fault, VcPluginInstance *self, gint code,
+                      const char *const *texts)
+{
+  expect_start_failure_nic (id, fault, self, code, texts, FALSE);
 }
 
 static void
@@ -733,6 +761,35 @@ test_fault_hang (void)
   g_assert_no_error (error);
   expect_start_failure ("f-hang", "hang:vmm.ping", quick, VC_ERROR_TIMEOUT,
                         (const char *const[]) { "vmm.ping", "no answer within 1000 ms", NULL });
+  T.desc->destroy (quick);
+}
+
+/* vm.add-net, the request written by hand with the tap fd: CLH's error,
+ * an answer that is not JSON, a bounded huge answer, no answer, and the VMM
+ * dying on it; each a clear error, the tap held by nobody after. */
+static void
+test_fault_add_net (void)
+{
+  if (!need (TRUE, FALSE, TRUE))
+    return;
+  expect_start_failure_nic ("n-500", "status:vm.add-net:500", T.self, VC_ERROR_FAILED,
+                            (const char *const[]) { "device 'net0' (tap vctap0)", "PUT vm.add-net",
+                                                    "HTTP 500", "injected fault", NULL }, TRUE);
+  expect_start_failure_nic ("n-json", "garbage:vm.add-net", T.self, VC_ERROR_PROTOCOL,
+                            (const char *const[]) { "vm.add-net", "not JSON", "<html>", NULL }, TRUE);
+  expect_start_failure_nic ("n-huge", "huge:vm.add-net", T.self, VC_ERROR_FAILED,
+                            (const char *const[]) { "HTTP 500", "very long error text", " bytes)", NULL },
+                            TRUE);
+  expect_start_failure_nic ("n-exit", "exit:vm.add-net", T.self, VC_ERROR_FAILED,
+                            (const char *const[]) { "exited with status 3", "during vm.add-net", NULL },
+                            TRUE);
+  g_autoptr (GError) error = NULL;
+  VcPluginInstance *quick = clh_test_instance (T.desc, &error, "path", g_variant_new_string (T.clh),
+                                               "api_timeout_ms", g_variant_new_int64 (1000), NULL);
+  g_assert_no_error (error);
+  expect_start_failure_nic ("n-hang", "hang:vm.add-net", quick, VC_ERROR_TIMEOUT,
+                            (const char *const[]) { "vm.add-net (with 1 fds)", "no whole answer in time",
+                                                    NULL }, TRUE);
   T.desc->destroy (quick);
 }
 
@@ -915,6 +972,7 @@ main (int argc, char **argv)
   g_test_add_func ("/clh/fault/http-status", test_fault_status);
   g_test_add_func ("/clh/fault/not-json", test_fault_not_json);
   g_test_add_func ("/clh/fault/hung-socket", test_fault_hang);
+  g_test_add_func ("/clh/fault/add-net", test_fault_add_net);
   g_test_add_func ("/clh/fault/exit-during-boot", test_fault_exit_during_boot);
   g_test_add_func ("/clh/fault/wrong-vsock-answer", test_fault_vsock_answer);
   signal (SIGABRT, on_abort);
