@@ -225,6 +225,7 @@ boot (VcSandbox *sb, const char *hostname, GError **error)
   sb->agent = ref;
   g_mutex_unlock (&sb->state_mutex);
 
+  step_time (sb, "agent connected", began);
   if (agent->check && !agent->check (ref->conn, error))
     return step_failed (sb, "agent check", error);
   /* A restored guest's clock is the template's: set it. */
@@ -251,7 +252,7 @@ boot (VcSandbox *sb, const char *hostname, GError **error)
     .dns = NULL,
     .sandbox_pidns = FALSE,
   };
-  step_time (sb, "agent connected and checked", began);
+  step_time (sb, "agent checked, guest time set", began);
   if (!agent->create_sandbox (ref->conn, &agent_config, error))
     return step_failed (sb, "agent create_sandbox", error);
   step_time (sb, "agent create_sandbox done", began);
