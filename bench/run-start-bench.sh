@@ -242,7 +242,7 @@ declare -A med
 for c in "${cols[@]}"; do med[$c]=$(median < "$tmp/$c.times"); done
 printf 'median:'; for c in "${cols[@]}"; do printf ' %s %s s,' "$c" "${med[$c]}"; done; echo
 echo "ratio cold/templated: fs-9p $(ratio "${med[cold-9p]}" "${med[tmpl-9p]}"), fs-virtiofs $(ratio "${med[cold-vfs]}" "${med[tmpl-vfs]}")"
-echo "vcrun's own share: cold fs-9p over bare PVH q35 $(awk -v a="${med[cold-9p]}" -v b="$m_pvh" 'BEGIN { printf "%+.2f s (%+.0f%%)", a - b, b > 0 ? 100 * (a - b) / b : 0 }')"
+echo "vcrun's own share: cold fs-9p over bare PVH q35 $(awk -v a="${med[cold-9p]}" -v b="$m_pvh" 'BEGIN { printf "%+.2f s (%+.0f%%)", a - b, (b > 0 ? 100 * (a - b) / b : 0) }')"
 [ -n "$alt" ] && echo "other guest: cold fs-9p ${med[cold-alt]} s (ratio this guest/other $(ratio "${med[cold-9p]}" "${med[cold-alt]}"))"
 for p in "${peers[@]}"; do
     echo "ratio vcrun/$p: cold fs-9p $(ratio "${med[cold-9p]}" "${med[$p]}"), templated fs-9p $(ratio "${med[tmpl-9p]}" "${med[$p]}")"
