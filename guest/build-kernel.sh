@@ -111,7 +111,9 @@ fi
 
 obj=$work/obj
 mkdir -p "$obj"
-kmake() { make -C "$src" O="$obj" ARCH=x86_64 "$@"; }
+# Apart from any make that runs this script: its flags and directory messages
+# would leak into the kernel build and into `kernelrelease`.
+kmake() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make --no-print-directory -C "$src" O="$obj" ARCH=x86_64 "$@"; }
 kmake -s allnoconfig KCONFIG_ALLCONFIG="$fragment" >/dev/null || die "allnoconfig with $fragment failed"
 
 # Every option the fragment sets must survive (a missing dependency drops it silently).
