@@ -65,6 +65,13 @@ struct VcSandbox {
   char      *netns;
   struct VcNetworkSetup *net;
 
+  /* cold plug (container-devices.c), under op_mutex: the first container's
+   * bundle and ID from the options, and its devices plugged at boot until
+   * that container's create claims them. */
+  char      *cold_bundle;
+  char      *cold_container_id;
+  struct VcContainerDevices *cold_devices;
+
   VcSandboxChangedFunc changed_func;
   gpointer   changed_data;
   GDestroyNotify changed_destroy;
