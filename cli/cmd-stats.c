@@ -105,11 +105,21 @@ row_new (const char *id, JsonObject *before, JsonObject *after, gint64 elapsed_n
   return row;
 }
 
-/* "1.5MB", as podman prints sizes (decimal units). */
+/* "2.109MB", as podman prints sizes: four significant digits, decimal units. */
 static char *
 size_text (gint64 bytes)
 {
-  return g_format_size ((guint64) MAX (bytes, 0));
+  static const char *const units[] = { "kB", "MB", "GB", "TB", "PB" };
+  if (bytes < 1000)
+    return g_strdup_printf ("%" G_GINT64_FORMAT "B", MAX (bytes, 0));
+  double v = (double) bytes / 1000;
+  guint u = 0;
+  while (v >= 1000 && u + 1 < G_N_ELEMENTS (units))
+    {
+      v /= 1000;
+      u++;
+    }
+  return g_strdup_printf ("%.4g%s", v, units[u]);
 }
 
 static void

@@ -186,9 +186,12 @@ boot (VcSandbox *sb, const char *hostname, GError **error)
   /* A NIC cannot be hot-plugged into a restored guest: with a network
    * namespace the sandbox boots cold. */
   gboolean from_template = sb->netns == NULL && vc_template_wanted (sb);
-  /* A template holds no container devices: then the first container
-   * hot-plugs its own, as any later one. */
-  if (sb->cold_bundle != NULL && !from_template)
+  /* A template holds no container devices, and a hypervisor without
+   * VC_HV_CAP_COLD_PLUG_BLOCK knows a disk's guest address only once it is
+   * running (Cloud Hypervisor): then the first container hot-plugs its own,
+   * as any later one. */
+  guint64 caps = hv->capabilities ? hv->capabilities (sb->hv_plugin->instance) : 0;
+  if (sb->cold_bundle != NULL && !from_template && (caps & VC_HV_CAP_COLD_PLUG_BLOCK))
     {
       g_autoptr(VcOciSpec) spec = vc_oci_spec_load (sb->cold_bundle, error);
       if (spec == NULL)

@@ -50,6 +50,11 @@ typedef enum {
   VC_HV_CAP_AGENT_VSOCK      = 1 << 8,
   VC_HV_CAP_AGENT_HYBRID_VSOCK = 1 << 9,
   VC_HV_CAP_REATTACH         = 1 << 10, /* save_state/attach_vm work */
+  /* ---- devices (ABI 1.4) ---- */
+  VC_HV_CAP_COLD_PLUG_BLOCK  = 1 << 11, /* add_device of a VC_DEVICE_BLOCK fills guest_out with
+                                           where the guest finds it, and hotplug_remove takes it
+                                           out again: the core cold-plugs the first container's
+                                           volumes at boot (else it hot-plugs them after) */
   /* ---- network (ABI 1.3) ---- */
   VC_HV_CAP_NET_TAP_FD       = 1 << 16, /* add_device takes VC_DEVICE_NET (a tap fd opened in
                                            another network namespace, VMM in the host's) */

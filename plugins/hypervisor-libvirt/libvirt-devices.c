@@ -159,13 +159,28 @@ lv_add_device (VcVm *vm, const VcDevice *device, VcGuestDevice *guest_out, GErro
   if (!lv_device_validate (vm, device, error))
     return FALSE;
   /* Every cold-plugged device gets its own slot on pcie.0, so that libvirt
-   * places none on the root ports kept free for hotplug. */
+   * places none on the root ports kept free for hotplug; but a disk goes
+   * on a root port of its own, as a hot-plugged one, so that a container's
+   * volume plugged at boot can be detached when the container is deleted
+   * (devices on pcie.0 itself cannot). */
   LvDevice *dev = lv_device_entry_new (vm, device);
+  int port = device->type == VC_DEVICE_BLOCK ? lv_vm_free_port (vm) : -1;
   guint used = 0;
   for (guint i = 0; i < vm->devices->len; i++)
-    used = MAX (used, ((LvDevice *) g_ptr_array_index (vm->devices, i))->slot);
-  dev->slot = used == 0 ? LV_FIRST_COLD_SLOT : used + 1;
-  if (dev->slot > LV_LAST_COLD_SLOT || (device->type == VC_DEVICE_BLOCK && dev->target == NULL))
+    {
+      LvDevice *other = g_ptr_array_index (vm->devices, i);
+      if (other->port < 0)
+        used = MAX (used, other->slot);
+    }
+  if (port >= 0)
+    {
+      dev->port = port;
+      dev->slot = LV_HOTPLUG_PORT_SLOT + (guint) port;
+    }
+  else
+    dev->slot = used == 0 ? LV_FIRST_COLD_SLOT : used + 1;
+  if ((port < 0 && dev->slot > LV_LAST_COLD_SLOT)
+      || (device->type == VC_DEVICE_BLOCK && dev->target == NULL))
     {
       g_set_error (error, VC_ERROR, VC_ERROR_FAILED,
                    "device '%s': no free PCI slot left for cold-plugged devices (%d at most)",

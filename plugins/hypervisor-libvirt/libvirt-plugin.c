@@ -154,7 +154,8 @@ libvirt_capabilities (VcPluginInstance *self)
   guint64 caps = VC_HV_CAP_PAUSE | VC_HV_CAP_FS_9P | VC_HV_CAP_MANAGED_VIRTIOFS
                  | VC_HV_CAP_AGENT_SERIAL | VC_HV_CAP_REATTACH;
   if (strstr (self->machine, "q35") != NULL)
-    caps |= VC_HV_CAP_HOTPLUG_BLOCK | VC_HV_CAP_HOTPLUG_VCPU | VC_HV_CAP_HOTPLUG_MEMORY;
+    caps |= VC_HV_CAP_HOTPLUG_BLOCK | VC_HV_CAP_HOTPLUG_VCPU | VC_HV_CAP_HOTPLUG_MEMORY
+            | VC_HV_CAP_COLD_PLUG_BLOCK;  /* disks behind root ports: detachable */
   return caps;
 }
 

@@ -115,6 +115,15 @@ hvstate=$(python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[
     "$ROOT/state/hold1/sandbox.json" 2>/dev/null)
 expect_match "... and was not hot-plugged (its node is the command line's)" '"node_name" *: *"vc-node' "$hvstate"
 [ -n "$(echo "$hvstate" | grep 'vc-hot')" ]; ok $((!$?)) "... no hot-plugged node at all"
+# vcrun stats, embedded (the table and JSON of resources.sh's --bus form)
+out=$(vc stats --no-stream --interval 500 hold1 2>&1)
+expect_match "embedded stats --no-stream prints the table header" \
+    '^ID +CPU % +MEM USAGE / LIMIT +MEM % +NET IO +BLOCK IO +PIDS +VMM RSS +VMM CPU %' "$(echo "$out" | head -1)"
+expect_match "... and hold1's row" '^hold1 +[0-9.]+% +[0-9.]+[kMG]B / [0-9.]+[kMG]B .* [1-9][0-9]* +[0-9.]+[kMG]B +[0-9.]+%$' \
+    "$(echo "$out" | sed -n 2p)"
+out=$(vc stats --no-stream --format json --interval 500 2>&1)
+python3 -c 'import json,sys; r=json.loads(sys.argv[1]); assert [x["id"] for x in r]==["hold1"] and r[0]["pids"]>=1 and r[0]["vmm_rss_bytes"]>0' "$out"
+ok $? "embedded stats --format json without IDs lists the running container"
 # embedded update, through the sandbox's supervisor (within the VM's 256 MiB)
 out=$(vc update --memory 200M hold1 2>&1); rc=$?
 expect_eq "update --memory 200M of an embedded sandbox exits 0" 0 $rc

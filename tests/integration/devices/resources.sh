@@ -25,6 +25,8 @@ VCRUN="$BUILD/cli/vcrun"
 vcb () { timeout -k 5 300 "$VCRUN" --bus=session "$@"; }
 vbus () { busctl --address="$ADDR" --timeout=300 "$@"; }
 C=org.vcrun.Runtime1.Container
+# has TEXT REGEX: TEXT matches the extended REGEX.
+has () { printf '%s\n' "$1" | grep -Eq -- "$2"; }
 S=org.vcrun.Runtime1.Sandbox
 
 make_bundle () {
@@ -88,8 +90,6 @@ fi
 ok "a sandbox with a running container through vcrund"
 CG='/sys/fs/cgroup$(cut -d: -f3 /proc/self/cgroup)'
 inside () { vcb exec r1 sh -c "$1" 2>&1; }
-# has TEXT REGEX: TEXT matches the extended REGEX.
-has () { printf '%s\n' "$1" | grep -Eq -- "$2"; }
 
 check "one vCPU at boot" [ "$(inside nproc)" = 1 ]
 check "no memory limit at boot" [ "$(inside "cat $CG/memory.max")" = max ]
@@ -134,7 +134,7 @@ note "stats: $s2"
 out=$(vcb stats --no-stream r1 2>&1)
 check "stats --no-stream prints a table header and r1's row ($out)" \
   has "$(echo "$out" | head -1)" '^ID +CPU % +MEM USAGE / LIMIT +MEM % +NET IO +BLOCK IO +PIDS +VMM RSS +VMM CPU %'
-check "... r1's row has memory, pids and a VMM RSS" has "$(echo "$out" | sed -n 2p)" '^r1 +[0-9.]+% +[0-9.]+ [kMG]?B / 134\.2 MB +[0-9.]+% .* [1-9][0-9]* +[0-9.]+ [kMG]B +[0-9.]+%$'
+check "... r1's row has memory, pids and a VMM RSS" has "$(echo "$out" | sed -n 2p)" '^r1 +[0-9.]+% +[0-9.]+[kMG]B / 134\.2MB +[0-9.]+% +[0-9.]+[kMG]?B / [0-9.]+[kMG]?B +[0-9.]+[kMG]?B / [0-9.]+[kMG]?B +[1-9][0-9]* +[0-9.]+[kMG]B +[0-9.]+%$'
 inside 'end=$(($(busybox date +%s) + 8)); while [ $(busybox date +%s) -lt $end ]; do :; done' >/dev/null &
 busy=$!
 sleep 1
