@@ -339,6 +339,8 @@ plug_one (VcSandbox *sb, const char *id, Request *r, guint index, gboolean cold,
       unresolve_one (r);
       return FALSE;
     }
+  if (!cold)
+    g_info ("container %s: %s hot-plugged as %s", id, r->origin, r->device->id);
   record_plugged (r, gd, index, out);
   return TRUE;
 }
@@ -436,9 +438,13 @@ vc_container_devices_attach (VcSandbox *sb, const char *id, const VcOciSpec *spe
   if (cold != NULL)
     {
       if (same_requests (cold->requests, requests))
-        return g_steal_pointer (&cold);
+        {
+          g_info ("container %s: %u device(s) cold-plugged at boot, none hot-plugged", id,
+                     cold->records->len);
+          return g_steal_pointer (&cold);
+        }
       /* Another bundle than the sandbox was created with: plug this one's. */
-      g_message ("container %s: its devices differ from those cold-plugged at boot: unplugging "
+      g_info ("container %s: its devices differ from those cold-plugged at boot: unplugging "
                  "those, hot-plugging its own", id);
       g_ptr_array_add (cold->records, NULL);
       vc_container_devices_release (sb, id, (char *const *) cold->records->pdata);
