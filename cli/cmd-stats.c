@@ -139,11 +139,15 @@ print_table (JsonArray *rows)
       SIZE (block_write_bytes);
       SIZE (vmm_rss_bytes);
 #undef SIZE
-      g_autofree char *mem = g_strdup_printf ("%s / %s", memory_usage_bytes, memory_limit_bytes);
+      /* no limit in the guest's cgroup: "max", as cgroup v2 says */
+      gboolean limited = json_object_get_int_member (r, "memory_limit_bytes") > 0;
+      g_autofree char *mem = g_strdup_printf ("%s / %s", memory_usage_bytes,
+                                              limited ? memory_limit_bytes : "max");
       g_autofree char *net = g_strdup_printf ("%s / %s", net_rx_bytes, net_tx_bytes);
       g_autofree char *blk = g_strdup_printf ("%s / %s", block_read_bytes, block_write_bytes);
       g_autofree char *cpu = g_strdup_printf ("%.2f%%", json_object_get_double_member (r, "cpu_percent"));
-      g_autofree char *memp = g_strdup_printf ("%.2f%%", json_object_get_double_member (r, "memory_percent"));
+      g_autofree char *memp = limited ? g_strdup_printf ("%.2f%%", json_object_get_double_member (r, "memory_percent"))
+                                      : g_strdup ("--");
       printf ("%-20s %-8s %-22s %-8s %-22s %-22s %-6" G_GINT64_FORMAT " %-10s %.2f%%\n",
               json_object_get_string_member (r, "id"), cpu, mem, memp, net, blk,
               json_object_get_int_member (r, "pids"), vmm_rss_bytes,
