@@ -61,7 +61,7 @@ runtime: { state_dir = "$TMP/state";
   plugin_dir = "$BUILD/plugins/hypervisor-$HV/.libs:$BUILD/plugins/agent-kata/.libs:$BUILD/plugins/fs-virtiofs/.libs:$BUILD/plugins/device-block/.libs"; };
 plugins: (
   { name = "hypervisor-$HV"; settings = { $HV_SETTINGS }; },
-  { name = "agent-kata"; },
+  { name = "agent-kata"; settings = { dial_timeout_ms = 120000; }; },  # TCG on a busy host
   { name = "fs-virtiofs"; settings = { daemon = "${VIRTIOFSD:-/usr/lib/qemu/virtiofsd}"; }; },
   { name = "device-block"; }
 );
