@@ -14,7 +14,6 @@
 #define UNPLUG_TIMEOUT_MS 15000
 #define GUEST_VOLUME_DIR "/run/vcrun/volumes"
 
-static const char *const block_fstypes[] = { "ext2", "ext3", "ext4", "xfs", "btrfs", "vfat", NULL };
 
 typedef struct {
   VcDeviceRequest request;
@@ -159,7 +158,7 @@ collect_mounts (JsonObject *root, const char *id, GPtrArray *out, GError **error
       JsonObject *o = json_node_get_object (e);
       const char *type = member_string (o, "type"), *source = member_string (o, "source");
       const char *dest = member_string (o, "destination");
-      if (type == NULL || !g_strv_contains (block_fstypes, type) || source == NULL
+      if (!vc_oci_is_block_fstype (type) || source == NULL
           || !g_path_is_absolute (source) || dest == NULL)
         continue;
       struct stat st;
