@@ -154,6 +154,27 @@ boot (VcSandbox *sb, const char *hostname, GError **error)
   const VcAgentOps *agent = sb->agent_ops;
   gint64 start = g_get_monotonic_time ();
 
+  /* A NIC cannot be hot-plugged into a restored guest: with a network
+   * namespace the sandbox boots cold (below). */
+  gboolean from_template = sb->netns == NULL && vc_template_wanted (sb);
+  /* The first container's volumes first: a bad one fails before anything
+   * runs. A template holds no container devices, and a hypervisor without
+   * VC_HV_CAP_COLD_PLUG_BLOCK knows a disk's guest address only once it is
+   * running (Cloud Hypervisor): then the first container hot-plugs its own,
+   * as any later one. */
+  guint64 caps = hv->capabilities ? hv->capabilities (sb->hv_plugin->instance) : 0;
+  if (sb->cold_bundle != NULL && !from_template && (caps & VC_HV_CAP_COLD_PLUG_BLOCK))
+    {
+      g_autoptr(VcOciSpec) spec = vc_oci_spec_load (sb->cold_bundle, error);
+      if (spec == NULL)
+        return FALSE;
+      sb->cold_devices = vc_container_devices_prepare (sb, sb->cold_container_id, spec, error);
+      if (sb->cold_devices == NULL)
+        return FALSE;
+      if (sb->cold_devices->requests->len == 0)
+        g_clear_pointer (&sb->cold_devices, vc_container_devices_free);
+    }
+
   VcFsSandboxConfig fs_config;
   vc_sandbox_fill_fs_config (sb, &fs_config);
   sb->share = fs->prepare (sb->fs_plugin->instance, &fs_config, error);
@@ -183,25 +204,6 @@ boot (VcSandbox *sb, const char *hostname, GError **error)
     return step_failed (sb, "network", error);
 
   gboolean restored = FALSE;
-  /* A NIC cannot be hot-plugged into a restored guest: with a network
-   * namespace the sandbox boots cold. */
-  gboolean from_template = sb->netns == NULL && vc_template_wanted (sb);
-  /* A template holds no container devices, and a hypervisor without
-   * VC_HV_CAP_COLD_PLUG_BLOCK knows a disk's guest address only once it is
-   * running (Cloud Hypervisor): then the first container hot-plugs its own,
-   * as any later one. */
-  guint64 caps = hv->capabilities ? hv->capabilities (sb->hv_plugin->instance) : 0;
-  if (sb->cold_bundle != NULL && !from_template && (caps & VC_HV_CAP_COLD_PLUG_BLOCK))
-    {
-      g_autoptr(VcOciSpec) spec = vc_oci_spec_load (sb->cold_bundle, error);
-      if (spec == NULL)
-        return FALSE;
-      sb->cold_devices = vc_container_devices_prepare (sb, sb->cold_container_id, spec, error);
-      if (sb->cold_devices == NULL)
-        return FALSE;
-      if (sb->cold_devices->requests->len == 0)
-        g_clear_pointer (&sb->cold_devices, vc_container_devices_free);
-    }
   if (from_template)
     {
       g_autoptr(GError) template_error = NULL;

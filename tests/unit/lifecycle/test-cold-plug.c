@@ -184,6 +184,7 @@ test_missing_image (Fixture *f, gconstpointer data)
   lc_assert_error (error, VC_ERROR_NOT_FOUND, "container cp3: mounts[0].source: ", missing,
                    "No such file", NULL);
   g_assert_false (lc_log_has (f->w, "hv create_vm"));
+  g_assert_false (lc_log_has (f->w, "fs prepare"));
   g_autofree char *dir = g_build_filename (f->w->state_dir, "cp3", NULL);
   g_assert_false (g_file_test (dir, G_FILE_TEST_EXISTS));
 }
