@@ -433,7 +433,16 @@ vc_container_devices_attach (VcSandbox *sb, const char *id, const VcOciSpec *spe
   g_autoptr(GPtrArray) requests = collect (id, spec, error);
   if (requests == NULL)
     return NULL;
+  g_auto(GStrv) noted = vc_sandbox_take_cold_records (sb, id);
   g_autoptr(VcContainerDevices) cold = vc_sandbox_steal_cold_devices (sb, id);
+  if (cold == NULL && noted != NULL)
+    {
+      /* Plugged at boot by a process that is gone (vcrund restarted): where
+       * the guest sees them went with it. Plug them again. */
+      g_info ("container %s: unplugging the devices cold-plugged at boot by another process, "
+              "hot-plugging its own", id);
+      vc_container_devices_release (sb, id, noted);
+    }
   if (cold != NULL)
     {
       if (same_requests (cold->requests, requests))

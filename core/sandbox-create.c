@@ -135,10 +135,23 @@ cold_start (VcSandbox *sb, GPtrArray *devices, GError **error)
           return step_failed (sb, step, error);
         }
     }
-  /* The first container's block volumes, on the VMM's command line. */
-  if (sb->cold_devices
-      && !vc_container_devices_cold_plug (sb, sb->cold_container_id, sb->cold_devices, error))
-    return FALSE;
+  /* The first container's block volumes, on the VMM's command line; the
+   * record notes them, so that a process that reattaches before that
+   * container exists knows what to unplug. */
+  if (sb->cold_devices)
+    {
+      if (!vc_container_devices_cold_plug (sb, sb->cold_container_id, sb->cold_devices, error))
+        return FALSE;
+      GPtrArray *records = sb->cold_devices->records;
+      g_mutex_lock (&sb->state_mutex);
+      g_free (sb->record->cold_container);
+      sb->record->cold_container = g_strdup (sb->cold_container_id);
+      g_strfreev (sb->record->cold_devices);
+      sb->record->cold_devices = g_new0 (char *, records->len + 1);
+      for (guint i = 0; i < records->len; i++)
+        sb->record->cold_devices[i] = g_strdup (records->pdata[i]);
+      g_mutex_unlock (&sb->state_mutex);
+    }
 
   if (!hv->start_vm (sb->vm, sb->boot_timeout_ms, error))
     return step_failed (sb, "start_vm", error);

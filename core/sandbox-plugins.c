@@ -316,6 +316,20 @@ vc_sandbox_cold_plug (VcSandbox *sb, const VcDevice *device, VcGuestDevice *gues
   return TRUE;
 }
 
+char **
+vc_sandbox_take_cold_records (VcSandbox *sb, const char *id)
+{
+  char **records = NULL;
+  g_mutex_lock (&sb->state_mutex);
+  if (sb->record->cold_container != NULL && g_strcmp0 (sb->record->cold_container, id) == 0)
+    {
+      records = g_steal_pointer (&sb->record->cold_devices);
+      g_clear_pointer (&sb->record->cold_container, g_free);
+    }
+  g_mutex_unlock (&sb->state_mutex);
+  return records;
+}
+
 struct VcContainerDevices *
 vc_sandbox_steal_cold_devices (VcSandbox *sb, const char *id)
 {

@@ -97,6 +97,15 @@ create_with_bundle (Fixture *f, const char *id, const char *bundle, const char *
   return vc_sandbox_create (rt, id, &options, error);
 }
 
+static char *
+state_text (Fixture *f, const char *id)
+{
+  g_autofree char *path = g_build_filename (f->w->state_dir, id, "sandbox.json", NULL);
+  char *text = NULL;
+  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
+  return text;
+}
+
 /* Number of log lines starting with prefix. */
 static guint
 log_count (LcWorld *w, const char *prefix)
@@ -128,6 +137,9 @@ test_first_container (Fixture *f, gconstpointer data)
   g_autoptr(VcContainer) c = vc_container_create (sb, "cp1", f->bundle_a, &error);
   g_assert_no_error (error);
   g_assert_false (lc_log_has (f->w, "hv hotplug_add"));
+  /* sandbox.json no longer notes them as waiting for their container */
+  g_autofree char *text = state_text (f, "cp1");
+  g_assert_null (strstr (text, "\"cold_plugged\""));
   /* Deleting the container unplugs it from the running VM. */
   g_assert_true (vc_container_delete (c, TRUE, &error));
   g_assert_no_error (error);
@@ -212,6 +224,37 @@ test_boot_fails (Fixture *f, gconstpointer data)
   g_assert_false (g_file_test (dir, G_FILE_TEST_EXISTS));
 }
 
+/* Another process (a restarted vcrund) creates the container: the devices
+ * plugged at boot, noted in sandbox.json, are unplugged and plugged again. */
+static void
+test_reattached (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  if (!device_block_built ())
+    return;
+  g_autoptr(GError) error = NULL;
+  VcSandbox *first = create_with_bundle (f, "cp6", f->bundle_a, NULL, &error);
+  g_assert_no_error (error);
+  g_autofree char *before = state_text (f, "cp6");
+  g_assert_nonnull (strstr (before, "\"cold_plugged\""));
+  g_assert_nonnull (strstr (before, "device-block:blk"));
+  vc_sandbox_unref (first);  /* the VM keeps running */
+
+  g_autoptr(VcRuntime) rt = lc_world_runtime (f->w);
+  g_autoptr(VcSandbox) sb = vc_sandbox_load (rt, "cp6", &error);
+  g_assert_no_error (error);
+  g_autoptr(VcContainer) c = vc_container_create (sb, "cp6", f->bundle_a, &error);
+  g_assert_no_error (error);
+  int removed = lc_log_index (f->w, "hv hotplug_remove blk");
+  int added = lc_log_index (f->w, "hv hotplug_add blk");
+  g_assert_cmpint (removed, >=, 0);
+  g_assert_cmpint (removed, <, added);
+  g_autofree char *after = state_text (f, "cp6");
+  g_assert_null (strstr (after, "\"cold_plugged\""));
+  g_assert_true (vc_sandbox_delete (sb, TRUE, &error));
+  g_assert_no_error (error);
+}
+
 /* Without a bundle nothing is cold-plugged, and the container hot-plugs. */
 static void
 test_no_bundle (Fixture *f, gconstpointer data)
@@ -240,5 +283,6 @@ main (int argc, char **argv)
   ADD ("missing-image", test_missing_image);
   ADD ("boot-fails", test_boot_fails);
   ADD ("no-bundle", test_no_bundle);
+  ADD ("reattached", test_reattached);
   return g_test_run ();
 }
