@@ -124,6 +124,9 @@ expect_match "... and hold1's row (no memory limit yet: max)" '^hold1 +[0-9.]+% 
 out=$(vc stats --no-stream --format json --interval 500 2>&1)
 python3 -c 'import json,sys; r=json.loads(sys.argv[1]); assert [x["id"] for x in r]==["hold1"] and r[0]["pids"]>=1 and r[0]["vmm_rss_bytes"]>0' "$out"
 ok $? "embedded stats --format json without IDs lists the running container"
+# streaming: a new table every interval until interrupted
+n=$(timeout -s INT 4 "$VCRUN" --config "$CONF" --root "$ROOT" stats --interval 300 hold1 2>/dev/null | grep -c '^hold1 ')
+[ "${n:-0}" -ge 2 ]; ok $? "stats without --no-stream prints a table per interval until interrupted ($n rows in 4 s)"
 # embedded update, through the sandbox's supervisor (within the VM's 256 MiB)
 out=$(vc update --memory 200M hold1 2>&1); rc=$?
 expect_eq "update --memory 200M of an embedded sandbox exits 0" 0 $rc
