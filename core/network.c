@@ -19,6 +19,7 @@ iface_free (VcNetIface *iface)
   g_free (iface->name);
   g_free (iface->mac);
   g_free (iface->tap);
+  g_free (iface->host_tap);
   g_ptr_array_unref (iface->addresses);
   g_free (iface);
 }
@@ -159,6 +160,8 @@ vc_network_write (const VcNetwork *n, const char *dir, GError **error)
       add_string (b, "mac", iface->mac);
       add_int (b, "mtu", iface->mtu);
       add_string (b, "tap", iface->tap);
+      if (iface->host_tap)
+        add_string (b, "host_tap", iface->host_tap);
       json_builder_set_member_name (b, "addresses");
       json_builder_begin_array (b);
       for (guint a = 0; a < iface->addresses->len; a++)
@@ -266,7 +269,8 @@ parse (VcNetwork *n, JsonObject *root, const char *origin, GError **error)
       g_ptr_array_add (n->ifaces, iface);
       if (!get_string (o, "name", TRUE, &iface->name, origin, error)
           || !get_string (o, "tap", TRUE, &iface->tap, origin, error)
-          || !get_string (o, "mac", FALSE, &iface->mac, origin, error))
+          || !get_string (o, "mac", FALSE, &iface->mac, origin, error)
+          || !get_string (o, "host_tap", FALSE, &iface->host_tap, origin, error))
         return FALSE;
       iface->mtu = (guint) get_int (o, "mtu");
       JsonArray *addrs = get_array (o, "addresses");

@@ -152,7 +152,9 @@ static guint64
 libvirt_capabilities (VcPluginInstance *self)
 {
   guint64 caps = VC_HV_CAP_PAUSE | VC_HV_CAP_FS_9P | VC_HV_CAP_MANAGED_VIRTIOFS
-                 | VC_HV_CAP_AGENT_SERIAL | VC_HV_CAP_REATTACH;
+                 | VC_HV_CAP_AGENT_SERIAL | VC_HV_CAP_REATTACH
+                 /* libvirt takes no tap fd: NICs on taps by name (libvirt-devices.c) */
+                 | VC_HV_CAP_NET_TAP_NAME;
   if (strstr (self->machine, "q35") != NULL)
     caps |= VC_HV_CAP_HOTPLUG_BLOCK | VC_HV_CAP_HOTPLUG_VCPU | VC_HV_CAP_HOTPLUG_MEMORY;
   return caps;
