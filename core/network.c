@@ -150,6 +150,11 @@ vc_network_write (const VcNetwork *n, const char *dir, GError **error)
   add_int (b, "netns_ino", (gint64) n->netns_ino);
   json_builder_set_member_name (b, "vnet_hdr");
   json_builder_add_boolean_value (b, n->vnet_hdr);
+  if (n->moved)
+    {
+      json_builder_set_member_name (b, "moved");
+      json_builder_add_boolean_value (b, TRUE);
+    }
   json_builder_set_member_name (b, "interfaces");
   json_builder_begin_array (b);
   for (guint i = 0; i < n->ifaces->len; i++)
@@ -258,6 +263,7 @@ parse (VcNetwork *n, JsonObject *root, const char *origin, GError **error)
   n->netns_dev = (guint64) get_int (root, "netns_dev");
   n->netns_ino = (guint64) get_int (root, "netns_ino");
   n->vnet_hdr = json_object_get_boolean_member_with_default (root, "vnet_hdr", FALSE);
+  n->moved = json_object_get_boolean_member_with_default (root, "moved", FALSE);
   JsonArray *a = get_array (root, "interfaces");
   for (guint i = 0; a && i < json_array_get_length (a); i++)
     {

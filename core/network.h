@@ -14,7 +14,10 @@
  * after a crash knows what to remove. "host_tap" is there only for a
  * hypervisor that opens taps by name (VC_HV_CAP_NET_TAP_NAME): the tap is
  * made under that name in the host's namespace and moved into the sandbox's,
- * renamed "tap", after the VM started; a delete looks for it in both. */
+ * renamed "tap", after the VM started; a delete looks for it in both.
+ * "moved": true is written just before the first move: until then nothing
+ * of vcrun's is in the sandbox's namespace, and a delete leaves it alone
+ * (an ingress qdisc on a veth is the caller's). */
 #pragma once
 
 #include <glib.h>
@@ -39,6 +42,7 @@ typedef struct {
   char      *netns;
   guint64    netns_dev, netns_ino;
   gboolean   vnet_hdr;
+  gboolean   moved;       /* host_tap: the taps are (being) moved into netns */
   GPtrArray *ifaces;      /* VcNetIface* */
   GPtrArray *routes;      /* VcNlRoute* (ifindex unused) */
   GPtrArray *neighbors;   /* VcNlNeighbor* (ifindex unused) */

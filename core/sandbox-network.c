@@ -268,8 +268,11 @@ vc_sandbox_network_attach (VcSandbox *sb, GError **error)
                    "network namespace %s was replaced by another while the VM booted", plan->netns);
       return FALSE;
     }
+  /* Recorded before the first move: from now on a delete looks in the
+   * sandbox's namespace too. */
+  plan->moved = TRUE;
   g_autoptr(VcNl) nl = vc_nl_open (error);
-  gboolean ok = nl != NULL;
+  gboolean ok = nl != NULL && vc_network_write (plan, sb->dir, error);
   for (guint i = 0; ok && i < plan->ifaces->len; i++)
     {
       VcNetIface *iface = plan->ifaces->pdata[i];
@@ -492,13 +495,20 @@ vc_sandbox_network_cleanup (VcSandbox *sb, GError **error)
 
   guint64 dev = 0, ino = 0;
   g_autoptr(GError) open_error = NULL;
-  int ns_fd = vc_netns_open (plan->netns, &dev, &ino, &open_error);
-  if (ns_fd < 0)
+  gboolean by_name = plan->ifaces->len > 0 && ((VcNetIface *) plan->ifaces->pdata[0])->host_tap;
+  int ns_fd = -1;
+  if (by_name && !plan->moved)
+    /* Taps made by name and never moved: nothing of ours is in the namespace. */
+    g_debug ("sandbox %s: taps not moved into %s: only the host's namespace to clean",
+             sb->id, plan->netns);
+  else
+    ns_fd = vc_netns_open (plan->netns, &dev, &ino, &open_error);
+  if (ns_fd < 0 && open_error)
     /* The namespace is gone, and its taps and filters with it. */
     g_debug ("sandbox %s: %s: nothing to clean up", sb->id, open_error->message);
-  else if (dev != plan->netns_dev || ino != plan->netns_ino)
+  else if (ns_fd >= 0 && (dev != plan->netns_dev || ino != plan->netns_ino))
     g_debug ("sandbox %s: %s is another namespace now: left alone", sb->id, plan->netns);
-  else if (!vc_netns_run (ns_fd, cleanup_in_netns, plan, error))
+  else if (ns_fd >= 0 && !vc_netns_run (ns_fd, cleanup_in_netns, plan, error))
     {
       close (ns_fd);
       g_prefix_error (error, "sandbox %s: network namespace %s: ", sb->id, plan->netns);

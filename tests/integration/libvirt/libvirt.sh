@@ -167,7 +167,11 @@ if [ -z "$net_why" ]; then
     # soon as its tap shows in the host's namespace (stopped first, so that
     # the move cannot happen in between), and its QEMU once libvirtd, which
     # goes on with the start alone, has spawned it (without a saved state,
-    # delete cannot find a domain whose start it never saw end).
+    # delete cannot find a domain whose start it never saw end). eth0 has an
+    # ingress qdisc of the caller's this time: nothing of vcrun's was in the
+    # namespace yet, so the delete must leave it there.
+    ip netns exec "$LVNS" tc qdisc add dev eth0 ingress
+    ns_before=$(net_snapshot "$LVNS")
     vc run -d --bundle "$ROOT/netb" n2 </dev/null >/dev/null 2>&1 &
     in_window=1
     for _ in $(seq 3000); do
@@ -191,7 +195,7 @@ if [ -z "$net_why" ]; then
     expect_eq "delete --force after the crash exits 0" 0 $rc
     [ $rc -eq 0 ] || sed 's/^/#   /' "$ROOT/n2.err" | tail -20
     expect_eq "... no tap in the host's namespace" "$host_before" "$(host_vct)"
-    expect_eq "... the namespace is as it was given" "$ns_before" "$(net_snapshot "$LVNS")"
+    expect_eq "... the namespace is as it was given, the caller's qdisc too" "$ns_before" "$(net_snapshot "$LVNS")"
     expect_eq "... and no sandbox is left" "" "$(vc list -q)"
 else
     skip "a network namespace over hypervisor-libvirt" "$net_why"

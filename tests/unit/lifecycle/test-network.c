@@ -101,9 +101,12 @@ test_plan (void)
   /* A tap made by name in the host's namespace (VC_HV_CAP_NET_TAP_NAME) keeps
    * its host-side name, for a delete after a crash before the move. */
   ((VcNetIface *) plan->ifaces->pdata[0])->host_tap = g_strdup ("vct0123abcd0");
+  g_assert_false (back->moved);
+  plan->moved = TRUE;
   g_assert_true (vc_network_write (plan, dir, &error));
   g_autoptr(VcNetwork) back2 = vc_network_read (dir, &error);
   g_assert_no_error (error);
+  g_assert_true (back2->moved);
   g_assert_cmpstr (((VcNetIface *) back2->ifaces->pdata[0])->host_tap, ==, "vct0123abcd0");
   g_assert_cmpstr (((VcNetIface *) back2->ifaces->pdata[0])->tap, ==, "vctap0");
 
