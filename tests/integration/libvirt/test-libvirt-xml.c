@@ -187,6 +187,13 @@ test_net_validate (void)
   g_clear_error (&error);
   vc_device_free (d);
   g_ptr_array_unref (vm.devices);
+
+  /* The taps are made on this host: NICs only for a libvirtd here. */
+  g_assert_true (lv_uri_is_local ("qemu:///system"));
+  g_assert_true (lv_uri_is_local ("qemu+unix:///system?socket=/tmp/s"));
+  g_assert_false (lv_uri_is_local ("qemu+ssh://root@other/system"));
+  g_assert_false (lv_uri_is_local ("qemu+tcp://other:16509/system"));
+  g_assert_false (lv_uri_is_local ("test"));
 }
 
 static void
