@@ -276,7 +276,9 @@ owner=$(state_field d1 owner_pid); qemu=$(vmm_of d1)
 ok $? "its supervisor and QEMU are killed"
 gone() { ! kill -0 "$qemu" 2>/dev/null || grep -q '^State:.Z' /proc/"$qemu"/status 2>/dev/null; }
 wait_for 30 gone
-vc delete --force d1 >/dev/null 2>&1; expect_eq "delete after the crash exits 0" 0 $?
+vc delete --force d1 >/dev/null 2>"$ROOT/d1.err"; rc=$?
+expect_eq "delete after the crash exits 0" 0 $rc
+[ $rc = 0 ] || diag "$(tail -5 "$ROOT/d1.err")"
 expect_eq "... and leaves the namespace as it was given" "$cr_before" "$(net_snapshot "$CR")"
 
 # ---- E: the namespace vanishes while the sandbox boots ---------------------
