@@ -200,6 +200,7 @@ if [ -z "$net_why" ]; then
     wait_for 30 no_domain n2; ok $? "... and its QEMU (${qemu:-none}): no domain is left"
     left=$(host_vct)
     ok $([ "$left" != "$host_before" ]; echo $?) "... the tap is left in the host's namespace ($left)"
+    for t in $left; do diag "$(ip -o link show "$t" 2>&1 | cut -c1-120)"; done
     VC_TIMEOUT=120 vc delete --force n2 >/dev/null 2>"$ROOT/n2.err"; rc=$?
     expect_eq "delete --force after the crash exits 0" 0 $rc
     [ $rc -eq 0 ] || sed 's/^/#   /' "$ROOT/n2.err" | tail -20
