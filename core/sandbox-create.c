@@ -232,6 +232,8 @@ boot (VcSandbox *sb, const char *hostname, GError **error)
   vc_sandbox_network_close_fds (sb);
   if (!started)
     return FALSE;
+  if (!vc_sandbox_network_attach (sb, error))
+    return step_failed (sb, "network", error);
   if (hv->save_state)
     {
       char *saved = hv->save_state (sb->vm, error);

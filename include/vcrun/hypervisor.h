@@ -28,7 +28,9 @@
  *    virtiofsd itself, so it announces VC_HV_CAP_MANAGED_VIRTIOFS and takes
  *    VC_DEVICE_FS_VIRTIOFS; pause/resume = virDomainSuspend/Resume; hotplug =
  *    virDomainAttachDevice; pids from the domain's pid file; save_state keeps
- *    the domain name/UUID so attach_vm looks it up again.
+ *    the domain name/UUID so attach_vm looks it up again. Its API takes no tap
+ *    fd, so NICs come by name (VC_HV_CAP_NET_TAP_NAME): an
+ *    <interface type='ethernet'> on a tap the core made (managed='no').
  */
 #pragma once
 
@@ -60,6 +62,12 @@ typedef enum {
                                            another network namespace, VMM in the host's) */
   /* templates (a high bit, so that other features can append low ones) */
   VC_HV_CAP_TEMPLATE         = 1 << 20, /* template_identity/save_template work */
+  /* ---- network by tap name (ABI 1.5) ---- */
+  VC_HV_CAP_NET_TAP_NAME     = 1 << 17, /* add_device takes VC_DEVICE_NET with net_fd -1 and
+                                           host_path naming a persistent tap in the VMM's (the
+                                           host's) namespace; the VMM opens it by name at
+                                           start_vm, and the core moves it into the sandbox's
+                                           namespace after start_vm returns (libvirt) */
 } VcHypervisorCaps;
 
 /* templates: how create_vm treats VcVmConfig.template_dir. */

@@ -94,6 +94,8 @@ struct VcVm {
 
 /* libvirt-plugin.c */
 const char    *lv_plugin_domain_type  (VcPluginInstance *self);
+/* Whether the URI names a libvirtd on this host (no host part). */
+gboolean       lv_uri_is_local         (const char *uri);
 
 /* libvirt-conn.c */
 void           lv_conn_init            (VcPluginInstance *self);
