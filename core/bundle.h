@@ -11,7 +11,9 @@ gboolean vc_bundle_check (const char *bundle, gboolean *terminal, GError **error
 
 /* For a caller that is not root (vcrund runs as root and would otherwise
  * hand any file of the host to the caller's VM): the bundle, its
- * config.json, the rootfs and every bind mount source must belong to uid.
+ * config.json, the rootfs, every bind mount source and every block volume
+ * source (an image or device) must belong to uid, and linux.devices may name
+ * no host block device.
  * VC_ERROR_ACCESS_DENIED names the first that does not. */
 gboolean vc_bundle_check_owner (const char *bundle, guint uid, GError **error);
 

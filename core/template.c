@@ -363,12 +363,16 @@ describe_wanted (VcSandbox *sb, GPtrArray *devices, char **key, char **settings,
 }
 
 gboolean
-vc_template_wanted (VcSandbox *sb, GPtrArray *devices)
+vc_template_wanted (VcSandbox *sb)
 {
   guint64 caps = sb->hv->capabilities ? sb->hv->capabilities (sb->hv_plugin->instance) : 0;
-  if (!sb->use_template || !(caps & VC_HV_CAP_TEMPLATE) || !sb->hv->template_identity
-      || !sb->hv->save_template || !sb->hv->add_device)
-    return FALSE;
+  return sb->use_template && (caps & VC_HV_CAP_TEMPLATE) && sb->hv->template_identity
+         && sb->hv->save_template && sb->hv->add_device;
+}
+
+gboolean
+vc_template_usable (VcSandbox *sb, GPtrArray *devices)
+{
   if (sb->template_build)
     return TRUE;
   /* Other settings than the configuration's (a caller's memory size, say):

@@ -4,8 +4,10 @@
 #    uid on root's sandbox, gets AccessDenied and changes nothing; every
 #    property reads (access.py walks the introspection XML, so a new method
 #    is covered the day it is added);
-#  - a non-root caller's bundle, rootfs and bind sources must be its own,
-#    also when reached through a symbolic link or "..";
+#  - a non-root caller's bundle, rootfs, bind sources and block volume
+#    images must be its own, also when reached through a symbolic link or
+#    ".."; it may pass no host block device (linux.devices type b), and
+#    CreateSandbox's option bundle is checked the same;
 #  - an embedded sandbox's state dir and owner.sock are closed to other uids
 #    by their modes, and the owner checks the peer's credentials.
 . "$(dirname "$0")/lib.sh"
@@ -83,6 +85,29 @@ nobody_bundle link-mount "$U/own-rootfs" "$U/link-to-root"
 expect_denied "a bind source that is the caller's symlink to /root" c1 "$U/link-mount"
 nobody_bundle dotdot-mount "$U/own-rootfs" "$U/own-rootfs/../secret"
 expect_denied "a bind source reached through .." c1 "$U/dotdot-mount"
+# block volumes: vcrund's VMM opens the image or device as root
+block_bundle () {  # NAME MEMBERS: a bundle of uid 65534 on its own rootfs
+  mkdir -p "$U/$1"; ln -sfn "$U/own-rootfs" "$U/$1/rootfs"
+  cat > "$U/$1/config.json" <<JSON
+{ "ociVersion": "1.0.2", "process": { "args": ["true"], "cwd": "/" }, "root": { "path": "rootfs" }, $2 }
+JSON
+  chown -hR 65534:65534 "$U/$1"
+}
+truncate -s 1M "$U/root.img"
+truncate -s 1M "$U/own.img"; chown 65534:65534 "$U/own.img"
+block_bundle root-image "\"mounts\": [ { \"destination\": \"/data\", \"type\": \"ext4\", \"source\": \"$U/root.img\" } ]"
+expect_denied "a block volume whose image is root's" c1 "$U/root-image"
+block_bundle host-disk '"linux": { "devices": [ { "path": "/dev/vol0", "type": "b", "major": 7, "minor": 0 } ] }'
+expect_denied "a host block device by linux.devices" c1 "$U/host-disk"
+block_bundle own-image "\"mounts\": [ { \"destination\": \"/data\", \"type\": \"ext4\", \"source\": \"$U/own.img\" } ]"
+gcall_nobody "$S9" $S.CreateContainer c1 "$U/own-image" > "$TMP/out" 2>&1
+[ "$(error_name "$TMP/out")" != org.vcrun.Runtime1.Error.AccessDenied ] \
+  && ok "an image of the caller's own passes the owner check ($(sed 's/.*Error\.//' "$TMP/out" | cut -c1-120))" \
+  || not_ok "own image: $(cat "$TMP/out")"
+gcall_nobody $MANAGER $M.CreateSandbox cold "{'bundle': <'$U/root-image'>}" > "$TMP/out" 2>&1
+[ "$(error_name "$TMP/out")" = org.vcrun.Runtime1.Error.AccessDenied ] \
+  && ok "CreateSandbox's option bundle is checked the same: AccessDenied ($(sed 's/.*AccessDenied: //' "$TMP/out"))" \
+  || not_ok "CreateSandbox bundle option: $(cat "$TMP/out")"
 nobody_bundle good "$U/own-rootfs"
 gcall_nobody "$S9" $S.CreateContainer c1 "$U/good" > "$TMP/out" 2>&1 \
   && ok "the caller's own bundle, rootfs and all, is accepted" || not_ok "own bundle: $(cat "$TMP/out")"
