@@ -16,9 +16,10 @@ for tool in mkfs.ext4 debugfs; do command -v $tool >/dev/null || skip_all "no $t
 BUSYBOX=$(command -v busybox || echo /bin/busybox)
 file -L "$BUSYBOX" 2>/dev/null | grep -q 'statically linked' || skip_all "no static busybox"
 
-# Room to grow: one vCPU and 256 MiB at boot, up to 2 and 1024.
+# Room to grow: one vCPU and 256 MiB at boot, up to 2 and 1024. Cold boots:
+# the cold plug at boot is checked (a template restore hot-plugs instead).
 CONF=$TMP/vcrun.conf
-sed 's/^\( *\)vcpus = 1;/\1vcpus = 1; max_vcpus = 2; max_memory_mib = 1024;/' \
+sed 's/^\( *\)vcpus = 1;/\1vcpus = 1; max_vcpus = 2; max_memory_mib = 1024; template = false;/' \
   "$BUILD/etc/vcrun-uninstalled.conf" > "$CONF"
 grep -q 'max_vcpus = 2' "$CONF" || skip_all "cannot set max_vcpus in a copy of the uninstalled configuration"
 VCRUN="$BUILD/cli/vcrun"
