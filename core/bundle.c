@@ -8,6 +8,7 @@
 #include <vcrun/types.h>
 
 #include "bundle.h"
+#include "container-devices.h"
 #include "oci.h"
 
 gboolean
@@ -21,10 +22,12 @@ vc_bundle_check (const char *bundle, gboolean *terminal, GError **error)
   return TRUE;
 }
 
-static gboolean
-check_path_owner (const char *path, const char *what, guint uid, GError **error)
+gboolean
+vc_path_check_owner (const char *path, const char *what, guint uid, GError **error)
 {
   struct stat st;
+  /* stat follows every symlink and ".." as the later open will: the owner
+   * of what is reached is what counts, not that of the name. */
   if (stat (path, &st) != 0)
     {
       int e = errno;
@@ -46,21 +49,22 @@ gboolean
 vc_bundle_check_owner (const char *bundle, guint uid, GError **error)
 {
   g_autofree char *config = g_build_filename (bundle, "config.json", NULL);
-  if (!check_path_owner (bundle, "bundle", uid, error)
-      || !check_path_owner (config, "bundle file", uid, error))
+  if (!vc_path_check_owner (bundle, "bundle", uid, error)
+      || !vc_path_check_owner (config, "bundle file", uid, error))
     return FALSE;
   g_autoptr(VcOciSpec) spec = vc_oci_spec_load (bundle, error);
   if (spec == NULL)
     return FALSE;
-  if (!check_path_owner (spec->root_path, "rootfs", uid, error))
+  if (!vc_path_check_owner (spec->root_path, "rootfs", uid, error))
     return FALSE;
   for (guint i = 0; i < spec->mounts->len; i++)
     {
       VcOciMount *mount = spec->mounts->pdata[i];
-      if (mount->bind && !check_path_owner (mount->source, "bind mount source", uid, error))
+      if (mount->bind && !vc_path_check_owner (mount->source, "bind mount source", uid, error))
         return FALSE;
     }
-  return TRUE;
+  /* Block volumes and block devices reach the VM as disks. */
+  return vc_container_devices_check_owner (spec, uid, error);
 }
 
 gboolean

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include "container-devices.h"
+#include "bundle.h"
 
 #include <errno.h>
 #include <string.h>
@@ -305,6 +306,40 @@ attach_one (VcSandbox *sb, const char *id, GArray *plugins, Request *r, guint in
   am->readonly = r->request.readonly;
   g_ptr_array_add (out->mounts, am);
   guest_device_free (gd);
+  return TRUE;
+}
+
+gboolean
+vc_container_devices_check_owner (const VcOciSpec *spec, guint uid, GError **error)
+{
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  if (!json_parser_load_from_data (parser, spec->json, -1, error))
+    return FALSE;
+  JsonNode *root_node = json_parser_get_root (parser);
+  if (root_node == NULL || !JSON_NODE_HOLDS_OBJECT (root_node))
+    return TRUE;  /* vc_oci_spec_load said what is wrong already */
+  JsonObject *root = json_node_get_object (root_node);
+  g_autoptr(GPtrArray) requests = g_ptr_array_new_with_free_func ((GDestroyNotify) request_free);
+  /* The container's ID is not known yet: errors name the bundle's entry. */
+  if (!collect_devices (root, "(new)", requests, error)
+      || !collect_mounts (root, "(new)", requests, error))
+    return FALSE;
+  for (guint i = 0; i < requests->len; i++)
+    {
+      Request *r = requests->pdata[i];
+      if (r->host_path == NULL)
+        {
+          g_set_error (error, VC_ERROR, VC_ERROR_ACCESS_DENIED,
+                       "%s: no such block device on the host (uid %u may pass only its own)",
+                       r->origin, uid);
+          return FALSE;
+        }
+      g_autofree char *what = g_strdup_printf ("%s: %s", r->origin,
+                                               r->request.kind == VC_DEVICE_REQUEST_BLOCK_MOUNT
+                                               ? "block volume source" : "block device");
+      if (!vc_path_check_owner (r->host_path, what, uid, error))
+        return FALSE;
+    }
   return TRUE;
 }
 

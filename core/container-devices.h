@@ -26,6 +26,11 @@ typedef struct {
  * failure what was plugged is unplugged again and NULL returned. */
 VcContainerDevices *vc_container_devices_attach (VcSandbox *sandbox, const char *id,
                                                  const VcOciSpec *spec, GError **error);
+/* For a caller that is not root: every block volume's source and every
+ * linux.devices block device's host node (found by its major:minor) must
+ * belong to uid (vc_path_check_owner); a device with no node on the host is
+ * refused too. Found as vc_container_devices_attach finds them. */
+gboolean vc_container_devices_check_owner (const VcOciSpec *spec, guint uid, GError **error);
 /* Unplugs and detaches records ("plugin:device-id"); failures are logged. */
 void vc_container_devices_release (VcSandbox *sandbox, const char *id, char *const *records);
 void vc_container_devices_free    (VcContainerDevices *devices);

@@ -4,8 +4,9 @@
 #    uid on root's sandbox, gets AccessDenied and changes nothing; every
 #    property reads (access.py walks the introspection XML, so a new method
 #    is covered the day it is added);
-#  - a non-root caller's bundle, rootfs and bind sources must be its own,
-#    also when reached through a symbolic link or "..";
+#  - a non-root caller's bundle, rootfs, bind sources, block volume images
+#    and linux.devices block devices must be its own, also when reached
+#    through a symbolic link or "..";
 #  - an embedded sandbox's state dir and owner.sock are closed to other uids
 #    by their modes, and the owner checks the peer's credentials.
 . "$(dirname "$0")/lib.sh"
@@ -83,6 +84,44 @@ nobody_bundle link-mount "$U/own-rootfs" "$U/link-to-root"
 expect_denied "a bind source that is the caller's symlink to /root" c1 "$U/link-mount"
 nobody_bundle dotdot-mount "$U/own-rootfs" "$U/own-rootfs/../secret"
 expect_denied "a bind source reached through .." c1 "$U/dotdot-mount"
+# Block volumes (an ext4 mount whose source is an image file) and block
+# devices (linux.devices) reach the VM as disks: the same rule.
+# nobody_block NAME 'JSON MEMBERS': a bundle of uid 65534 with those members.
+nobody_block () {
+  mkdir -p "$U/$1"; ln -sfn "$U/own-rootfs" "$U/$1/rootfs"
+  cat > "$U/$1/config.json" <<JSON
+{ "ociVersion": "1.0.2", "process": { "args": ["true"], "cwd": "/" }, "root": { "path": "rootfs" }, $2 }
+JSON
+  chown -hR 65534:65534 "$U/$1"
+}
+volume () { echo "\"mounts\": [ { \"destination\": \"/data\", \"type\": \"ext4\", \"source\": \"$1\" } ]"; }
+truncate -s 1M "$U/root.img" "$U/secret/inner.img" "$U/own.img"; chown 65534:65534 "$U/own.img"
+ln -sfn "$U/root.img" "$U/link-to-image"; chown -h 65534:65534 "$U/link-to-image"
+nobody_block vol-root "$(volume "$U/root.img")"
+expect_denied "a block volume whose image is root's" c1 "$U/vol-root"
+nobody_block vol-link "$(volume "$U/link-to-image")"
+expect_denied "a block volume through the caller's symlink to root's image" c1 "$U/vol-link"
+nobody_block vol-dotdot "$(volume "$U/own-rootfs/../secret/inner.img")"
+expect_denied "a block volume reached through .. into root's directory" c1 "$U/vol-dotdot"
+# A host block device of root's (any in /sys/dev/block), and one that does not exist.
+dev=$(ls /sys/dev/block 2>/dev/null | head -1)
+if [ -n "$dev" ]; then
+  nobody_block dev-root "\"linux\": { \"devices\": [ { \"type\": \"b\", \"path\": \"/dev/xvda\", \"major\": ${dev%%:*}, \"minor\": ${dev##*:} } ] }"
+  expect_denied "a linux.devices block device of root's ($dev)" c1 "$U/dev-root"
+else
+  skip "a linux.devices block device of root's: the host has none"
+fi
+nobody_block dev-none '"linux": { "devices": [ { "type": "b", "path": "/dev/xvdb", "major": 4095, "minor": 1048575 } ] }'
+expect_denied "a linux.devices block device that the host does not have" c1 "$U/dev-none"
+nobody_block vol-own "$(volume "$U/own.img")"
+gcall_nobody "$S9" $S.CreateContainer c2 "$U/vol-own" > "$TMP/out" 2>&1
+if [ "$(error_name "$TMP/out")" != org.vcrun.Runtime1.Error.AccessDenied ]; then
+  ok "the caller's own image passes the access check ($(head -c 160 "$TMP/out"))"
+else
+  not_ok "own image: $(cat "$TMP/out")"
+fi
+gcall_nobody "$S9" $S.GetContainer c2 >/dev/null 2>&1 && bus call $NAME "$(container_path mine c2)" $C Delete b true
+
 nobody_bundle good "$U/own-rootfs"
 gcall_nobody "$S9" $S.CreateContainer c1 "$U/good" > "$TMP/out" 2>&1 \
   && ok "the caller's own bundle, rootfs and all, is accepted" || not_ok "own bundle: $(cat "$TMP/out")"
