@@ -94,11 +94,14 @@ after_kill() {
     diag "cell: $cell | state after: $status | delete: $st"
 }
 
-# 1. create: the VMM killed while the sandbox boots. It is stopped (SIGSTOP)
-# the moment it appears, so the boot cannot finish first.
+# 1. create: the VMM killed while the sandbox boots: once it has the VM's
+# serial console file open (vm.create/vm.boot were asked), it is stopped
+# (SIGSTOP), so the boot cannot finish before the kill lands.
 vc create --bundle "$B" c1 </dev/null >"$ROOT/c1.out" 2>&1 &
 create_pid=$!
+console_up() { [ -e "$ROOT/state/c1/console.log" ] && vmm_up c1; }
 wait_for 60 vmm_up c1
+wait_for 60 console_up || diag "no console file yet: the kill lands before vm.boot"
 v=$(vmm_of c1)
 [ -n "$v" ] && kill -STOP "$v" && sleep 0.5 && kill -KILL "$v"
 ok $([ -n "$v" ]; echo $?) "c1's VMM (pid ${v:-none}) is stopped and killed during the boot"
