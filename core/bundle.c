@@ -46,16 +46,12 @@ vc_path_check_owner (const char *path, const char *what, guint uid, GError **err
 }
 
 gboolean
-vc_bundle_check_owner (const char *bundle, guint uid, GError **error)
+vc_bundle_check_spec_owner (const char *bundle, const VcOciSpec *spec, guint uid, GError **error)
 {
   g_autofree char *config = g_build_filename (bundle, "config.json", NULL);
   if (!vc_path_check_owner (bundle, "bundle", uid, error)
-      || !vc_path_check_owner (config, "bundle file", uid, error))
-    return FALSE;
-  g_autoptr(VcOciSpec) spec = vc_oci_spec_load (bundle, error);
-  if (spec == NULL)
-    return FALSE;
-  if (!vc_path_check_owner (spec->root_path, "rootfs", uid, error))
+      || !vc_path_check_owner (config, "bundle file", uid, error)
+      || !vc_path_check_owner (spec->root_path, "rootfs", uid, error))
     return FALSE;
   for (guint i = 0; i < spec->mounts->len; i++)
     {

@@ -28,7 +28,7 @@ VcContainerDevices *vc_container_devices_attach (VcSandbox *sandbox, const char 
                                                  const VcOciSpec *spec, GError **error);
 /* For a caller that is not root: every block volume's source and every
  * linux.devices block device's host node (found by its major:minor) must
- * belong to uid (vc_path_check_owner); a device with no node on the host is
+ * belong to uid (vc_path_check_owner, bundle.h); a device with no node on the host is
  * refused too. Found as vc_container_devices_attach finds them. */
 gboolean vc_container_devices_check_owner (const VcOciSpec *spec, guint uid, GError **error);
 /* Unplugs and detaches records ("plugin:device-id"); failures are logged. */
