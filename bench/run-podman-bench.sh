@@ -56,6 +56,8 @@ events_logger = "file"
 tmp_dir = "$tmp/tmp"
 [engine.runtimes]
 vcrun = ["$tmp/vcrun"]
+[network]
+network_config_dir = "$tmp/cni"
 CONF
 img=localhost/vcrun-bench:latest
 podman import "$tmp/image.tar" "$img" >/dev/null 2>&1 || { echo "bench: podman import failed" >&2; exit 1; }

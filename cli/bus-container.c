@@ -147,6 +147,22 @@ vc_cmd_ps_bus (VcCli *cli, const VcCliArgs *args)
     return vc_bus_fail (error);
   if (t.container == NULL)
     return vc_cli_fail_msg ("ps: sandbox %s has no container %s", args->id, args->id);
+  if (args->format && g_str_equal (args->format, "json"))
+    {
+      /* The host pids, as runc prints them. */
+      g_autoptr(GVariant) pids = vc_bus_call (t.bus, t.sandbox, VC_BUS_IFACE_S, "ListHostPids",
+                                              NULL, "(ai)", NULL, &error);
+      if (pids == NULL)
+        return vc_bus_fail (error);
+      g_autoptr(JsonArray) list = json_array_new ();
+      g_autoptr(GVariantIter) it = NULL;
+      gint32 pid;
+      g_variant_get (pids, "(ai)", &it);
+      while (g_variant_iter_next (it, "i", &pid))
+        json_array_add_int_element (list, pid);
+      vc_cli_print_host_pids (list);
+      return 0;
+    }
   g_autoptr(GVariant) reply = vc_bus_call (t.bus, t.container, VC_BUS_IFACE_C, "ListProcesses",
                                            NULL, "(a(sbsi))", NULL, &error);
   if (reply == NULL)

@@ -217,6 +217,8 @@ void        vc_cli_print_states  (JsonArray *states, const char *format, gboolea
 /* Prints a process list (objects with exec_id, init, status, exit_status) as
  * `vcrun ps` does: a table, or JSON when format is "json". */
 void        vc_cli_print_processes (JsonArray *processes, const char *format);
+/* `ps --format json`: [pid,...] on one line, as runc prints it. */
+void        vc_cli_print_host_pids (JsonArray *pids);
 
 /* ---- bundles (cli/bundle.c) ---- */
 

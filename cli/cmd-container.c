@@ -242,10 +242,16 @@ vc_cmd_ps (VcCli *cli, const VcCliArgs *args)
   g_autoptr(JsonObject) reply = ask_owner (cli, args->id, "ps", NULL, &status);
   if (reply == NULL)
     return status;
-  JsonArray *processes = json_object_get_array_member (reply, "processes");
+  /* json: the host pids, as runc prints them; table: the processes. */
+  gboolean json = args->format && g_str_equal (args->format, "json");
+  JsonArray *processes = json_object_get_array_member (reply, json ? "host_pids" : "processes");
   if (processes == NULL)
-    return vc_cli_fail_msg ("ps: the owner of %s sent no process list", args->id);
-  vc_cli_print_processes (processes, args->format);
+    return vc_cli_fail_msg ("ps: the owner of %s sent no %s", args->id,
+                            json ? "host pid list" : "process list");
+  if (json)
+    vc_cli_print_host_pids (processes);
+  else
+    vc_cli_print_processes (processes, args->format);
   return 0;
 }
 

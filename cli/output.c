@@ -140,3 +140,15 @@ vc_cli_print_processes (JsonArray *processes, const char *format)
               json_object_get_string_member_with_default (p, "status", "?"), exit_text);
     }
 }
+
+/* runc's `ps --format json`: one line, a JSON array of host pids. */
+void
+vc_cli_print_host_pids (JsonArray *pids)
+{
+  g_autoptr(GString) line = g_string_new ("[");
+  for (guint i = 0; i < json_array_get_length (pids); i++)
+    g_string_append_printf (line, "%s%" G_GINT64_FORMAT, i ? "," : "",
+                            json_array_get_int_element (pids, i));
+  g_string_append (line, "]");
+  puts (line->str);
+}

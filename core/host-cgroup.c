@@ -547,3 +547,28 @@ vc_host_cgroup_finish (GError **error)
   g_mutex_unlock (&lock);
   return ok;
 }
+
+GArray *
+vc_host_cgroup_pids (void)
+{
+  g_mutex_lock (&lock);
+  g_autofree char *procs = entered && entered->len > 0
+                           ? g_build_filename (((Hierarchy *) entered->pdata[0])->dir, "cgroup.procs", NULL)
+                           : NULL;
+  g_mutex_unlock (&lock);
+  g_autofree char *text = NULL;
+  if (procs == NULL || !g_file_get_contents (procs, &text, NULL, NULL))
+    return NULL;
+  GArray *pids = g_array_new (FALSE, FALSE, sizeof (gint));
+  g_auto(GStrv) lines = g_strsplit (text, "\n", -1);
+  for (char **l = lines; *l; l++)
+    {
+      gint64 pid = g_ascii_strtoll (*l, NULL, 10);
+      if (pid > 0 && pid <= G_MAXINT)
+        {
+          gint p = (gint) pid;
+          g_array_append_val (pids, p);
+        }
+    }
+  return pids;
+}

@@ -23,4 +23,8 @@ gboolean vc_host_cgroup_finish (GError **error);
  * the VM and its helpers are gone. */
 void vc_host_cgroup_release (void);
 
+/* The pids in the host cgroup this process entered (GArray of gint), or
+ * NULL if it entered none. */
+GArray *vc_host_cgroup_pids (void);
+
 G_END_DECLS

@@ -15,6 +15,7 @@
 #include <json-glib/json-glib.h>
 #include <vcrun/types.h>
 
+#include "host-cgroup.h"
 #include "oci.h"
 #include "owner.h"
 #include "owner-resources.h"
@@ -367,6 +368,34 @@ handle_ps (VcOwner *owner)
     }
   g_mutex_unlock (&owner->lock);
   json_object_set_array_member (reply, "processes", list);
+
+  /* The sandbox's host processes, as runc lists its cgroup's: this
+   * supervisor (the state's pid), then the VMM and its helpers, then
+   * whatever else the host cgroup at cgroupsPath holds (virtiofsd's own
+   * child, a hook still running). */
+  g_autoptr(GArray) host = g_array_new (FALSE, FALSE, sizeof (gint));
+  gint self = getpid ();
+  g_array_append_val (host, self);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GArray) pids = vc_sandbox_get_host_pids (owner->sandbox, &error);
+  if (pids == NULL)
+    g_debug ("owner of %s: ps: %s", vc_sandbox_get_id (owner->sandbox), error->message);
+  g_autoptr(GArray) in_cgroup = vc_host_cgroup_pids ();
+  GArray *sources[] = { pids, in_cgroup };
+  for (gsize s = 0; s < G_N_ELEMENTS (sources); s++)
+    for (guint i = 0; sources[s] && i < sources[s]->len; i++)
+      {
+        gint pid = g_array_index (sources[s], gint, i);
+        gboolean seen = FALSE; /* the fake's VMM is this process */
+        for (guint j = 0; j < host->len && !seen; j++)
+          seen = g_array_index (host, gint, j) == pid;
+        if (!seen)
+          g_array_append_val (host, pid);
+      }
+  JsonArray *list_json = json_array_new ();
+  for (guint i = 0; i < host->len; i++)
+    json_array_add_int_element (list_json, g_array_index (host, gint, i));
+  json_object_set_array_member (reply, "host_pids", list_json);
   return reply;
 }
 

@@ -558,6 +558,40 @@ vc_sandbox_get_pids (VcSandbox *sb, GError **error)
   return pids;
 }
 
+/* The sandbox's processes on the host, as `vcrun ps --format json` lists
+ * them: the VMM and the hypervisor's helpers (get_pids), then the fs-sharer's
+ * (virtiofsd). Not the owner: a vcrun supervisor adds itself, vcrund is
+ * shared by every sandbox it runs. */
+GArray *
+vc_sandbox_get_host_pids (VcSandbox *sb, GError **error)
+{
+  g_autoptr(GArray) pids = vc_sandbox_get_pids (sb, error);
+  if (pids == NULL)
+    return NULL;
+  vc_sandbox_op_lock (sb);
+  VcFsShare *share = NULL;
+  const VcFsOps *fs = NULL;
+  g_autoptr(GError) local = NULL;
+  if (vc_sandbox_resolve_plugins (sb, NULL) && sb->fs->get_pids != NULL)
+    fs = vc_sandbox_ensure_fs (sb, &share, &local);
+  g_autoptr(GArray) helpers = fs ? fs->get_pids (share, &local) : NULL;
+  vc_sandbox_op_unlock (sb);
+  /* A share that cannot say (no saved state to reattach from) leaves the
+   * VMM's list as it is: ps still answers. */
+  if (local != NULL)
+    g_debug ("sandbox %s: no fs helper pids: %s", sb->id, local->message);
+  for (guint i = 0; helpers && i < helpers->len; i++)
+    {
+      gint pid = g_array_index (helpers, gint, i);
+      gboolean seen = pid <= 0;
+      for (guint j = 0; j < pids->len && !seen; j++)
+        seen = g_array_index (pids, gint, j) == pid;
+      if (!seen)
+        g_array_append_val (pids, pid);
+    }
+  return g_steal_pointer (&pids);
+}
+
 char *
 vc_sandbox_get_console_path (VcSandbox *sb)
 {

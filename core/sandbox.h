@@ -167,6 +167,8 @@ guint           vc_sandbox_get_owner_uid    (VcSandbox *sandbox);
 gint            vc_sandbox_get_owner_pid    (VcSandbox *sandbox);
 /* The hypervisor's host pids (VMM first), GArray of gint; attaches if needed. */
 GArray         *vc_sandbox_get_pids         (VcSandbox *sandbox, GError **error);
+/* Its host processes for `vcrun ps`: those, then the fs-sharer's helpers. */
+GArray         *vc_sandbox_get_host_pids    (VcSandbox *sandbox, GError **error);
 /* The guest console log path, or NULL. */
 char           *vc_sandbox_get_console_path (VcSandbox *sandbox);
 /* The template its VM was restored from, when this process created it so;

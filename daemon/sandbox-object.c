@@ -150,6 +150,7 @@ typedef struct {
   char       *container_id;
   char       *bundle;
   guint       caller_uid;
+  GVariant   *result;     /* a worker's reply, when it has one */
 } Call;
 
 static Call *
@@ -169,6 +170,7 @@ call_free (gpointer data)
   vcd_sandbox_unref (call->sandbox);
   g_free (call->container_id);
   g_free (call->bundle);
+  g_clear_pointer (&call->result, g_variant_unref);
   g_free (call);
 }
 
@@ -287,6 +289,44 @@ on_handle_delete (VcdBusSandbox *iface, GDBusMethodInvocation *invocation, gbool
   Call *call = call_new (user_data, invocation);
   call->force = force;
   run_call (call, work_delete, done_delete);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+/* ---- ListHostPids ---- */
+
+static gboolean
+work_list_host_pids (gpointer data, GError **error)
+{
+  Call *call = data;
+  GArray *pids = vc_sandbox_get_host_pids (call->sandbox->handle, error);
+  if (pids == NULL)
+    return FALSE;
+  GVariantBuilder b;
+  g_variant_builder_init (&b, G_VARIANT_TYPE ("ai"));
+  for (guint i = 0; i < pids->len; i++)
+    g_variant_builder_add (&b, "i", g_array_index (pids, gint, i));
+  g_array_unref (pids);
+  call->result = g_variant_ref_sink (g_variant_new ("(ai)", &b));
+  return TRUE;
+}
+
+static void
+done_list_host_pids (gpointer data, const GError *error)
+{
+  Call *call = data;
+  if (error)
+    vcd_return_error (call->invocation, error);
+  else
+    g_dbus_method_invocation_return_value (call->invocation, call->result);
+}
+
+static gboolean
+on_handle_list_host_pids (VcdBusSandbox *iface, GDBusMethodInvocation *invocation,
+                          gpointer user_data)
+{
+  /* A supervisor's sandbox: its VM connections are the supervisor's. */
+  if (check_owned (user_data, invocation))
+    run_call (call_new (user_data, invocation), work_list_host_pids, done_list_host_pids);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
@@ -416,6 +456,8 @@ vcd_sandbox_export (VcdDaemon *daemon, VcSandbox *handle)
   g_signal_connect (iface, "handle-create-container", G_CALLBACK (on_handle_create_container),
                     sandbox);
   g_signal_connect (iface, "handle-get-container", G_CALLBACK (on_handle_get_container),
+                    sandbox);
+  g_signal_connect (iface, "handle-list-host-pids", G_CALLBACK (on_handle_list_host_pids),
                     sandbox);
   vcd_callers_guard (vcd_daemon_get_callers (daemon), G_DBUS_INTERFACE_SKELETON (iface),
                      vc_sandbox_get_owner_uid (handle));

@@ -3,6 +3,7 @@
 
 #include "ttrpc.h"
 #include "ttrpc.pb-c.h"
+#include "pb-view.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -167,28 +168,98 @@ vc_ttrpc_reply_clear (VcTtrpcReply *reply)
   memset (reply, 0, sizeof *reply);
 }
 
-VcTtrpcResult
-vc_ttrpc_request_unpack (const uint8_t *data, size_t len, VcTtrpcCall *call)
+/* A ttrpc.KeyValue { string key = 1; string value = 2; } as protobuf-c
+ * would accept it. */
+static bool
+key_value_valid (const VcPbField *kv)
+{
+  VcPbReader reader;
+  VcPbField field;
+  int r;
+  vc_pb_reader_init (&reader, kv->data, kv->len);
+  while ((r = vc_pb_next (&reader, &field)) > 0)
+    if (field.number <= 2 && field.wire != VC_PB_WIRE_LEN)
+      return false;
+  return r == 0;
+}
+
+/* Reads a ttrpc.Request in place: the payload points into data. As with
+ * protobuf-c, the last of a repeated scalar field wins and a field of a
+ * known number with the wrong wire type is refused. */
+static VcTtrpcResult
+request_view (const uint8_t *data, size_t len, VcTtrpcCall *call)
 {
   memset (call, 0, sizeof *call);
   if (len > VC_TTRPC_MAX_DATA)
     return VC_TTRPC_E_TOO_LARGE;
-  Ttrpc__Request *req = ttrpc__request__unpack (NULL, len, data);
-  if (!req)
-    return VC_TTRPC_E_DECODE;
 
-  VcTtrpcResult r = VC_TTRPC_OK;
-  call->service = strdup (req->service ? req->service : "");
-  call->method = strdup (req->method ? req->method : "");
-  call->payload_len = req->payload.len;
-  call->payload = copy_bytes (req->payload.data, req->payload.len);
-  call->timeout_nano = req->timeout_nano;
-  if (!call->service || !call->method || (call->payload_len && !call->payload))
+  VcPbField service = { 0 }, method = { 0 }, field;
+  VcPbReader reader;
+  int r = 0;
+  vc_pb_reader_init (&reader, data, len);
+  while (r >= 0 && (r = vc_pb_next (&reader, &field)) > 0)
+    {
+      VcPbWireType want = field.number == 4 ? VC_PB_WIRE_VARINT : VC_PB_WIRE_LEN;
+      if (field.number <= 5 && field.wire != want)
+        break;
+      switch (field.number)
+        {
+        case 1: service = field; break;
+        case 2: method = field; break;
+        case 3:
+          call->payload = (uint8_t *) field.data;
+          call->payload_len = field.len;
+          break;
+        case 4: call->timeout_nano = (int64_t) field.value; break;
+        case 5:
+          /* metadata: KeyValue messages, not used, but they must parse */
+          if (!key_value_valid (&field))
+            r = -1;
+          break;
+        default: break;
+        }
+    }
+  if (r != 0)
+    {
+      memset (call, 0, sizeof *call);
+      return VC_TTRPC_E_DECODE;
+    }
+  if (call->payload_len == 0)
+    call->payload = NULL;
+  call->service = vc_pb_strdup (&service);
+  call->method = vc_pb_strdup (&method);
+  if (!call->service || !call->method)
+    {
+      free (call->service);
+      free (call->method);
+      memset (call, 0, sizeof *call);
+      return VC_TTRPC_E_NOMEM;
+    }
+  return VC_TTRPC_OK;
+}
+
+VcTtrpcResult
+vc_ttrpc_request_unpack (const uint8_t *data, size_t len, VcTtrpcCall *call)
+{
+  VcTtrpcResult r = request_view (data, len, call);
+  if (r != VC_TTRPC_OK || call->payload_len == 0)
+    return r;
+  call->payload = copy_bytes (call->payload, call->payload_len);
+  if (!call->payload)
     {
       vc_ttrpc_call_clear (call);
-      r = VC_TTRPC_E_NOMEM;
+      return VC_TTRPC_E_NOMEM;
     }
-  ttrpc__request__free_unpacked (req, NULL);
+  call->storage = call->payload;
+  return VC_TTRPC_OK;
+}
+
+VcTtrpcResult
+vc_ttrpc_request_take (uint8_t *data, size_t len, VcTtrpcCall *call)
+{
+  VcTtrpcResult r = request_view (data, len, call);
+  if (r == VC_TTRPC_OK)
+    call->storage = data;
   return r;
 }
 
@@ -197,7 +268,7 @@ vc_ttrpc_call_clear (VcTtrpcCall *call)
 {
   free (call->service);
   free (call->method);
-  free (call->payload);
+  free (call->storage);
   memset (call, 0, sizeof *call);
 }
 

@@ -203,10 +203,16 @@ typedef struct {
   uint8_t *payload;      /* may be NULL when payload_len is 0 */
   size_t payload_len;
   int64_t timeout_nano;  /* 0 = none */
+  uint8_t *storage;      /* what payload points into; freed by vc_ttrpc_call_clear */
 } VcTtrpcCall;
 
 /* Decodes a request frame's data. DECODE if it is not a ttrpc.Request. */
 VcTtrpcResult vc_ttrpc_request_unpack (const uint8_t *data, size_t len, VcTtrpcCall *call);
+
+/* The same without copying the payload: on success the call owns data
+ * (a malloc()ed frame body) and its payload points into it; on failure the
+ * caller still owns data. */
+VcTtrpcResult vc_ttrpc_request_take (uint8_t *data, size_t len, VcTtrpcCall *call);
 void vc_ttrpc_call_clear (VcTtrpcCall *call);
 
 /* Server side: packs a ttrpc.Response with status {code, message} (message

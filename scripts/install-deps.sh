@@ -8,7 +8,7 @@ packages=(
   libvirt-daemon-system libvirt-clients
   qemu-system-x86 qemu-utils busybox-static cpio xz-utils kmod
   dbus valgrind python3 python3-yaml socat procps e2fsprogs util-linux
-  podman conmon runc golang-go
+  podman conmon runc golang-go containernetworking-plugins iptables
   libnl-3-dev libnl-route-3-dev iproute2
   clang libfuzzer-14-dev
 )

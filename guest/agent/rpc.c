@@ -8,13 +8,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pb-view.h"
+
 typedef bool (*Handler) (RpcCall *call, const void *req, AgentError *err);
+/* A handler that reads the request's bytes itself (see write_stdin_raw). */
+typedef bool (*RawHandler) (RpcCall *call, const uint8_t *payload, size_t len, AgentError *err);
 
 typedef struct {
   const char *service;
   const char *method;
   const ProtobufCMessageDescriptor *request;
   Handler handler;
+  RawHandler raw;
 } Method;
 
 /* ---- grpc.Health ---------------------------------------------------------- */
@@ -135,14 +140,48 @@ wait_process (RpcCall *call, const void *req, AgentError *err)
   return true;
 }
 
+/* WriteStreamRequest is read in place (proto/pb-view.h): its data goes from
+ * the request frame to the pipe, where protobuf-c would copy it first. */
 static bool
-write_stdin (RpcCall *call, const void *req, AgentError *err)
+write_stdin_raw (RpcCall *call, const uint8_t *payload, size_t len, AgentError *err)
 {
-  const Grpc__WriteStreamRequest *r = req;
-  Grpc__WriteStreamResponse resp = GRPC__WRITE_STREAM_RESPONSE__INIT;
-  if (!process_write_stdin (r->container_id, r->exec_id, r->data.data, r->data.len, err))
+  VcPbField ids[2] = { { 0 }, { 0 } }, data = { 0 }, field;
+  VcPbReader reader;
+  int r;
+  vc_pb_reader_init (&reader, payload, len);
+  while ((r = vc_pb_next (&reader, &field)) > 0)
+    {
+      if (field.number > 3)
+        continue;
+      if (field.wire != VC_PB_WIRE_LEN)
+        {
+          r = -1;
+          break;
+        }
+      if (field.number == 3)
+        data = field;
+      else
+        ids[field.number - 1] = field;
+    }
+  if (r < 0)
+    return agent_error (err, VC_TTRPC_CODE_INVALID_ARGUMENT,
+                        "WriteStdin: malformed grpc.WriteStreamRequest payload");
+
+  char *cid = vc_pb_strdup (&ids[0]);
+  char *exec_id = vc_pb_strdup (&ids[1]);
+  if (!cid || !exec_id)
+    {
+      free (cid);
+      free (exec_id);
+      return agent_error (err, VC_TTRPC_CODE_RESOURCE_EXHAUSTED, "WriteStdin: out of memory");
+    }
+  bool ok = process_write_stdin (cid, exec_id, data.data, data.len, err);
+  free (cid);
+  free (exec_id);
+  if (!ok)
     return false;
-  resp.len = (uint32_t) r->data.len;
+  Grpc__WriteStreamResponse resp = GRPC__WRITE_STREAM_RESPONSE__INIT;
+  resp.len = (uint32_t) data.len;
   rpc_reply (call, &resp.base);
   return true;
 }
@@ -275,7 +314,7 @@ static const Method methods[] = {
   { AGENT, "ExecProcess", &grpc__exec_process_request__descriptor, exec_process },
   { AGENT, "SignalProcess", &grpc__signal_process_request__descriptor, signal_process },
   { AGENT, "WaitProcess", &grpc__wait_process_request__descriptor, wait_process },
-  { AGENT, "WriteStdin", &grpc__write_stream_request__descriptor, write_stdin },
+  { AGENT, "WriteStdin", &grpc__write_stream_request__descriptor, NULL, write_stdin_raw },
   { AGENT, "ReadStdout", &grpc__read_stream_request__descriptor, read_stdout },
   { AGENT, "ReadStderr", &grpc__read_stream_request__descriptor, read_stderr },
   { AGENT, "CloseStdin", &grpc__close_stdin_request__descriptor, close_stdin },
@@ -313,6 +352,17 @@ rpc_dispatch (RpcCall *call, const VcTtrpcCall *req)
       agent_error (&err, VC_TTRPC_CODE_UNIMPLEMENTED, "%s/%s is not implemented by vcrun-agent",
                    req->service, req->method);
       rpc_fail (call, &err);
+      return;
+    }
+
+  if (m->raw)
+    {
+      agent_debug ("stream %u: %s", call->stream_id, m->method);
+      if (!m->raw (call, req->payload, req->payload_len, &err))
+        {
+          agent_debug ("stream %u: %s: %s", call->stream_id, m->method, err.message);
+          rpc_fail (call, &err);
+        }
       return;
     }
 

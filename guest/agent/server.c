@@ -259,9 +259,13 @@ server_serve_fd (int fd, const char *name)
           continue;
         }
 
+      /* The call keeps the frame's buffer: a WriteStdin's bytes go from it
+       * to the process's pipe without a copy. */
       VcTtrpcCall call;
-      r = vc_ttrpc_request_unpack (frame.data, frame.header.length, &call);
+      r = vc_ttrpc_request_take (frame.data, frame.header.length, &call);
       uint32_t stream_id = frame.header.stream_id;
+      if (r == VC_TTRPC_OK)
+        frame.data = NULL;
       vc_ttrpc_frame_clear (&frame);
       if (r != VC_TTRPC_OK)
         {

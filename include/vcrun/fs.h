@@ -30,8 +30,8 @@
 
 G_BEGIN_DECLS
 
-/* Version 2 (ABI 1.1) appended check. */
-#define VC_FS_OPS_VERSION 2
+/* Version 2 (ABI 1.1) appended check; version 3 (ABI 1.4) get_pids. */
+#define VC_FS_OPS_VERSION 3
 
 typedef enum {
   VC_FS_EVENT_DAEMON_DIED = 1,   /* detail: what happened, e.g. "virtiofsd exited with status 1" */
@@ -80,6 +80,12 @@ struct VcFsOps {
    * Appends lines "name: detail" to report, as VcHypervisorOps.check does;
    * fails when it cannot. `vcrun check` calls it for each fs plugin. */
   gboolean      (*check)               (VcPluginInstance *self, GString *report, GError **error);
+
+  /* --- version 3 (ABI 1.4) --- */
+  /* Host pids of the helper processes the share runs (virtiofsd), for
+   * `vcrun ps`: GArray of gint, caller frees; empty when it runs none
+   * (9p, or a daemon the hypervisor manages). */
+  GArray       *(*get_pids)            (VcFsShare *share, GError **error);
 };
 
 G_END_DECLS

@@ -20,7 +20,7 @@ G_BEGIN_DECLS
 /* Bump MAJOR on any incompatible change; bump MINOR when appending fields or
  * methods. A loader accepts plugins with the same MAJOR and MINOR <= its own. */
 #define VC_ABI_MAJOR 1
-#define VC_ABI_MINOR 3
+#define VC_ABI_MINOR 4
 
 /* Error domain shared by the core and all plugins. A quark is process-global,
  * so plugins need not link against libvcrun to use it. */

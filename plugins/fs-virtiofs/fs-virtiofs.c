@@ -361,6 +361,19 @@ fs_virtiofs_cleanup (VcFsShare *share, GError **error)
   return vc_shared_dir_cleanup (share->dir, error);
 }
 
+/* virtiofsd, while it runs; nothing when the hypervisor manages it. */
+static GArray *
+fs_virtiofs_get_pids (VcFsShare *share, GError **error)
+{
+  GArray *pids = g_array_new (FALSE, FALSE, sizeof (gint));
+  if (share->daemon && vc_virtiofsd_is_running (share->daemon))
+    {
+      gint pid = vc_virtiofsd_get_pid (share->daemon);
+      g_array_append_val (pids, pid);
+    }
+  return pids;
+}
+
 static char *
 fs_virtiofs_save_state (VcFsShare *share, GError **error)
 {
@@ -495,6 +508,7 @@ static const VcFsOps fs_virtiofs_ops = {
   .attach = fs_virtiofs_attach,
   .free_share = fs_virtiofs_free_share,
   .check = fs_virtiofs_check,
+  .get_pids = fs_virtiofs_get_pids,
 };
 
 static const VcPluginDescriptor descriptor = {

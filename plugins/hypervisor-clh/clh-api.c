@@ -3,7 +3,7 @@
  * (a socket that accepts and never answers times out). Answers are bounded:
  * a body over CLH_REPLY_MAX is refused, CLH's error text is cut to
  * CLH_ERROR_TEXT_MAX, and a 2xx body that should be JSON but is not is a
- * protocol error. */
+ * protocol error (clh-reply.c decodes). */
 #include "config.h"
 
 #include "clh-plugin.h"
@@ -44,23 +44,6 @@ on_data (char *ptr, size_t size, size_t nmemb, void *user)
     }
   g_string_append_len (reply->data, ptr, (gssize) n);
   return n;
-}
-
-/* CLH's words, printable and bounded, for an error message. */
-static char *
-error_text (const GString *body)
-{
-  if (body->len == 0)
-    return g_strdup ("(no error text)");
-  gsize len = MIN (body->len, (gsize) CLH_ERROR_TEXT_MAX);
-  g_autofree char *valid = g_utf8_make_valid (body->str, (gssize) len);
-  for (char *p = valid; *p != '\0'; p++)
-    if ((guchar) *p < 0x20)
-      *p = ' ';
-  g_strstrip (valid);
-  if (len < body->len)
-    return g_strdup_printf ("%s... (%" G_GSIZE_FORMAT " bytes)", valid, body->len);
-  return g_steal_pointer (&valid);
 }
 
 gboolean
@@ -132,26 +115,5 @@ clh_api_request (const char *socket_path, guint timeout_ms, const char *method,
                      endpoint, why);
       return FALSE;
     }
-  if (status < 200 || status > 299)
-    {
-      g_autofree char *clh_text = error_text (data);
-      g_set_error (error, VC_ERROR, VC_ERROR_FAILED, "Cloud Hypervisor API %s %s: HTTP %ld: %s",
-                   method, endpoint, status, clh_text);
-      return FALSE;
-    }
-  if (reply_out == NULL || data->len == 0)
-    return TRUE;
-  g_autoptr (JsonParser) parser = json_parser_new ();
-  g_autoptr (GError) local = NULL;
-  if (!json_parser_load_from_data (parser, data->str, (gssize) data->len, &local)
-      || json_parser_get_root (parser) == NULL)
-    {
-      g_autofree char *shown = error_text (data);
-      g_set_error (error, VC_ERROR, VC_ERROR_PROTOCOL,
-                   "Cloud Hypervisor API %s %s: the answer is not JSON (%s): %s", method, endpoint,
-                   local != NULL ? local->message : "empty", shown);
-      return FALSE;
-    }
-  *reply_out = json_node_copy (json_parser_get_root (parser));
-  return TRUE;
+  return clh_reply_decode (method, endpoint, status, data->str, data->len, reply_out, error);
 }

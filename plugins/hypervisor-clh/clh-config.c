@@ -1,6 +1,6 @@
 /* hypervisor-clh: the request bodies, as the API's schemas name them:
  * VmConfig for vm.create (payload, cpus, memory, serial and console, vsock,
- * fs, disks) and DiskConfig for cold plug and vm.add-disk. */
+ * fs, disks) and DiskConfig for cold plug and vm.add-disk (NetConfig: clh-net.c). */
 #include "config.h"
 
 #include "clh-plugin.h"
@@ -33,7 +33,7 @@ clh_device_validate (VcVm *vm, const VcDevice *device, GError **error)
                    device->id);
       return FALSE;
     }
-  if (!g_path_is_absolute (device->host_path))
+  if (device->type != VC_DEVICE_NET && !g_path_is_absolute (device->host_path))
     {
       g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT,
                    "device '%s': host path '%s' is not absolute", device->id, device->host_path);
@@ -74,6 +74,8 @@ clh_device_validate (VcVm *vm, const VcDevice *device, GError **error)
           return FALSE;
         }
       return TRUE;
+    case VC_DEVICE_NET:
+      return clh_net_validate (device, error);
     case VC_DEVICE_FS_9P:
       g_set_error (error, VC_ERROR, VC_ERROR_NOT_SUPPORTED,
                    "device '%s': Cloud Hypervisor has no virtio-9p (use fs-virtiofs)", device->id);

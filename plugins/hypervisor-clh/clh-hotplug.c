@@ -34,13 +34,10 @@ clh_hotplug_add (VcVm *vm, const VcDevice *device, VcGuestDevice *guest_out, GEr
       return FALSE;
     }
   /* 200 with a PciDeviceInfo {id, bdf}. */
-  JsonObject *info = reply != NULL && JSON_NODE_HOLDS_OBJECT (reply) ? json_node_get_object (reply) : NULL;
-  JsonNode *bdf = info != NULL ? json_object_get_member (info, "bdf") : NULL;
-  if (bdf != NULL && json_node_get_value_type (bdf) == G_TYPE_STRING)
-    dev->bdf = g_strdup (json_node_get_string (bdf));
-  else
-    g_warning ("hypervisor-clh: %s: vm.add-disk answered no PCI address for '%s'", vm->sandbox_id,
-               device->id);
+  g_autoptr (GError) local = NULL;
+  dev->bdf = clh_reply_pci_bdf (reply, "vm.add-disk", &local);
+  if (dev->bdf == NULL)
+    g_warning ("hypervisor-clh: %s: device '%s': %s", vm->sandbox_id, device->id, local->message);
   g_mutex_lock (&vm->lock);
   g_ptr_array_add (vm->devices, dev);
   g_mutex_unlock (&vm->lock);

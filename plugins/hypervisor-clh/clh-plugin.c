@@ -81,10 +81,10 @@ static guint64
 clh_capabilities (VcPluginInstance *self)
 {
   /* No virtio-9p and no virtio-serial: file systems over vhost-user-fs,
-   * the agent over hybrid vsock. */
+   * the agent over hybrid vsock. NICs on tap fds through vm.add-net. */
   return VC_HV_CAP_PAUSE | VC_HV_CAP_HOTPLUG_BLOCK | VC_HV_CAP_HOTPLUG_VCPU
          | VC_HV_CAP_HOTPLUG_MEMORY | VC_HV_CAP_FS_VHOST_USER | VC_HV_CAP_AGENT_HYBRID_VSOCK
-         | VC_HV_CAP_REATTACH;
+         | VC_HV_CAP_REATTACH | VC_HV_CAP_NET_TAP_FD;
 }
 
 /* In a child process (a VM belongs to the process that made it): a

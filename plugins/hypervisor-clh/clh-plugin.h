@@ -16,6 +16,8 @@ G_BEGIN_DECLS
 #define CLH_REPLY_MAX         (1024 * 1024) /* the largest answer body read */
 #define CLH_FS_QUEUE_SIZE     1024
 #define CLH_DISK_ID_PREFIX    "vc-"
+#define CLH_HTTP_HEAD_MAX     8192          /* the header of an answer read by hand */
+#define CLH_NET_FDS_MAX       16            /* tap fds in one vm.add-net */
 
 struct VcPluginInstance {
   char    *clh_path;
@@ -30,6 +32,7 @@ typedef struct {
   char     *clh_id;       /* the id CLH knows it by ("vc-<id>") */
   char     *bdf;          /* hotplugged: the PCI address CLH answered, else NULL */
   gboolean  hotplugged;
+  gboolean  net_added;    /* NET: vm.add-net done (CLH holds the tap) */
 } ClhDevice;
 
 struct VcVm {
@@ -72,6 +75,40 @@ gboolean   clh_api_request          (const char *socket_path, guint timeout_ms, 
                                      const char *endpoint, JsonNode *body, JsonNode **reply,
                                      GError **error);
 void       clh_api_global_init      (void);
+
+/* clh-api-fds.c: the same request with fds passed by SCM_RIGHTS alongside it
+ * (vm.add-net's taps): libcurl cannot, so one bounded request by hand. */
+gboolean   clh_api_request_fds      (const char *socket_path, guint timeout_ms, const char *method,
+                                     const char *endpoint, JsonNode *body, const int *fds,
+                                     guint n_fds, JsonNode **reply, GError **error);
+
+/* clh-reply.c: decoders of CLH's answers (no I/O; fuzzed by fuzz-clh-api). */
+typedef enum { CLH_HTTP_ERROR = -1, CLH_HTTP_MORE = 0, CLH_HTTP_DONE = 1 } ClhHttpParse;
+typedef struct {
+  int   status;
+  gsize body_offset, body_len;
+} ClhHttpResponse;
+/* Frames the answer in data[0..len): DONE fills *out, MORE wants more bytes
+ * (eof: no more will come), ERROR sets error. */
+ClhHttpParse clh_http_parse         (const char *data, gsize len, gboolean eof,
+                                     ClhHttpResponse *out, GError **error);
+char      *clh_reply_error_text     (const char *body, gsize len);
+/* A non-2xx status is an error with CLH's text; a 2xx body is JSON. */
+gboolean   clh_reply_decode         (const char *method, const char *endpoint, long status,
+                                     const char *body, gsize len, JsonNode **reply,
+                                     GError **error);
+char      *clh_reply_ping_version   (JsonNode *reply, GError **error);
+char      *clh_reply_vm_state       (JsonNode *reply, GError **error);
+char      *clh_reply_pci_bdf        (JsonNode *reply, const char *endpoint, GError **error);
+
+/* clh-net.c: NICs on tap fds, added by vm.add-net between vm.create and vm.boot. */
+gboolean   clh_net_validate         (const VcDevice *device, GError **error);
+gboolean   clh_net_copy             (ClhDevice *dev, const VcDevice *src, GError **error);
+gboolean   clh_net_add_all          (VcVm *vm, guint timeout_ms, GError **error);
+void       clh_net_close_fds        (VcVm *vm);
+
+/* clh-kernel.c: Cloud Hypervisor boots an ELF vmlinux through its PVH entry. */
+char      *clh_kernel_pick          (const char *kernel, GError **error);
 
 /* clh-process.c */
 gboolean   clh_process_spawn        (VcVm *vm, char **argv, GError **error);

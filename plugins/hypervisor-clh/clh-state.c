@@ -55,6 +55,11 @@ clh_save_state (VcVm *vm, GError **error)
         STR ("format", dev->device->format);
       if (dev->bdf != NULL)
         STR ("bdf", dev->bdf);
+      if (dev->device->type == VC_DEVICE_NET)
+        {
+          STR ("mac", dev->device->mac);
+          INT ("mtu", dev->device->mtu);
+        }
       BOOL ("hotplugged", dev->hotplugged);
       json_builder_end_object (b);
     }
@@ -135,12 +140,26 @@ load_devices (VcVm *vm, JsonObject *root, GError **error)
       const char *id, *host_path;
       if ((id = get_str (o, "id", TRUE, error)) == NULL
           || (host_path = get_str (o, "host_path", TRUE, error)) == NULL
-          || !get_int (o, "type", VC_DEVICE_BLOCK, VC_DEVICE_VFIO, &type, error))
+          || !get_int (o, "type", VC_DEVICE_BLOCK, VC_DEVICE_NET, &type, error))
         return FALSE;
       VcDevice *d = vc_device_new ((VcDeviceType) type, id, host_path, get_str (o, "tag", FALSE, NULL));
       d->readonly = get_bool (o, "readonly");
       d->format = g_strdup (get_str (o, "format", FALSE, NULL));
+      gint64 mtu = 0;
+      if (type == VC_DEVICE_NET
+          && (get_str (o, "mac", TRUE, error) == NULL || !get_int (o, "mtu", 0, 65535, &mtu, error)))
+        {
+          vc_device_free (d);
+          return FALSE;
+        }
       ClhDevice *dev = clh_device_new (d);
+      if (type == VC_DEVICE_NET)
+        {
+          /* CLH holds the tap; the handle keeps what it was. */
+          dev->device->mac = g_strdup (get_str (o, "mac", TRUE, NULL));
+          dev->device->mtu = (guint32) mtu;
+          dev->net_added = TRUE;
+        }
       vc_device_free (d);
       dev->bdf = g_strdup (get_str (o, "bdf", FALSE, NULL));
       dev->hotplugged = get_bool (o, "hotplugged");

@@ -1,5 +1,5 @@
 /* hypervisor-clh: a VM's life: configuration, cold plug, start (spawn,
- * vmm.ping, vm.create, vm.boot), the monitor thread that notices the VMM's
+ * vmm.ping, vm.create, vm.add-net per NIC, vm.boot), the monitor thread that notices the VMM's
  * death, pause/resume, stop, queries. */
 #include "config.h"
 
@@ -25,6 +25,8 @@ clh_device_free (ClhDevice *dev)
 {
   if (dev == NULL)
     return;
+  if (dev->device->type == VC_DEVICE_NET && dev->device->net_fd >= 0)
+    close (dev->device->net_fd);
   vc_device_free (dev->device);
   g_free (dev->clh_id);
   g_free (dev->bdf);
@@ -64,7 +66,10 @@ clh_fill_guest_device (VcVm *vm, ClhDevice *dev, VcGuestDevice *out)
   vc_guest_device_clear (out);
   out->struct_size = sizeof (VcGuestDevice);
   out->id = g_strdup (dev->device->id);
-  out->driver = g_strdup (dev->device->type == VC_DEVICE_BLOCK ? "blk" : "virtio-fs");
+  if (dev->device->type == VC_DEVICE_BLOCK)
+    out->driver = g_strdup ("blk");
+  else if (dev->device->type == VC_DEVICE_FS_VHOST_USER)
+    out->driver = g_strdup ("virtio-fs");
   /* CLH answers hotplug with the device's BDF "0000:00:06.0": Kata's PCI
    * path on a flat root bus is the slot. */
   if (dev->bdf != NULL && strlen (dev->bdf) >= 10)
@@ -84,6 +89,11 @@ clh_add_device (VcVm *vm, const VcDevice *device, VcGuestDevice *guest_out, GErr
   if (!clh_device_validate (vm, device, error))
     return FALSE;
   ClhDevice *dev = clh_device_new (device);
+  if (device->type == VC_DEVICE_NET && !clh_net_copy (dev, device, error))
+    {
+      clh_device_free (dev);
+      return FALSE;
+    }
   if (device->type == VC_DEVICE_FS_VHOST_USER)
     vm->shared_memory = TRUE;
   g_mutex_lock (&vm->lock);
@@ -343,6 +353,7 @@ static void
 abandon_start (VcVm *vm, gboolean ask_first)
 {
   stop_monitor (vm);
+  clh_net_close_fds (vm);
   g_autoptr (GError) local = NULL;
   if (ask_first && clh_process_alive (vm)
       && clh_api_request (vm->api_path, 1000, "PUT", "vmm.shutdown", NULL, NULL, &local))
@@ -396,15 +407,10 @@ wait_ping (VcVm *vm, gint64 deadline, GError **error)
           && clh_api_request (vm->api_path, MIN (ms_left (deadline), vm->plugin->api_timeout_ms),
                               "GET", "vmm.ping", NULL, &reply, &local))
         {
-          if (reply == NULL || !JSON_NODE_HOLDS_OBJECT (reply)
-              || !json_object_has_member (json_node_get_object (reply), "version"))
-            {
-              g_set_error_literal (error, VC_ERROR, VC_ERROR_PROTOCOL,
-                                   "Cloud Hypervisor API GET vmm.ping: the answer is no VmmPingResponse");
-              return FALSE;
-            }
-          g_debug ("hypervisor-clh: %s: VMM version %s", vm->sandbox_id,
-                   json_object_get_string_member (json_node_get_object (reply), "version"));
+          g_autofree char *version = clh_reply_ping_version (reply, error);
+          if (version == NULL)
+            return FALSE;
+          g_debug ("hypervisor-clh: %s: VMM version %s", vm->sandbox_id, version);
           return TRUE;
         }
       /* Not listening yet is retried; any other answer is final. */
@@ -438,6 +444,12 @@ clh_start_vm (VcVm *vm, guint timeout_ms, GError **error)
                    g_strerror (errno));
       return FALSE;
     }
+  /* Before anything runs: what CLH can boot. */
+  g_autofree char *kernel = clh_kernel_pick (vm->kernel, error);
+  if (kernel == NULL)
+    return FALSE;
+  g_free (vm->kernel);
+  vm->kernel = g_steal_pointer (&kernel);
   gint64 start = g_get_monotonic_time ();
   gint64 deadline = start + (gint64) timeout_ms * 1000;
   g_autoptr (GPtrArray) argv = command_line (vm);
@@ -453,6 +465,13 @@ clh_start_vm (VcVm *vm, guint timeout_ms, GError **error)
   step = "vm.create";
   config = clh_vm_config (vm);
   if (!clh_api_request (vm->api_path, ms_left (deadline), "PUT", "vm.create", config, NULL, &local))
+    goto failed;
+  /* The NICs join the created VM's config with their tap fds (CLH cannot
+   * take fds in vm.create's VmConfig); then CLH holds the taps. */
+  step = "vm.add-net";
+  gboolean nets_added = clh_net_add_all (vm, MIN (ms_left (deadline), vm->plugin->api_timeout_ms), &local);
+  clh_net_close_fds (vm);
+  if (!nets_added)
     goto failed;
   step = "vm.boot";
   if (!clh_api_request (vm->api_path, ms_left (deadline), "PUT", "vm.boot", NULL, NULL, &local))
@@ -534,15 +553,7 @@ vm_state (VcVm *vm, GError **error)
   g_autoptr (JsonNode) info = NULL;
   if (!clh_vm_api (vm, "GET", "vm.info", NULL, &info, error))
     return NULL;
-  JsonNode *state = info != NULL && JSON_NODE_HOLDS_OBJECT (info)
-                        ? json_object_get_member (json_node_get_object (info), "state") : NULL;
-  if (state == NULL || json_node_get_value_type (state) != G_TYPE_STRING)
-    {
-      g_set_error_literal (error, VC_ERROR, VC_ERROR_PROTOCOL,
-                           "Cloud Hypervisor API GET vm.info: no state in the answer");
-      return NULL;
-    }
-  return g_strdup (json_node_get_string (state));
+  return clh_reply_vm_state (info, error);
 }
 
 static gboolean

@@ -1,7 +1,9 @@
 """The stand-in's VM: QEMU (TCG unless CLH_STANDIN_ACCEL=kvm) built from a
 VmConfig, and a small QMP client.
 
-The payload's kernel and initramfs boot directly; the serial goes to the
+The payload's kernel (an ELF vmlinux with a PVH note, as Cloud Hypervisor
+requires) and initramfs boot directly; each net entry is a virtio-net-pci
+NIC on the tap fd that came with its vm.add-net; the serial goes to the
 configured file; memory is a shared memfd when VmConfig says shared; each fs
 entry's vhost-user socket becomes a vhost-user-fs-pci device; disks are
 virtio-blk; a virtio-serial port named agent.channel.0 carries the guest
@@ -13,6 +15,7 @@ import json
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -29,7 +32,7 @@ class BootError(Exception):
 def unsupported(config):
     """Members of a VmConfig the stand-in cannot realize."""
     realized = {"payload", "cpus", "memory", "disks", "fs", "serial", "console", "vsock",
-                "rng", "iommu", "watchdog", "pvpanic"}
+                "rng", "iommu", "watchdog", "pvpanic", "net"}
     return sorted(k for k in config if k not in realized)
 
 
@@ -106,8 +109,62 @@ def qemu_binary():
         or "/usr/bin/qemu-system-x86_64"
 
 
-def command_line(config, files):
-    """QEMU's argv for a VmConfig; files names the stand-in's private sockets."""
+XEN_ELFNOTE_PHYS32_ENTRY = 18
+
+
+def kernel_has_pvh(path):
+    """Whether path is an ELF64 x86-64 file with a PVH entry note."""
+    with open(path, "rb") as f:
+        eh = f.read(64)
+        if len(eh) < 64 or eh[:4] != b"\x7fELF":
+            return False
+        if eh[4] != 2 or struct.unpack_from("<H", eh, 18)[0] != 62:
+            return False
+        phoff, = struct.unpack_from("<Q", eh, 32)
+        phentsize, phnum = struct.unpack_from("<HH", eh, 54)
+        if phentsize != 56 or phnum > 256:
+            return False
+        for i in range(phnum):
+            f.seek(phoff + i * phentsize)
+            ph = f.read(56)
+            if len(ph) < 56:
+                return False
+            p_type, _, p_offset, _, _, p_filesz = struct.unpack_from("<IIQQQQ", ph)
+            if p_type != 4 or p_filesz > 256 * 1024:
+                continue
+            f.seek(p_offset)
+            notes = f.read(p_filesz)
+            pos = 0
+            while pos + 12 <= len(notes):
+                namesz, descsz, kind = struct.unpack_from("<III", notes, pos)
+                pos += 12
+                name = notes[pos:pos + namesz]
+                pos += (namesz + 3) & ~3
+                pos += (descsz + 3) & ~3
+                if kind == XEN_ELFNOTE_PHYS32_ENTRY and name == b"Xen\0":
+                    return True
+    return False
+
+
+def check_kernel(payload):
+    """Cloud Hypervisor's direct boot on x86-64 loads an ELF vmlinux through
+    its PVH entry and nothing else (a bzImage needs firmware): so does the
+    stand-in, though QEMU itself could boot a bzImage."""
+    kernel = payload.get("kernel")
+    if kernel is None:
+        return
+    try:
+        pvh = kernel_has_pvh(kernel)
+    except OSError as e:
+        raise BootError(f"VmBoot(KernelFile({kernel}: {e.strerror}))")
+    if not pvh:
+        raise BootError(f"VmBoot(KernelLoad): {kernel} is not an ELF vmlinux with a PVH entry "
+                        "note (Cloud Hypervisor boots no bzImage)")
+
+
+def command_line(config, files, net_fds=None):
+    """QEMU's argv for a VmConfig; files names the stand-in's private sockets;
+    net_fds maps each net entry's id to the tap fd QEMU inherits."""
     payload = config["payload"]
     if "kernel" not in payload or "firmware" in payload or "igvm" in payload:
         raise BootError("the stand-in boots only payload.kernel (no firmware or igvm)")
@@ -163,6 +220,15 @@ def command_line(config, files):
         argv += ["-blockdev", json.dumps(blockdev(disk, f"disk{i}")),
                  "-device", f"virtio-blk-pci,drive=disk{i},id={disk_id(disk, i)},bus=pcie.0,addr={slot:#x}"]
         slot += 1
+    for i, net in enumerate(config.get("net", [])):
+        fd = (net_fds or {}).get(net["id"])
+        if fd is None:
+            raise BootError(f"net {net['id']}: no tap fd (the stand-in realizes only NICs on fds)")
+        device = f"virtio-net-pci,netdev=net{i},id={option_escape(net['id'])},bus=pcie.0,addr={slot:#x}"
+        if "mac" in net:
+            device += f",mac={net['mac']}"
+        argv += ["-netdev", f"tap,id=net{i},fd={fd}", "-device", device]
+        slot += 1
     if config.get("rng"):
         argv += ["-object", f"rng-random,id=rng0,filename={option_escape(config['rng']['src'])}",
                  "-device", f"virtio-rng-pci,rng=rng0,bus=pcie.0,addr={slot:#x}"]
@@ -188,15 +254,16 @@ def blockdev(disk, node):
             "file": {"driver": "file", "filename": disk["path"], "read-only": readonly}}
 
 
-def spawn(argv, log_path):
-    """Starts QEMU so that it dies with the stand-in (PR_SET_PDEATHSIG)."""
+def spawn(argv, log_path, pass_fds=()):
+    """Starts QEMU so that it dies with the stand-in (PR_SET_PDEATHSIG),
+    inheriting pass_fds at their numbers."""
     setpriv = shutil.which("setpriv")
     if setpriv:
         argv = [setpriv, "--pdeathsig", "KILL", "--"] + argv
     log = open(log_path, "wb")
     try:
         return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                close_fds=True)
+                                close_fds=True, pass_fds=tuple(pass_fds))
     finally:
         log.close()
 

@@ -37,6 +37,8 @@ class Vmm:
         self.deleted = set()    # DEVICE_DELETED seen
         self.plugged_cpus = 0
         self.dimms = 0
+        self.net_fds = {}       # NIC id -> tap fd received with vm.add-net
+        self.request_fds = []   # the current request's fds; taken ones are removed
 
     # -- helpers -------------------------------------------------------------
 
@@ -106,8 +108,15 @@ class Vmm:
 
     # -- endpoints -----------------------------------------------------------
 
-    def handle(self, endpoint, body, start_watcher):
-        """Returns (status, JSON body or None); raises ApiError."""
+    def close_net_fds(self):
+        for fd in self.net_fds.values():
+            os.close(fd)
+        self.net_fds.clear()
+
+    def handle(self, endpoint, body, start_watcher, fds=None):
+        """Returns (status, JSON body or None); raises ApiError. fds (a
+        list) came with the request: an endpoint that keeps one removes it."""
+        self.request_fds = fds if fds is not None else []
         name = endpoint.lstrip("/").replace(".", "_").replace("-", "_")
         method = getattr(self, "api_" + name, None)
         if method is None:
@@ -122,6 +131,7 @@ class Vmm:
     def api_vmm_shutdown(self, body):
         if self.proc is not None:
             self.stop_qemu()
+        self.close_net_fds()
         return 204, None
 
     def api_vm_create(self, body):
@@ -142,6 +152,7 @@ class Vmm:
     def api_vm_delete(self, body):
         if self.proc is not None:
             self.stop_qemu()
+        self.close_net_fds()
         self.config = None
         self.state = None
         return 204, None
@@ -151,7 +162,8 @@ class Vmm:
         if self.state != "Created":
             raise ApiError(500, f"Error booting VM: VmAlreadyRunning (state {self.state})")
         try:
-            argv = qemu.command_line(self.config, self.files)
+            qemu.check_kernel(self.config["payload"])
+            argv = qemu.command_line(self.config, self.files, self.net_fds)
         except qemu.BootError as e:
             raise ApiError(500, f"Error booting VM: {e}")
         self.log("QEMU: " + " ".join(argv))
@@ -159,7 +171,7 @@ class Vmm:
         try:
             if vsock_cfg is not None:
                 self.vsock = vsock.HybridVsock(vsock_cfg["socket"], self.files["agent"], self.log)
-            self.proc = qemu.spawn(argv, self.files["qemu_log"])
+            self.proc = qemu.spawn(argv, self.files["qemu_log"], list(self.net_fds.values()))
             self.qmp = qemu.connect_qmp(self.proc, self.files["qmp"], self.on_event)
             status = self.qmp.execute("query-status")
             if not status.get("running"):
@@ -249,6 +261,49 @@ class Vmm:
         disks.append(body)
         # The guest numbers the root ports' buses 1.. in order.
         return 200, {"id": ident, "bdf": f"0000:{port + 1:02x}:00.0"}
+
+    def device_ids(self):
+        ids = {qemu.disk_id(d, i) for i, d in enumerate(self.config.get("disks", []))}
+        ids |= {f.get("id") for f in self.config.get("fs", [])}
+        ids |= {n.get("id") for n in self.config.get("net", [])}
+        return ids
+
+    def api_vm_add_net(self, body):
+        """Cloud Hypervisor's rules for a NIC on tap fds: no tap name with
+        them, two queues per fd; without fds it would make a tap of its own
+        in its namespace, which the stand-in does not realize. Cold (204)
+        before vm.boot; a running VM is not realized."""
+        self.need_vm()
+        fds = list(self.request_fds)
+        if not fds:
+            raise ApiError(500, "Error adding net device: the stand-in realizes only NICs on tap "
+                                "fds passed by SCM_RIGHTS (no tap of its own)")
+        if "tap" in body:
+            raise ApiError(500, "Error adding net device: InvalidConfig: both a tap name and fds")
+        if body.get("vhost_user"):
+            raise ApiError(500, "Error adding net device: vhost-user NICs are not realized")
+        if body.get("num_queues", 2) != 2 * len(fds):
+            raise ApiError(500, f"Error adding net device: InvalidConfig(VnetQueueFdMismatch): "
+                                f"num_queues {body.get('num_queues', 2)} for {len(fds)} fd(s)")
+        if "mtu" in body:
+            # CLH sets it with SIOCSIFMTU on the tap's name from its own
+            # network namespace: a tap from another one is not found there.
+            raise ApiError(500, "Error adding net device: TapError(SetMtu): 'mtu' with tap fds "
+                                "is set by name in the VMM's network namespace, where a tap "
+                                "opened in another namespace is not")
+        if len(fds) != 1:
+            raise ApiError(500, "Error adding net device: the stand-in realizes one fd per NIC")
+        nets = self.config.setdefault("net", [])
+        ident = body.get("id", f"_net{len(nets)}")
+        if ident in self.device_ids():
+            raise ApiError(409, f"Error adding net device: the identifier {ident} is already used")
+        if self.state != "Created":
+            raise ApiError(500, "Error adding net device: hotplug into a running VM is not "
+                                "realized by the stand-in")
+        self.request_fds.remove(fds[0])
+        self.net_fds[ident] = fds[0]
+        nets.append(dict(body, id=ident))
+        return 204, None
 
     def api_vm_remove_device(self, body):
         self.need_vm()

@@ -31,7 +31,7 @@ done
 shift $((OPTIND - 1))
 harnesses=("$@")
 [ ${#harnesses[@]} -gt 0 ] || harnesses=(fuzz-ttrpc fuzz-agent-reply fuzz-guest-request fuzz-qmp
-                                         fuzz-oci fuzz-config fuzz-owner fuzz-dbus-options)
+                                         fuzz-oci fuzz-config fuzz-owner fuzz-dbus-options fuzz-clh-api)
 
 echo "1..${#harnesses[@]}"
 keep=1

@@ -348,7 +348,133 @@ test_boot (void)
       g_assert_true (g_file_get_contents (log_path, &log, NULL, NULL));
       g_assert_nonnull (strstr (log, "PUT /vm.create"));
       g_assert_null (strstr (log, "REFUSED"));
+      /* Configured with the bzImage, the VM boots the vmlinux beside it (PVH). */
+      if (g_str_has_suffix (T.kernel, "/vmlinuz"))
+        {
+          g_autofree char *dir = g_path_get_dirname (T.kernel);
+          g_autofree char *want = g_strdup_printf ("\"kernel\": \"%s/vmlinux\"", dir);
+          g_assert_nonnull (strstr (log, want));
+        }
     }
+}
+
+/* A kernel file Cloud Hypervisor cannot boot is refused before any process
+ * starts, saying what it is. */
+static void
+test_kernel_pick (void)
+{
+  if (!need (FALSE, FALSE, FALSE))
+    return;
+  g_autofree char *dir = g_build_filename (T.tmpdir, "kernels", NULL);
+  g_autofree char *state = g_build_filename (T.tmpdir, "kernel-state", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
+  g_autofree char *bz = g_build_filename (dir, "vmlinuz", NULL);
+  g_autofree char *elf = g_build_filename (dir, "vmlinux-nopvh", NULL);
+  char bz_bytes[1024] = { 0 };
+  memcpy (bz_bytes + 0x202, "HdrS", 4);    /* a bzImage's setup header magic */
+  g_assert_true (g_file_set_contents (bz, bz_bytes, sizeof bz_bytes, NULL));
+  /* An ELF64 x86-64 header without program headers: no PVH note. */
+  guint8 eh[64] = { 0x7f, 'E', 'L', 'F', 2, 1, 1 };
+  eh[16] = 2;    /* ET_EXEC */
+  eh[18] = 62;   /* EM_X86_64 */
+  eh[54] = 56;   /* e_phentsize */
+  g_assert_true (g_file_set_contents (elf, (const char *) eh, sizeof eh, NULL));
+
+  const char *kernels[] = { bz, elf };
+  const char *words[] = { "not an ELF vmlinux (a bzImage?)", "without a PVH entry note" };
+  for (guint i = 0; i < G_N_ELEMENTS (kernels); i++)
+    {
+      Events ev = { 0 };
+      VcVmConfig config = make_config ("kernel-pick", state, kernels[i], &ev);
+      g_autoptr (GError) error = NULL;
+      VcVm *vm = T.ops->create_vm (T.self, &config, &error);
+      g_assert_no_error (error);
+      g_assert_false (T.ops->start_vm (vm, 10000, &error));
+      g_test_message ("kernel %s: %s", kernels[i], error->message);
+      g_assert_error (error, VC_ERROR, VC_ERROR_NOT_SUPPORTED);
+      g_assert_nonnull (strstr (error->message, words[i]));
+      g_assert_nonnull (strstr (error->message, kernels[i]));
+      T.ops->free_vm (vm);
+      assert_nothing_left (state);
+    }
+  /* The bzImage with a vmlinux beside it that has no note either. */
+  g_autofree char *beside = g_build_filename (dir, "vmlinux", NULL);
+  g_assert_true (g_file_set_contents (beside, (const char *) eh, sizeof eh, NULL));
+  Events ev = { 0 };
+  VcVmConfig config = make_config ("kernel-pick", state, bz, &ev);
+  g_autoptr (GError) error = NULL;
+  VcVm *vm = T.ops->create_vm (T.self, &config, &error);
+  g_assert_false (T.ops->start_vm (vm, 10000, &error));
+  g_assert_error (error, VC_ERROR, VC_ERROR_NOT_SUPPORTED);
+  g_assert_nonnull (strstr (error->message, "has no PVH note either"));
+  T.ops->free_vm (vm);
+  assert_nothing_left (state);
+}
+
+static guint
+open_fd_count (void)
+{
+  g_autoptr (GDir) d = g_dir_open ("/proc/self/fd", 0, NULL);
+  guint n = 0;
+  while (d != NULL && g_dir_read_name (d) != NULL)
+    n++;
+  return n;
+}
+
+/* NICs: what add_device takes, and that the plugin's dups of the tap fds
+ * go with the handle. (The NIC in a running guest: tests/integration/net.) */
+static void
+test_net_devices (void)
+{
+  if (!need (FALSE, FALSE, FALSE))
+    return;
+  g_assert_true (T.ops->capabilities (T.self) & VC_HV_CAP_NET_TAP_FD);
+  g_autofree char *dir = g_build_filename (T.tmpdir, "net", NULL);
+  guint fds_before = open_fd_count ();
+  int pipe_fds[2];
+  g_assert_cmpint (pipe (pipe_fds), ==, 0);
+  Events ev = { 0 };
+  VcVmConfig config = make_config ("net", dir, T.kernel, &ev);
+  g_autoptr (GError) error = NULL;
+  VcVm *vm = T.ops->create_vm (T.self, &config, &error);
+  g_assert_no_error (error);
+
+  struct { int fd; const char *mac; guint mtu; gboolean vnet_hdr; int code; const char *words; } cases[] = {
+    { 999, "02:00:00:00:00:01", 0, TRUE, VC_ERROR_INVALID_ARGUMENT, "tap fd 999 is not open" },
+    { pipe_fds[0], "02:00:00:00:00", 0, TRUE, VC_ERROR_INVALID_ARGUMENT, "MAC" },
+    { pipe_fds[0], "02:00:00:00:00:01", 20, TRUE, VC_ERROR_INVALID_ARGUMENT, "MTU 20" },
+    { pipe_fds[0], "02:00:00:00:00:01", 0, FALSE, VC_ERROR_NOT_SUPPORTED, "IFF_VNET_HDR" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (VcDevice) nic = vc_device_new (VC_DEVICE_NET, "net0", "vctap0", NULL);
+      nic->net_fd = cases[i].fd;
+      nic->mac = g_strdup (cases[i].mac);
+      nic->mtu = cases[i].mtu;
+      nic->vnet_hdr = cases[i].vnet_hdr;
+      g_assert_false (T.ops->add_device (vm, nic, NULL, &error));
+      g_test_message ("bad NIC %u: %s", i, error->message);
+      g_assert_error (error, VC_ERROR, cases[i].code);
+      g_assert_nonnull (strstr (error->message, cases[i].words));
+      g_clear_error (&error);
+    }
+  g_autoptr (VcDevice) nic = vc_device_new (VC_DEVICE_NET, "net0", "vctap0", NULL);
+  nic->net_fd = pipe_fds[0];
+  nic->mac = g_strdup ("02:00:00:00:00:01");
+  nic->mtu = 1400;
+  nic->vnet_hdr = TRUE;
+  g_assert_true (T.ops->add_device (vm, nic, NULL, &error));
+  g_assert_no_error (error);
+  /* The fd is borrowed: the caller may close its own at once. */
+  close (pipe_fds[0]);
+  g_assert_cmpuint (open_fd_count (), ==, fds_before + 2);
+  /* A NIC cannot be hotplugged (the VM is not even running). */
+  g_assert_false (T.ops->hotplug_add (vm, nic, NULL, &error));
+  g_clear_error (&error);
+  T.ops->free_vm (vm);
+  close (pipe_fds[1]);
+  g_assert_cmpuint (open_fd_count (), ==, fds_before);
+  g_assert_false (g_file_test (dir, G_FILE_TEST_EXISTS));
 }
 
 static void
@@ -549,8 +675,8 @@ test_vmm_killed (void)
 /* Starts a VM with the stand-in told to misbehave; the start must fail with
  * code and every expected text, quickly, leaving nothing behind. */
 static void
-expect_start_failure (const char *id, const char *fault, VcPluginInstance *self, gint code,
-                      const char *const *texts)
+expect_start_failure_nic (const char *id, const char *fault, VcPluginInstance *self, gint code,
+                          const char *const *texts, gboolean nic)
 {
   g_autofree char *dir = g_build_filename (T.tmpdir, id, NULL);
   Events ev = { 0 };
@@ -558,6 +684,19 @@ expect_start_failure (const char *id, const char *fault, VcPluginInstance *self,
   g_autoptr (GError) error = NULL;
   VcVm *vm = T.ops->create_vm (self, &config, &error);
   g_assert_no_error (error);
+  /* A pipe stands in for the tap (the stand-in looks at it only at
+   * vm.boot): once every copy of its read end is closed, writing fails. */
+  int tap[2] = { -1, -1 };
+  if (nic)
+    {
+      g_assert_cmpint (pipe (tap), ==, 0);
+      g_autoptr (VcDevice) dev = vc_device_new (VC_DEVICE_NET, "net0", "vctap0", NULL);
+      dev->net_fd = tap[0];
+      dev->mac = g_strdup ("02:00:00:00:00:01");
+      dev->vnet_hdr = TRUE;
+      g_assert_true (T.ops->add_device (vm, dev, NULL, &error));
+      close (tap[0]);
+    }
   g_setenv ("CLH_STANDIN_FAULT", fault, TRUE);
   gint64 t0 = g_get_monotonic_time ();
   gboolean ok = T.ops->start_vm (vm, 60000, &error);
@@ -571,6 +710,21 @@ expect_start_failure (const char *id, const char *fault, VcPluginInstance *self,
   g_assert_cmpint (g_get_monotonic_time () - t0, <, 30 * G_USEC_PER_SEC);
   T.ops->free_vm (vm);
   assert_nothing_left (dir);
+  if (nic)
+    {
+      /* Nobody holds the tap any more: not the plugin, not a VMM. */
+      signal (SIGPIPE, SIG_IGN);
+      g_assert_cmpint (write (tap[1], "x", 1), ==, -1);
+      g_assert_cmpint (errno, ==, EPIPE);
+      close (tap[1]);
+    }
+}
+
+static void
+expect_start_failure (const char *id, const char *fault, VcPluginInstance *self, gint code,
+                      const char *const *texts)
+{
+  expect_start_failure_nic (id, fault, self, code, texts, FALSE);
 }
 
 static void
@@ -607,6 +761,35 @@ test_fault_hang (void)
   g_assert_no_error (error);
   expect_start_failure ("f-hang", "hang:vmm.ping", quick, VC_ERROR_TIMEOUT,
                         (const char *const[]) { "vmm.ping", "no answer within 1000 ms", NULL });
+  T.desc->destroy (quick);
+}
+
+/* vm.add-net, the request written by hand with the tap fd: CLH's error,
+ * an answer that is not JSON, a bounded huge answer, no answer, and the VMM
+ * dying on it; each a clear error, the tap held by nobody after. */
+static void
+test_fault_add_net (void)
+{
+  if (!need (TRUE, FALSE, TRUE))
+    return;
+  expect_start_failure_nic ("n-500", "status:vm.add-net:500", T.self, VC_ERROR_FAILED,
+                            (const char *const[]) { "device 'net0' (tap vctap0)", "PUT vm.add-net",
+                                                    "HTTP 500", "injected fault", NULL }, TRUE);
+  expect_start_failure_nic ("n-json", "garbage:vm.add-net", T.self, VC_ERROR_PROTOCOL,
+                            (const char *const[]) { "vm.add-net", "not JSON", "<html>", NULL }, TRUE);
+  expect_start_failure_nic ("n-huge", "huge:vm.add-net", T.self, VC_ERROR_FAILED,
+                            (const char *const[]) { "HTTP 500", "very long error text", " bytes)", NULL },
+                            TRUE);
+  expect_start_failure_nic ("n-exit", "exit:vm.add-net", T.self, VC_ERROR_FAILED,
+                            (const char *const[]) { "exited with status 3", "during vm.add-net", NULL },
+                            TRUE);
+  g_autoptr (GError) error = NULL;
+  VcPluginInstance *quick = clh_test_instance (T.desc, &error, "path", g_variant_new_string (T.clh),
+                                               "api_timeout_ms", g_variant_new_int64 (1000), NULL);
+  g_assert_no_error (error);
+  expect_start_failure_nic ("n-hang", "hang:vm.add-net", quick, VC_ERROR_TIMEOUT,
+                            (const char *const[]) { "vm.add-net (with 1 fds)", "no whole answer in time",
+                                                    NULL }, TRUE);
   T.desc->destroy (quick);
 }
 
@@ -776,6 +959,8 @@ main (int argc, char **argv)
   g_test_add_func ("/clh/config-errors", test_config_errors);
   g_test_add_data_func ("/clh/sandbox-refuses-9p", builddir, test_sandbox_refuses_9p);
   g_test_add_func ("/clh/bad-kernel", test_bad_kernel);
+  g_test_add_func ("/clh/kernel-pick", test_kernel_pick);
+  g_test_add_func ("/clh/net-devices", test_net_devices);
   g_test_add_func ("/clh/boot-to-agent", test_boot);
   g_test_add_func ("/clh/pause-resume", test_pause_resume);
   g_test_add_func ("/clh/vcpu-tids", test_vcpu_tids);
@@ -787,6 +972,7 @@ main (int argc, char **argv)
   g_test_add_func ("/clh/fault/http-status", test_fault_status);
   g_test_add_func ("/clh/fault/not-json", test_fault_not_json);
   g_test_add_func ("/clh/fault/hung-socket", test_fault_hang);
+  g_test_add_func ("/clh/fault/add-net", test_fault_add_net);
   g_test_add_func ("/clh/fault/exit-during-boot", test_fault_exit_during_boot);
   g_test_add_func ("/clh/fault/wrong-vsock-answer", test_fault_vsock_answer);
   signal (SIGABRT, on_abort);

@@ -135,6 +135,20 @@ def request(api, method, endpoint, body=None):
     return reply.status, text
 
 
+def request_fds(api, method, endpoint, body, fds):
+    """One request written by hand, fds on its message (SCM_RIGHTS)."""
+    data = json.dumps(body).encode() if body is not None else b""
+    head = (f"{method} /api/v1/{endpoint} HTTP/1.1\r\nHost: localhost\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n").encode()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(10)
+        sock.connect(api)
+        socket.send_fds(sock, [head + data], fds)
+        reply = http.client.HTTPResponse(sock)
+        reply.begin()
+        return reply.status, reply.read().decode()
+
+
 # The executable: started as cloud-hypervisor is, answering on its socket.
 with tempfile.TemporaryDirectory(prefix="clh-openapi-") as tmp:
     api = os.path.join(tmp, "api.sock")
@@ -172,6 +186,35 @@ with tempfile.TemporaryDirectory(prefix="clh-openapi-") as tmp:
     check("vm.info says Created", status == 200 and info.get("state") == "Created", f"{status} {text}")
     status, text = request(api, "PUT", "vm.pause")
     check("vm.pause of a VM not booted is the document's 405", status == 405, f"{status} {text}")
+    # vm.add-net as Cloud Hypervisor takes it: the tap fd by SCM_RIGHTS on
+    # the request's message (a pipe stands in for the tap until vm.boot).
+    r, w = os.pipe()
+    nic = {"mac": "02:00:00:00:02:02", "num_queues": 2, "id": "vc-net0"}
+    status, text = request_fds(api, "PUT", "vm.add-net", nic, [r])
+    check("vm.add-net with a tap fd by SCM_RIGHTS before vm.boot is 204", status == 204, f"{status} {text}")
+    status, text = request(api, "GET", "vm.info")
+    nets = json.loads(text).get("config", {}).get("net", []) if status == 200 else []
+    check("... and vm.info's config lists the NIC", nets == [nic], f"{status} {text}")
+    status, text = request_fds(api, "PUT", "vm.add-net", nic, [r])
+    check("the same NIC id again is the document's 409", status == 409, f"{status} {text}")
+    status, text = request_fds(api, "PUT", "vm.add-net", dict(nic, id="vc-net1", fds=[3]), [r])
+    check("NetConfig has no 'fds' member: 400", status == 400 and "'fds'" in text, f"{status} {text}")
+    status, text = request(api, "PUT", "vm.add-net", dict(nic, id="vc-net1"))
+    check("vm.add-net without an fd is refused (the stand-in makes no tap)", status == 500 and "fds" in text,
+          f"{status} {text}")
+    status, text = request_fds(api, "PUT", "vm.add-net", dict(nic, id="vc-net1", num_queues=4), [r])
+    check("num_queues must be 2 per fd", status == 500 and "VnetQueueFdMismatch" in text, f"{status} {text}")
+    status, text = request_fds(api, "PUT", "vm.add-net", dict(nic, id="vc-net1", mtu=1400), [r])
+    check("'mtu' with a tap fd is refused (CLH sets it by name in its own namespace)",
+          status == 500 and "SetMtu" in text, f"{status} {text}")
+    status, text = request_fds(api, "GET", "vmm.ping", None, [r])
+    check("fds on another request are closed, the request answered", status == 200, f"{status} {text}")
+    os.close(r)
+    os.close(w)
+    status, text = request(api, "PUT", "vm.boot")
+    check("vm.boot of a bzImage-less fake kernel fails as CLH's would (no PVH ELF)",
+          status == 500 and "KernelFile" in text and "/k" in text, f"{status} {text}")
+
     status, text = request(api, "PUT", "vmm.shutdown")
     check("vmm.shutdown is 204", status == 204, f"{status} {text}")
     try:

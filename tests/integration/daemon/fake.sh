@@ -259,19 +259,14 @@ if [ -x "$VCRUN" ]; then
     && ok "vcrun --bus list" || not_ok "vcrun --bus list: $(cat "$TMP/out")"
   out=$("$VCRUN" --bus=session exec cli3 echo via exec); st=$?
   [ $st -eq 0 ] && [ "$out" = "via exec" ] && ok "vcrun --bus exec" || not_ok "vcrun --bus exec: $st '$out'"
-  "$VCRUN" --bus=session ps --format json cli3 > "$TMP/out" 2>&1; st=$?
-  [ $st -eq 0 ] && python3 - "$TMP/out" <<'PY' && ok "vcrun --bus ps: init running, the exec exited 0" \
-    || not_ok "vcrun --bus ps: $st $(cat "$TMP/out")"
-import json, sys
-procs = json.load(open(sys.argv[1]))
-init = [p for p in procs if p["init"]]
-execs = [p for p in procs if not p["init"]]
-assert len(init) == 1 and init[0]["exec_id"] == "cli3" and init[0]["status"] == "running", procs
-assert len(execs) == 1 and execs[0]["status"] == "exited" and execs[0]["exit_status"] == 0, procs
-PY
+  # json: the host pids (the fake VMM is vcrund itself), as runc prints them.
+  out=$("$VCRUN" --bus=session ps --format json cli3 2>&1); st=$?
+  [ $st -eq 0 ] && [ "$out" = "[$VCRUND_PID]" ] && ok "vcrun --bus ps --format json: the host pids" \
+    || not_ok "vcrun --bus ps --format json: $st '$out', expected [$VCRUND_PID]"
   "$VCRUN" --bus=session ps cli3 > "$TMP/out" 2>&1; st=$?
   [ $st -eq 0 ] && grep -q "^PROCESS .*INIT .*STATUS .*EXIT" "$TMP/out" && grep -q "^cli3 .* yes .* running .* -" "$TMP/out" \
-    && ok "vcrun --bus ps: table" || not_ok "vcrun --bus ps table: $st $(cat "$TMP/out")"
+    && grep -Eq "^[^ ]+ +no +exited +0$" "$TMP/out" \
+    && ok "vcrun --bus ps: table (init running, the exec exited 0)" || not_ok "vcrun --bus ps table: $st $(cat "$TMP/out")"
   "$VCRUN" --bus=session delete cli3 > "$TMP/out" 2>&1; st=$?
   [ $st -eq 125 ] && grep -q "is running" "$TMP/out" && ok "vcrun --bus delete of a running container: 125, says so" \
     || not_ok "vcrun --bus delete running: $st $(cat "$TMP/out")"

@@ -34,7 +34,8 @@ b () { timeout 120 "$VCRUN" --bus=session "$@"; }
 [ "$(b run --bundle "$TMP/echo" r1)" = hi ] && ok "vcrund (valgrind): run" || not_ok "run"
 [ "$(echo typed | b run --bundle "$TMP/cat" r2)" = typed ] && ok "vcrund (valgrind): run with stdin" || not_ok "run cat"
 b run -d --bundle "$TMP/sleep" d1 && [ "$(echo piped | b exec d1 cat)" = piped ] \
-  && ok "vcrund (valgrind): run -d, exec with stdin" || not_ok "run -d / exec"
+  && b ps --format json d1 | grep -q '^\[[0-9]' \
+  && ok "vcrund (valgrind): run -d, exec with stdin, ps (ListHostPids)" || not_ok "run -d / exec / ps"
 b create --bundle "$TMP/sleep" k1 && b kill k1 TERM && b delete --force k1 && b delete --force d1 \
   && ok "vcrund (valgrind): kill before start, delete" || not_ok "kill/delete"
 stop_vcrund TERM
@@ -52,8 +53,8 @@ clean "$TMP/run.vg" && ok "attached owner: no memory error, nothing definitely l
   create --bundle "$TMP/sleep" s1 > /dev/null 2>&1 < /dev/null
 owner_of () { e state "$1" | sed -n 's/.*"owner_pid" : \([0-9]*\).*/\1/p'; }
 sup1=$(owner_of s1)
-e start s1 && [ "$(echo piped | e exec s1 cat)" = piped ] && e kill s1 KILL \
-  && ok "supervisor (valgrind): start, exec with stdin, kill" || not_ok "supervisor s1"
+e start s1 && [ "$(echo piped | e exec s1 cat)" = piped ] && e ps --format json s1 | grep -q '^\[[0-9]' \
+  && e kill s1 KILL && ok "supervisor (valgrind): start, exec with stdin, ps, kill" || not_ok "supervisor s1"
 wait_for 30 sh -c "'$VCRUN' --config '$TMP/vcrun.conf' state s1 | grep -q '\"stopped\"'"
 e delete s1 && ok "supervisor (valgrind): delete" || not_ok "delete s1"
 "$LIBTOOL" --mode=execute $VALGRIND --log-file="$TMP/sup.%p.vg" "$VCRUN" --config "$TMP/vcrun.conf" \

@@ -25,7 +25,8 @@ normalize () {
          -e 's/"created" : "[0-9TZ:-]*"/"created" : TIME/' \
          -e 's/^([^ ]+ +)[1-9][0-9]*( +)/\1PID\2/' \
          -e 's/ [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z / TIME /' \
-         -e 's/  [1-9][0-9]*$/  PID/' -e 's/  */ /g' "$1"  # pids vary in width
+         -e 's/  [1-9][0-9]*$/  PID/' -e 's/^\[[0-9,]*\]$/[PIDS]/' \
+         -e 's/  */ /g' "$1"  # pids vary in width; ps --format json: host pids
 }
 
 # same [--stdin TEXT] ARGS...: the command, embedded then through vcrund.

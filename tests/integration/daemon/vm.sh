@@ -186,6 +186,10 @@ if [ -x "$VCRUN" ]; then
   [ $st -eq 9 ] && grep -q got-term "$TMP/e3.out" \
     && ok "SIGTERM to vcrun --bus exec reaches the process, which exits 9" \
     || not_ok "--bus exec SIGTERM: status $st, '$(cat "$TMP/e3.out")'"
+  # ps --format json through ListHostPids: the VMM first, then virtiofsd.
+  out=$("$VCRUN" --bus=session ps --format json cli2 2>&1); first=$(echo "$out" | tr -d '[]' | cut -d, -f1)
+  grep -q qemu-system "/proc/$first/cmdline" 2>/dev/null \
+    && ok "--bus ps --format json: host pids, QEMU first ($out)" || not_ok "--bus ps --format json: '$out'"
   "$VCRUN" --bus=session delete --force cli2 && [ "$(bus call $NAME $MANAGER $M ListSandboxes)" = "ao 0" ] \
     && ok "--bus delete --force cli2: nothing left" || not_ok "--bus delete cli2"
 else

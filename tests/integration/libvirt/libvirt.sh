@@ -4,7 +4,8 @@
 # untouched), with the build tree's plugins and guest image:
 #   - vcrun check and the kvm probe; an unreachable URI, permission denied, a
 #     foreign domain vcrun-<id> (refused and left alone), a kernel libvirt
-#     cannot read: each a clear error, nothing left behind;
+#     cannot read, a network namespace (libvirt takes no tap fd and cannot
+#     open a tap in another namespace): each a clear error, nothing left behind;
 #   - virsh list shows a running sandbox's domain with our metadata; exec;
 #     libvirtd restarted while it runs (same QEMU, still controllable);
 #     its owner SIGKILLed and delete --force from another vcrun process
@@ -21,6 +22,7 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 
 . "$here/../cli/lib.sh"
+. "$here/../net/net-lib.sh"
 
 missing=$(vm_missing)
 [ -f "$top_builddir/plugins/hypervisor-libvirt/.libs/hypervisor-libvirt.so" ] || missing="plugin hypervisor-libvirt is not built"
@@ -45,6 +47,7 @@ cleanup() {
         timeout 60 "$VCRUN" --config "$CONF" --root "$ROOT/state" delete --force "$id" >/dev/null 2>&1
     done
     pkill -KILL -f -- "$ROOT/" 2>/dev/null
+    net_cleanup
     rm -rf "$ROOT"
 }
 trap cleanup EXIT
@@ -121,6 +124,30 @@ err=$("$VCRUN" --config "$ROOT/bad-kernel.conf" --root "$ROOT/state" run --bundl
 ok $([ $rc -ne 0 ]; echo $?) "a kernel libvirt cannot read makes run fail (exit $rc)"
 expect_match "... naming the kernel" "no-such-dir/vmlinuz" "$err"
 expect_eq "... leaving no domain and no sandbox" " " "$(domains) $(vc list -q)"
+
+# A network namespace: hypervisor-libvirt announces no VC_HV_CAP_NET_TAP_FD
+# (libvirt's API takes no tap fd, and its <interface type='ethernet'> opens
+# taps in libvirtd's own namespace), so the sandbox is refused, never made
+# without its network; the namespace, libvirt and the state dir stay as they were.
+net_why=$(net_missing)
+if [ -z "$net_why" ]; then
+    LVNS=${NET_PREFIX}lv
+    net_ns "$LVNS" && net_ns "${NET_PREFIX}lvpeer" &&
+        net_veth "$LVNS" eth0 "${NET_PREFIX}lvpeer" veth0 02:00:00:00:03:02 &&
+        ip -n "$LVNS" addr add 192.0.2.2/24 dev eth0
+    ok $? "a network namespace with a veth of the test's own"
+    ns_before=$(net_snapshot "$LVNS")
+    net_bundle "$ROOT/netb" "{ \"type\": \"network\", \"path\": \"/run/netns/$LVNS\" }" '["true"]'
+    err=$(vc run --bundle "$ROOT/netb" n1 2>&1 </dev/null); rc=$?
+    ok $([ $rc -ne 0 ]; echo $?) "run with a network namespace fails (exit $rc)"
+    expect_match "... with the backend's exact refusal" \
+        "sandbox n1: network namespace /run/netns/$LVNS: hypervisor plugin hypervisor-libvirt cannot give the VM a NIC on a tap fd \(no VC_HV_CAP_NET_TAP_FD\): not supported by this backend" "$err"
+    expect_eq "... leaving no domain and no sandbox" " " "$(domains) $(vc list -q)"
+    expect_eq "... nor a process or state of it" "" "$(pgrep -f -- "$ROOT/state/n1")$(ls -A "$ROOT/state/n1" 2>/dev/null)"
+    expect_eq "... and the namespace as it was given" "$ns_before" "$(net_snapshot "$LVNS")"
+else
+    skip "a network namespace is refused by hypervisor-libvirt" "$net_why"
+fi
 
 # ---- B: a running sandbox seen through libvirt ------------------------------
 vc run -d --bundle "$ROOT/sleeper" b1 </dev/null >/dev/null 2>"$ROOT/b1.err"; rc=$?

@@ -228,7 +228,7 @@ test_layout (void)
   OFFSET (VcFsSandboxConfig, hypervisor_caps, 24);
   OFFSET (VcFsSandboxConfig, event_func, 32);
   OFFSET (VcFsSandboxConfig, event_data, 40);
-  SIZE (VcFsOps, 104);
+  SIZE (VcFsOps, 112);
   OFFSET (VcFsOps, version, 0);
   OFFSET (VcFsOps, size, 8);
   OFFSET (VcFsOps, prepare, 16);
@@ -242,6 +242,7 @@ test_layout (void)
   OFFSET (VcFsOps, attach, 80);
   OFFSET (VcFsOps, free_share, 88);
   OFFSET (VcFsOps, check, 96);        /* ABI 1.1 */
+  OFFSET (VcFsOps, get_pids, 104);    /* ABI 1.4 */
   SIZE (VcDeviceRequest, 96);
   OFFSET (VcDeviceRequest, struct_size, 0);
   OFFSET (VcDeviceRequest, kind, 8);
@@ -271,11 +272,11 @@ static void
 test_constants (void)
 {
   g_assert_cmpint (VC_ABI_MAJOR, ==, 1);
-  g_assert_cmpint (VC_ABI_MINOR, ==, 3);
+  g_assert_cmpint (VC_ABI_MINOR, ==, 4);
   g_assert_cmpstr (VC_PLUGIN_DESCRIPTOR_SYMBOL, ==, "vc_plugin_descriptor");
   g_assert_cmpint (VC_HYPERVISOR_OPS_VERSION, ==, 2);
   g_assert_cmpint (VC_AGENT_OPS_VERSION, ==, 2);
-  g_assert_cmpint (VC_FS_OPS_VERSION, ==, 2);
+  g_assert_cmpint (VC_FS_OPS_VERSION, ==, 3);
   g_assert_cmpint (VC_DEVICE_OPS_VERSION, ==, 1);
 
   g_assert_cmpint (VC_PLUGIN_KIND_HYPERVISOR, ==, 1);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "kata-agent.h"
+#include "ttrpc.pb-c.h"
 
 static void
 make_socketpair (int fds[2])
@@ -472,6 +473,88 @@ test_strings (void)
   g_assert_cmpint (vc_ttrpc_result_to_code (VC_TTRPC_E_TOO_LARGE), ==, VC_TTRPC_CODE_RESOURCE_EXHAUSTED);
 }
 
+/* The in-place request decoder (proto/pb-view.c) against protobuf-c: on
+ * valid requests and on every one-byte change and cut of them, both accept
+ * or both refuse, and what they accept is the same. */
+static void
+check_against_protobuf_c (const guint8 *buf, size_t len)
+{
+  Ttrpc__Request *ref = ttrpc__request__unpack (NULL, len, buf);
+  VcTtrpcCall call;
+  VcTtrpcResult r = vc_ttrpc_request_unpack (buf, len, &call);
+  if ((r == VC_TTRPC_OK) != (ref != NULL))
+    {
+      g_autofree char *hex = g_malloc0 (len * 3 + 1);
+      for (size_t i = 0; i < len; i++)
+        g_snprintf (hex + 3 * i, 4, "%02x ", buf[i]);
+      g_test_message ("differs (ours %d) on %s", r, hex);
+    }
+  g_assert_cmpint (r == VC_TTRPC_OK, ==, ref != NULL);
+  if (ref)
+    {
+      g_assert_cmpstr (call.service, ==, ref->service);
+      g_assert_cmpstr (call.method, ==, ref->method);
+      g_assert_cmpuint (call.payload_len, ==, ref->payload.len);
+      if (call.payload_len)
+        g_assert_cmpmem (call.payload, call.payload_len, ref->payload.data, ref->payload.len);
+      g_assert_cmpint (call.timeout_nano, ==, ref->timeout_nano);
+      vc_ttrpc_call_clear (&call);
+
+      /* take: the same, with the payload inside the taken buffer */
+      guint8 *owned = g_memdup2 (buf, len ? len : 1);
+      g_assert_cmpint (vc_ttrpc_request_take (owned, len, &call), ==, VC_TTRPC_OK);
+      g_assert_cmpstr (call.method, ==, ref->method);
+      g_assert_true (call.storage == owned);
+      g_assert_true (call.payload_len == 0 || (call.payload >= owned && call.payload < owned + len));
+      vc_ttrpc_call_clear (&call);
+      ttrpc__request__free_unpacked (ref, NULL);
+    }
+}
+
+static void
+test_request_view_matches_protobuf_c (void)
+{
+  GRand *rand = g_rand_new_with_seed (4321);
+  for (int round = 0; round < 200; round++)
+    {
+      Ttrpc__Request req = TTRPC__REQUEST__INIT;
+      Ttrpc__KeyValue kv = TTRPC__KEY_VALUE__INIT, *kvs[1] = { &kv };
+      guint8 payload[64];
+      size_t payload_len = g_rand_int_range (rand, 0, sizeof payload);
+      for (size_t i = 0; i < payload_len; i++)
+        payload[i] = g_rand_int_range (rand, 0, 256);
+      req.service = (char *) (round % 3 ? "grpc.AgentService" : "");
+      req.method = (char *) (round % 5 ? "WriteStdin" : "");
+      req.payload.data = payload;
+      req.payload.len = payload_len;
+      req.timeout_nano = round % 4 ? (int64_t) g_rand_int (rand) * (round % 7 ? 1 : -1) : 0;
+      if (round % 2)
+        {
+          kv.key = (char *) "k";
+          kv.value = (char *) "v";
+          req.n_metadata = 1;
+          req.metadata = kvs;
+        }
+      size_t len = ttrpc__request__get_packed_size (&req);
+      g_autofree guint8 *buf = g_malloc (len + 1);
+      ttrpc__request__pack (&req, buf);
+      check_against_protobuf_c (buf, len);
+      for (size_t cut = 0; cut < len; cut++)
+        check_against_protobuf_c (buf, cut);
+      for (size_t i = 0; i < len; i++)
+        {
+          guint8 saved = buf[i];
+          for (int k = 0; k < 4; k++)
+            {
+              buf[i] = (guint8) g_rand_int_range (rand, 0, 256);
+              check_against_protobuf_c (buf, len);
+            }
+          buf[i] = saved;
+        }
+    }
+  g_rand_free (rand);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -487,6 +570,7 @@ main (int argc, char **argv)
   g_test_add_func ("/proto/message/round-trip", test_request_response_round_trip);
   g_test_add_func ("/proto/message/kata-field-numbers", test_kata_field_numbers);
   g_test_add_func ("/proto/message/garbage", test_garbage_protobuf);
+  g_test_add_func ("/proto/message/request-view", test_request_view_matches_protobuf_c);
   g_test_add_func ("/proto/strings", test_strings);
   return g_test_run ();
 }
