@@ -94,19 +94,25 @@ after_kill() {
     diag "cell: $cell | state after: $status | delete: $st"
 }
 
-# 1. create: the VMM killed while the sandbox boots: once it has the VM's
-# serial console file open (vm.create/vm.boot were asked), it is stopped
-# (SIGSTOP), so the boot cannot finish before the kill lands.
+# 1. create: the VMM killed while the sandbox boots: once vm.boot has made
+# the hybrid vsock socket, while the guest boots and the agent is dialled.
+# It is stopped (SIGSTOP) first, so the boot cannot finish before the kill
+# lands. The create must fail at once, from the VMM's end, not after the
+# agent dial's timeout (30 s of retrying a socket nobody serves).
 vc create --bundle "$B" c1 </dev/null >"$ROOT/c1.out" 2>&1 &
 create_pid=$!
-console_up() { [ -e "$ROOT/state/c1/console.log" ] && vmm_up c1; }
+dialling() { [ -S "$ROOT/state/c1/clh-vsock.sock" ] && vmm_up c1; }
 wait_for 60 vmm_up c1
-wait_for 60 console_up || diag "no console file yet: the kill lands before vm.boot"
+wait_for 60 dialling || diag "no hybrid vsock socket yet: the kill lands before vm.boot"
 v=$(vmm_of c1)
 [ -n "$v" ] && kill -STOP "$v" && sleep 0.5 && kill -KILL "$v"
 ok $([ -n "$v" ]; echo $?) "c1's VMM (pid ${v:-none}) is stopped and killed during the boot"
+t0=$(date +%s)
 wait "$create_pid"; st=$?
+diag "create ended $(( $(date +%s) - t0 )) s after the kill"
 [ $st -ne 0 ]; ok $? "the VMM killed during the boot: create fails ($st: $(head -c 200 "$ROOT/c1.out"))"
+! grep -q "cannot reach the agent" "$ROOT/c1.out"
+ok $? "... from the VMM's end, not at the agent dial's timeout"
 if vc state c1 2>&1 | grep -q "does not exist"; then
     ok 0 "the VMM killed during the boot: create rolled back, state says it does not exist"
     vc list >/dev/null 2>&1; ok $? "the VMM killed during the boot: list works"

@@ -205,4 +205,31 @@ for step in $STEPS; do
     stop_vcrund TERM
   done
 done
+
+# ---- --bus mode: the VM powers off while its agent is dialled ------------------
+# The boot stops waiting for the dial at once (the dial goes on, abandoned,
+# on a thread of its own: here until the test releases the hung connect),
+# the create fails and rolls back, and vcrund goes on and exits cleanly.
+cat > "$TMP/dial.conf" <<CONF
+runtime: { state_dir = "$TMP/state"; plugin_dir = "$FAKES"; };
+plugins: ( { name = "fake-hypervisor"; settings = { die_after_ms = 1000; }; },
+           { name = "fake-agent"; settings = { hang_at = "connect"; hang_dir = "$HANG"; }; },
+           { name = "fake-fs"; } );
+sandbox: { hypervisor = "fake-hypervisor"; agent = "fake-agent"; fs = "fake-fs";
+           kernel = "/nonexistent/vmlinuz"; initrd = "/nonexistent/initrd.img"; };
+CONF
+if start_vcrund "$TMP/dial.conf"; then
+  out=$(timeout -k 5 50 $VCRUN --bus=session create --bundle "$TMP/sleep" dial 2>&1); st=$?
+  [ $st -ne 0 ] && printf '%s' "$out" | grep -q "stopped while its agent was dialled" \
+    && ok "the VM powers off during the agent dial: create fails at once ($out)" \
+    || not_ok "the VM powers off during the agent dial: create $st: $out"
+  [ -s "$HANG/agent-connect" ] && ok "... while the dial itself still hangs" || not_ok "the dial did not hang"
+  release; sleep 1   # the abandoned dial ends now, in vcrund
+  after_kill bus dial "--bus, the VM powers off while the agent is dialled"
+  vcb list >/dev/null 2>&1 && ok "vcrund answers after the abandoned dial ended" || not_ok "vcrund does not answer"
+  stop_vcrund TERM
+  [ "$VCRUND_STATUS" -eq 0 ] && ok "vcrund exits 0" || not_ok "vcrund status $VCRUND_STATUS"
+else
+  not_ok "vcrund starts (dial.conf)"
+fi
 finish
