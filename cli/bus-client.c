@@ -151,6 +151,8 @@ vc_bus_create (VcCli *cli, const char *id, const char *bundle, VcBusTarget *t, G
   g_variant_builder_init (&options, G_VARIANT_TYPE_VARDICT);
   if (netns)
     g_variant_builder_add (&options, "{sv}", "netns", g_variant_new_string (netns));
+  /* its block volumes are cold-plugged at boot, for the container created next */
+  g_variant_builder_add (&options, "{sv}", "bundle", g_variant_new_string (bundle));
   g_autoptr(GVariant) sb = vc_bus_call (t->bus, VC_BUS_MANAGER, VC_BUS_IFACE_M, "CreateSandbox",
                                         g_variant_new ("(sa{sv})", id, &options), "(o)", NULL, &local);
   if (sb == NULL)

@@ -51,18 +51,21 @@ child (JsonObject *parent, const char *name)
   return o;
 }
 
-int
-vc_cmd_events_bus (VcCli *cli, const VcCliArgs *args)
+JsonObject *
+vc_bus_container_stats (VcCli *cli, const char *id, GError **error)
 {
   g_auto(VcBusTarget) t = { 0 };
-  g_autoptr(GError) error = NULL;
-  int status;
-  if (!open_container (cli, "events", args->id, &t, &status))
-    return status;
+  if (!vc_bus_open (cli, id, &t, error))
+    return NULL;
+  if (t.container == NULL)
+    {
+      g_set_error (error, VC_ERROR, VC_ERROR_INVALID_STATE, "container %s is still being created", id);
+      return NULL;
+    }
   g_autoptr(GVariant) reply = vc_bus_call (t.bus, t.container, VC_BUS_IFACE_C, "GetStats", NULL,
-                                           "(a{st})", NULL, &error);
+                                           "(a{st})", NULL, error);
   if (reply == NULL)
-    return vc_bus_fail (error);
+    return NULL;
   g_autoptr(GVariant) stats = g_variant_get_child_value (reply, 0);
   guint64 v[12] = { 0 };
   static const char *const names[] = { "cpu_usage_ns", "memory_usage_bytes", "memory_limit_bytes",
@@ -73,7 +76,7 @@ vc_cmd_events_bus (VcCli *cli, const VcCliArgs *args)
     g_variant_lookup (stats, names[i], "t", &v[i]);
 
   /* The shape of vc_container_stats, as embedded mode prints it. */
-  g_autoptr(JsonObject) data = json_object_new ();
+  JsonObject *data = json_object_new ();
   json_object_set_int_member (child (child (data, "cpu"), "usage"), "total", (gint64) v[0]);
   JsonObject *mem = child (child (data, "memory"), "usage");
   json_object_set_int_member (mem, "usage", (gint64) v[1]);
@@ -94,6 +97,16 @@ vc_cmd_events_bus (VcCli *cli, const VcCliArgs *args)
   JsonObject *vmm = child (data, "vmm");
   json_object_set_int_member (vmm, "cpu_time_ns", (gint64) v[8]);
   json_object_set_int_member (vmm, "rss_bytes", (gint64) v[9]);
+  return data;
+}
+
+int
+vc_cmd_events_bus (VcCli *cli, const VcCliArgs *args)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonObject) data = vc_bus_container_stats (cli, args->id, &error);
+  if (data == NULL)
+    return vc_bus_fail (error);
   vc_cli_print_stats (args->id, data);
   return 0;
 }

@@ -35,6 +35,8 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (VcBusTarget, vc_bus_target_clear)
 
 /* The bus --bus named. */
 GDBusConnection *vc_bus_connect (VcCli *cli, GError **error);
+/* Container.GetStats of container id, in the shape of `events --stats`'s data. */
+JsonObject *vc_bus_container_stats (VcCli *cli, const char *id, GError **error);
 /* Finds sandbox id and its container; "container ID does not exist", as in
  * embedded mode, when there is none. */
 gboolean  vc_bus_open (VcCli *cli, const char *id, VcBusTarget *target, GError **error);

@@ -69,6 +69,11 @@ typedef struct {
   char       *cpus, *cpu_quota, *cpu_period, *cpuset_cpus, *memory, *pids_limit;
   char       *resources_json; /* update: the LinuxResources the options make (check) */
   gboolean    stats;        /* events --stats */
+  /* stats (cli/cmd-stats.c) */
+  gboolean    no_stream;    /* stats --no-stream */
+  char       *interval;     /* stats --interval MS */
+  guint       interval_ms;  /* stats: --interval, checked */
+  char      **ids;          /* stats: the container IDs (NULL: all) */
   const char *action;       /* template: create, list or rm */
 } VcCliArgs;
 
@@ -140,6 +145,15 @@ int  vc_cmd_events (VcCli *cli, const VcCliArgs *args);
 int  vc_cmd_update_bus (VcCli *cli, const VcCliArgs *args);
 int  vc_cmd_events_bus (VcCli *cli, const VcCliArgs *args);
 void vc_cli_print_stats (const char *id, JsonObject *data);
+/* runc's stats data of container id from its owner, or NULL. */
+JsonObject *vc_cli_container_stats (VcCli *cli, const char *id, GError **error);
+
+/* stats (cli/cmd-stats.c) */
+extern const GOptionEntry vc_cli_stats_options[];
+gboolean vc_cli_check_stats (const VcCliCommand *command, VcCliArgs *args, int argc, char **argv,
+                             GError **error);
+int  vc_cmd_stats (VcCli *cli, const VcCliArgs *args);
+int  vc_cmd_stats_bus (VcCli *cli, const VcCliArgs *args);
 
 /* ---- what the commands share (cli/common.c) ---- */
 

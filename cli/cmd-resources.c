@@ -190,20 +190,41 @@ vc_cli_check_events (const VcCliCommand *command, VcCliArgs *args, int argc, cha
   return TRUE;
 }
 
+static JsonObject *
+call_owner (VcCli *cli, const char *id, const char *op, JsonObject *request, GError **error)
+{
+  g_autoptr(VcRuntime) runtime = vc_cli_open_runtime (cli, error);
+  g_autoptr(VcSandbox) sandbox = NULL;
+  g_autoptr(VcContainer) container = NULL;
+  if (runtime == NULL || !vc_cli_load (runtime, id, &sandbox, &container, error))
+    return NULL;
+  return vc_owner_call (sandbox, op, request, error);
+}
+
 /* The reply of op on container id's owner; NULL with the error printed. */
 static JsonObject *
 ask_owner (VcCli *cli, const char *id, const char *op, JsonObject *request, int *status)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(VcRuntime) runtime = vc_cli_open_runtime (cli, &error);
-  g_autoptr(VcSandbox) sandbox = NULL;
-  g_autoptr(VcContainer) container = NULL;
-  JsonObject *reply = NULL;
-  if (runtime != NULL && vc_cli_load (runtime, id, &sandbox, &container, &error))
-    reply = vc_owner_call (sandbox, op, request, &error);
+  JsonObject *reply = call_owner (cli, id, op, request, &error);
   if (reply == NULL)
     *status = vc_cli_fail (error);
   return reply;
+}
+
+JsonObject *
+vc_cli_container_stats (VcCli *cli, const char *id, GError **error)
+{
+  g_autoptr(JsonObject) reply = call_owner (cli, id, "stats", NULL, error);
+  if (reply == NULL)
+    return NULL;
+  JsonObject *data = json_object_get_object_member (reply, "data");
+  if (data == NULL)
+    {
+      g_set_error (error, VC_ERROR, VC_ERROR_PROTOCOL, "container %s: the owner's stats reply has no data", id);
+      return NULL;
+    }
+  return json_object_ref (data);
 }
 
 int
@@ -237,13 +258,10 @@ vc_cli_print_stats (const char *id, JsonObject *data)
 int
 vc_cmd_events (VcCli *cli, const VcCliArgs *args)
 {
-  int status = 0;
-  g_autoptr(JsonObject) reply = ask_owner (cli, args->id, "stats", NULL, &status);
-  if (reply == NULL)
-    return status;
-  JsonObject *data = json_object_get_object_member (reply, "data");
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonObject) data = vc_cli_container_stats (cli, args->id, &error);
   if (data == NULL)
-    return vc_cli_fail_msg ("events %s: the owner's reply has no data", args->id);
+    return vc_cli_fail (error);
   vc_cli_print_stats (args->id, data);
   return 0;
 }

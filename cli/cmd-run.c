@@ -123,7 +123,8 @@ setup_thread (gpointer data)
   if (run->runtime && vc_runtime_enter_host_cgroup (run->runtime, run->bundle, error)
       && vc_bundle_network_namespace (run->bundle, &netns, error))
     {
-      VcSandboxOptions options = { .netns = netns };
+      /* the bundle's block volumes are cold-plugged at boot */
+      VcSandboxOptions options = { .netns = netns, .bundle = run->bundle };
       run->sandbox = vc_sandbox_create (run->runtime, run->id, &options, error);
     }
   if (run->sandbox)

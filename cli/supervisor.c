@@ -203,6 +203,7 @@ supervise (VcCli *cli, const char *id, const char *bundle, const char *pid_file,
   if (!vc_bundle_network_namespace (bundle, &netns, &error))
     goto fail;
   options.netns = netns;
+  options.bundle = bundle;   /* its block volumes are cold-plugged at boot */
   sandbox = vc_sandbox_create (runtime, id, &options, &error);
   if (sandbox == NULL)
     goto fail;

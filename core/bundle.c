@@ -8,7 +8,6 @@
 #include <vcrun/types.h>
 
 #include "bundle.h"
-#include "container-devices.h"
 #include "oci.h"
 
 gboolean
@@ -22,12 +21,10 @@ vc_bundle_check (const char *bundle, gboolean *terminal, GError **error)
   return TRUE;
 }
 
-gboolean
-vc_path_check_owner (const char *path, const char *what, guint uid, GError **error)
+static gboolean
+check_path_owner (const char *path, const char *what, guint uid, GError **error)
 {
   struct stat st;
-  /* stat follows every symlink and ".." as the later open will: the owner
-   * of what is reached is what counts, not that of the name. */
   if (stat (path, &st) != 0)
     {
       int e = errno;
@@ -45,22 +42,61 @@ vc_path_check_owner (const char *path, const char *what, guint uid, GError **err
   return TRUE;
 }
 
+/* linux.devices entries of type b pass a host disk into the VM: for root only. */
+static gboolean
+check_no_host_block_devices (const VcOciSpec *spec, GError **error)
+{
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  if (!json_parser_load_from_data (parser, spec->json, -1, error))
+    return FALSE;
+  JsonNode *root = json_parser_get_root (parser);
+  JsonObject *o = JSON_NODE_HOLDS_OBJECT (root) ? json_node_get_object (root) : NULL;
+  JsonNode *lx = o ? json_object_get_member (o, "linux") : NULL;
+  JsonNode *devs = lx && JSON_NODE_HOLDS_OBJECT (lx)
+                   ? json_object_get_member (json_node_get_object (lx), "devices") : NULL;
+  JsonArray *a = devs && JSON_NODE_HOLDS_ARRAY (devs) ? json_node_get_array (devs) : NULL;
+  for (guint i = 0; a && i < json_array_get_length (a); i++)
+    {
+      JsonNode *e = json_array_get_element (a, i);
+      JsonObject *d = JSON_NODE_HOLDS_OBJECT (e) ? json_node_get_object (e) : NULL;
+      if (d && g_strcmp0 (json_object_get_string_member_with_default (d, "type", ""), "b") == 0)
+        {
+          g_set_error (error, VC_ERROR, VC_ERROR_ACCESS_DENIED,
+                       "linux.devices[%u] (%s): only root may pass a host block device into a sandbox",
+                       i, json_object_get_string_member_with_default (d, "path", "?"));
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
 gboolean
 vc_bundle_check_spec_owner (const char *bundle, const VcOciSpec *spec, guint uid, GError **error)
 {
   g_autofree char *config = g_build_filename (bundle, "config.json", NULL);
-  if (!vc_path_check_owner (bundle, "bundle", uid, error)
-      || !vc_path_check_owner (config, "bundle file", uid, error)
-      || !vc_path_check_owner (spec->root_path, "rootfs", uid, error))
+  if (!check_path_owner (bundle, "bundle", uid, error)
+      || !check_path_owner (config, "bundle file", uid, error)
+      || !check_path_owner (spec->root_path, "rootfs", uid, error))
     return FALSE;
   for (guint i = 0; i < spec->mounts->len; i++)
     {
       VcOciMount *mount = spec->mounts->pdata[i];
-      if (mount->bind && !vc_path_check_owner (mount->source, "bind mount source", uid, error))
+      if (mount->bind && !check_path_owner (mount->source, "bind mount source", uid, error))
+        return FALSE;
+      /* a block volume: vcrund's VMM would open the image or device as root */
+      if (!mount->bind && vc_oci_is_block_fstype (mount->type) && mount->source != NULL
+          && g_path_is_absolute (mount->source)
+          && !check_path_owner (mount->source, "block volume source", uid, error))
         return FALSE;
     }
-  /* Block volumes and block devices reach the VM as disks. */
-  return vc_container_devices_check_owner (spec, uid, error);
+  return check_no_host_block_devices (spec, error);
+}
+
+gboolean
+vc_bundle_check_owner (const char *bundle, guint uid, GError **error)
+{
+  g_autoptr(VcOciSpec) spec = vc_oci_spec_load (bundle, error);
+  return spec != NULL && vc_bundle_check_spec_owner (bundle, spec, uid, error);
 }
 
 gboolean

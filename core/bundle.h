@@ -13,18 +13,17 @@ gboolean vc_bundle_check (const char *bundle, gboolean *terminal, GError **error
 
 /* For a caller that is not root (vcrund runs as root and would otherwise
  * hand any file of the host to the caller's VM): the bundle, its
- * config.json, spec's rootfs, every bind mount source, every block volume's
- * image (or device) and every linux.devices block device node must belong
- * to uid. spec is <bundle>/config.json as loaded once: what is checked is
- * what is then used (vc_container_create_as). Paths are resolved as the
- * kernel does (symlinks, ".."): what is checked is the file that would be
- * used. VC_ERROR_ACCESS_DENIED names the first that does not belong to uid. */
+ * config.json, the rootfs, every bind mount source and every block volume
+ * source (an image or device) must belong to uid, and linux.devices may name
+ * no host block device.
+ * VC_ERROR_ACCESS_DENIED names the first that does not. */
+gboolean vc_bundle_check_owner (const char *bundle, guint uid, GError **error);
+/* The same checks on spec, <bundle>/config.json as loaded once: what is
+ * checked is what is then used (vc_container_create_as). Paths resolve as
+ * the kernel resolves them (symlinks, ".."): the owner of the file reached
+ * counts. */
 gboolean vc_bundle_check_spec_owner (const char *bundle, const VcOciSpec *spec, guint uid,
                                      GError **error);
-
-/* Whether the file path resolves to belongs to uid; what names it in the
- * error (VC_ERROR_ACCESS_DENIED, or NOT_FOUND when there is none). */
-gboolean vc_path_check_owner (const char *path, const char *what, guint uid, GError **error);
 
 /* The network namespace the bundle's container joins: linux.namespaces'
  * {type: network, path: P} gives *path = P. No network entry, or one without

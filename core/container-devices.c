@@ -3,7 +3,6 @@
 #include "config.h"
 
 #include "container-devices.h"
-#include "bundle.h"
 
 #include <errno.h>
 #include <string.h>
@@ -15,7 +14,6 @@
 #define UNPLUG_TIMEOUT_MS 15000
 #define GUEST_VOLUME_DIR "/run/vcrun/volumes"
 
-static const char *const block_fstypes[] = { "ext2", "ext3", "ext4", "xfs", "btrfs", "vfat", NULL };
 
 typedef struct {
   VcDeviceRequest request;
@@ -24,6 +22,11 @@ typedef struct {
   char   *container_path;
   char   *fstype;
   char  **options;      /* BLOCK_MOUNT: passed to the guest's mount */
+  /* once resolved: the plugin that attached it (plugins are never unloaded) and its device */
+  const char        *plugin_name;
+  VcPluginInstance  *instance;
+  const VcDeviceOps *ops;
+  VcDevice          *device;
 } Request;
 
 static void
@@ -34,6 +37,7 @@ request_free (Request *r)
   g_free (r->container_path);
   g_free (r->fstype);
   g_strfreev (r->options);
+  g_clear_pointer (&r->device, vc_device_free);
   g_free (r);
 }
 
@@ -154,7 +158,7 @@ collect_mounts (JsonObject *root, const char *id, GPtrArray *out, GError **error
       JsonObject *o = json_node_get_object (e);
       const char *type = member_string (o, "type"), *source = member_string (o, "source");
       const char *dest = member_string (o, "destination");
-      if (type == NULL || !g_strv_contains (block_fstypes, type) || source == NULL
+      if (!vc_oci_is_block_fstype (type) || source == NULL
           || !g_path_is_absolute (source) || dest == NULL)
         continue;
       struct stat st;
@@ -240,10 +244,9 @@ vc_container_devices_release (VcSandbox *sb, const char *id, char *const *record
     unplug (sb, id, records[i]);
 }
 
-/* Hands r to the first plugin that supports it and plugs the result in. */
+/* Hands r to the first plugin that supports it: r->device is what to plug. */
 static gboolean
-attach_one (VcSandbox *sb, const char *id, GArray *plugins, Request *r, guint index,
-            VcContainerDevices *out, GError **error)
+resolve_one (const char *id, GArray *plugins, Request *r, GError **error)
 {
   r->request.struct_size = sizeof (VcDeviceRequest);
   r->request.container_id = id;
@@ -265,36 +268,46 @@ attach_one (VcSandbox *sb, const char *id, GArray *plugins, Request *r, guint in
                    r->host_path == NULL ? "; no such block device on the host" : "");
       return FALSE;
     }
-  g_autoptr(VcDevice) device = chosen->ops->attach (chosen->instance, &r->request, error);
-  if (device == NULL)
+  r->device = chosen->ops->attach (chosen->instance, &r->request, error);
+  if (r->device == NULL)
     {
       g_prefix_error (error, "container %s: %s: %s: ", id, r->origin, chosen->name);
       return FALSE;
     }
-  VcGuestDevice *gd = g_new0 (VcGuestDevice, 1);
-  gd->struct_size = sizeof (VcGuestDevice);
-  if (!vc_sandbox_hotplug_add (sb, device, gd, error))
-    {
-      guest_device_free (gd);
-      g_prefix_error (error, "container %s: %s: ", id, r->origin);
-      VcDeviceRequest *req = &r->request;
-      g_autoptr(GError) ignored = NULL;
-      if (chosen->ops->detach)
-        chosen->ops->detach (chosen->instance, req, device->id, &ignored);
-      return FALSE;
-    }
-  g_ptr_array_add (out->records, g_strdup_printf ("%s:%s", chosen->name, device->id));
+  r->plugin_name = chosen->name;
+  r->instance = chosen->instance;
+  r->ops = chosen->ops;
+  return TRUE;
+}
+
+/* Undoes resolve_one (the device is not, or no longer, plugged). */
+static void
+unresolve_one (Request *r)
+{
+  if (r->device == NULL)
+    return;
+  g_autoptr(GError) ignored = NULL;
+  if (r->ops->detach)
+    r->ops->detach (r->instance, &r->request, r->device->id, &ignored);
+  g_clear_pointer (&r->device, vc_device_free);
+}
+
+/* After r->device was plugged and gd filled: what the agent needs. */
+static void
+record_plugged (Request *r, VcGuestDevice *gd, guint index, VcContainerDevices *out)
+{
+  g_ptr_array_add (out->records, g_strdup_printf ("%s:%s", r->plugin_name, r->device->id));
   if (gd->driver == NULL)
     gd->driver = g_strdup ("blk");
   if (gd->id == NULL)
-    gd->id = g_strdup (device->id);
+    gd->id = g_strdup (r->device->id);
   if (r->request.kind == VC_DEVICE_REQUEST_OCI_DEVICE)
     {
       g_ptr_array_add (out->guest_devices, gd);
       g_ptr_array_add (out->container_paths, g_strdup (r->container_path));
-      return TRUE;
+      return;
     }
-  g_autofree char *mount_point = g_strdup_printf ("%s/%s-%u", GUEST_VOLUME_DIR, device->id, index);
+  g_autofree char *mount_point = g_strdup_printf ("%s/%s-%u", GUEST_VOLUME_DIR, r->device->id, index);
   const char *source = gd->guest_address ? gd->guest_address : gd->guest_path;
   VcStorage *st = vc_storage_new (gd->driver, source, r->fstype, (const char *const *) r->options,
                                   mount_point);
@@ -306,45 +319,46 @@ attach_one (VcSandbox *sb, const char *id, GArray *plugins, Request *r, guint in
   am->readonly = r->request.readonly;
   g_ptr_array_add (out->mounts, am);
   guest_device_free (gd);
-  return TRUE;
 }
 
-gboolean
-vc_container_devices_check_owner (const VcOciSpec *spec, guint uid, GError **error)
+/* Plugs a resolved request into the VM: cold (add_device, before start_vm)
+ * or hot (hotplug_add). On failure the plugin's attach is undone. */
+static gboolean
+plug_one (VcSandbox *sb, const char *id, Request *r, guint index, gboolean cold,
+          VcContainerDevices *out, GError **error)
 {
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  if (!json_parser_load_from_data (parser, spec->json, -1, error))
-    return FALSE;
-  JsonNode *root_node = json_parser_get_root (parser);
-  if (root_node == NULL || !JSON_NODE_HOLDS_OBJECT (root_node))
-    return TRUE;  /* vc_oci_spec_load said what is wrong already */
-  JsonObject *root = json_node_get_object (root_node);
-  g_autoptr(GPtrArray) requests = g_ptr_array_new_with_free_func ((GDestroyNotify) request_free);
-  /* The container's ID is not known yet: errors name the bundle's entry. */
-  if (!collect_devices (root, "(new)", requests, error)
-      || !collect_mounts (root, "(new)", requests, error))
-    return FALSE;
-  for (guint i = 0; i < requests->len; i++)
+  VcGuestDevice *gd = g_new0 (VcGuestDevice, 1);
+  gd->struct_size = sizeof (VcGuestDevice);
+  gboolean ok = cold ? vc_sandbox_cold_plug (sb, r->device, gd, error)
+                     : vc_sandbox_hotplug_add (sb, r->device, gd, error);
+  if (!ok)
     {
-      Request *r = requests->pdata[i];
-      if (r->host_path == NULL)
-        {
-          g_set_error (error, VC_ERROR, VC_ERROR_ACCESS_DENIED,
-                       "%s: no such block device on the host (uid %u may pass only its own)",
-                       r->origin, uid);
-          return FALSE;
-        }
-      g_autofree char *what = g_strdup_printf ("%s: %s", r->origin,
-                                               r->request.kind == VC_DEVICE_REQUEST_BLOCK_MOUNT
-                                               ? "block volume source" : "block device");
-      if (!vc_path_check_owner (r->host_path, what, uid, error))
-        return FALSE;
+      guest_device_free (gd);
+      g_prefix_error (error, "container %s: %s: ", id, r->origin);
+      unresolve_one (r);
+      return FALSE;
     }
+  if (!cold)
+    g_info ("container %s: %s hot-plugged as %s", id, r->origin, r->device->id);
+  record_plugged (r, gd, index, out);
   return TRUE;
 }
 
-VcContainerDevices *
-vc_container_devices_attach (VcSandbox *sb, const char *id, const VcOciSpec *spec, GError **error)
+static VcContainerDevices *
+devices_new (GPtrArray *requests)
+{
+  VcContainerDevices *out = g_new0 (VcContainerDevices, 1);
+  out->storages = g_ptr_array_new_with_free_func ((GDestroyNotify) vc_storage_free);
+  out->mounts = g_ptr_array_new_with_free_func (g_free);
+  out->guest_devices = g_ptr_array_new_with_free_func ((GDestroyNotify) guest_device_free);
+  out->container_paths = g_ptr_array_new_with_free_func (g_free);
+  out->records = g_ptr_array_new_with_free_func (g_free);
+  out->requests = requests;
+  return out;
+}
+
+static GPtrArray *
+collect (const char *id, const VcOciSpec *spec, GError **error)
 {
   g_autoptr(JsonParser) parser = json_parser_new ();
   if (!json_parser_load_from_data (parser, spec->json, -1, error))
@@ -353,20 +367,104 @@ vc_container_devices_attach (VcSandbox *sb, const char *id, const VcOciSpec *spe
   g_autoptr(GPtrArray) requests = g_ptr_array_new_with_free_func ((GDestroyNotify) request_free);
   if (!collect_devices (root, id, requests, error) || !collect_mounts (root, id, requests, error))
     return NULL;
+  return g_steal_pointer (&requests);
+}
 
-  VcContainerDevices *out = g_new0 (VcContainerDevices, 1);
-  out->storages = g_ptr_array_new_with_free_func ((GDestroyNotify) vc_storage_free);
-  out->mounts = g_ptr_array_new_with_free_func (g_free);
-  out->guest_devices = g_ptr_array_new_with_free_func ((GDestroyNotify) guest_device_free);
-  out->container_paths = g_ptr_array_new_with_free_func (g_free);
-  out->records = g_ptr_array_new_with_free_func (g_free);
-  out->requests = g_steal_pointer (&requests);
+/* Whether the container's requests are the ones prepared at boot (its
+ * create may name another bundle than the sandbox was created with). */
+static gboolean
+same_requests (GPtrArray *a, GPtrArray *b)
+{
+  if (a->len != b->len)
+    return FALSE;
+  for (guint i = 0; i < a->len; i++)
+    {
+      Request *x = a->pdata[i], *y = b->pdata[i];
+      g_autofree char *ox = x->options ? g_strjoinv (",", x->options) : NULL;
+      g_autofree char *oy = y->options ? g_strjoinv (",", y->options) : NULL;
+      if (g_strcmp0 (x->origin, y->origin) != 0 || g_strcmp0 (x->host_path, y->host_path) != 0
+          || g_strcmp0 (x->fstype, y->fstype) != 0 || g_strcmp0 (ox, oy) != 0
+          || x->request.readonly != y->request.readonly || x->request.file_mode != y->request.file_mode
+          || x->request.uid != y->request.uid || x->request.gid != y->request.gid)
+        return FALSE;
+    }
+  return TRUE;
+}
 
+VcContainerDevices *
+vc_container_devices_prepare (VcSandbox *sb, const char *id, const VcOciSpec *spec, GError **error)
+{
+  g_autoptr(GPtrArray) requests = collect (id, spec, error);
+  if (requests == NULL)
+    return NULL;
+  g_autoptr(VcContainerDevices) out = devices_new (g_steal_pointer (&requests));
+  out->cold = TRUE;
+  if (out->requests->len == 0)
+    return g_steal_pointer (&out);
+  g_autoptr(GArray) plugins = vc_sandbox_device_plugins (sb);
+  for (guint i = 0; i < out->requests->len; i++)
+    if (!resolve_one (id, plugins, out->requests->pdata[i], error))
+      {
+        vc_container_devices_unprepare (out);
+        return NULL;
+      }
+  return g_steal_pointer (&out);
+}
+
+gboolean
+vc_container_devices_cold_plug (VcSandbox *sb, const char *id, VcContainerDevices *d, GError **error)
+{
+  for (guint i = 0; i < d->requests->len; i++)
+    if (!plug_one (sb, id, d->requests->pdata[i], i, TRUE, d, error))
+      return FALSE;
+  return TRUE;
+}
+
+void
+vc_container_devices_unprepare (VcContainerDevices *d)
+{
+  for (guint i = 0; d && i < d->requests->len; i++)
+    unresolve_one (d->requests->pdata[i]);
+}
+
+VcContainerDevices *
+vc_container_devices_attach (VcSandbox *sb, const char *id, const VcOciSpec *spec, GError **error)
+{
+  g_autoptr(GPtrArray) requests = collect (id, spec, error);
+  if (requests == NULL)
+    return NULL;
+  g_auto(GStrv) noted = vc_sandbox_take_cold_records (sb, id);
+  g_autoptr(VcContainerDevices) cold = vc_sandbox_steal_cold_devices (sb, id);
+  if (cold == NULL && noted != NULL)
+    {
+      /* Plugged at boot by a process that is gone (vcrund restarted): where
+       * the guest sees them went with it. Plug them again. */
+      g_info ("container %s: unplugging the devices cold-plugged at boot by another process, "
+              "hot-plugging its own", id);
+      vc_container_devices_release (sb, id, noted);
+    }
+  if (cold != NULL)
+    {
+      if (same_requests (cold->requests, requests))
+        {
+          g_info ("container %s: %u device(s) cold-plugged at boot, none hot-plugged", id,
+                     cold->records->len);
+          return g_steal_pointer (&cold);
+        }
+      /* Another bundle than the sandbox was created with: plug this one's. */
+      g_info ("container %s: its devices differ from those cold-plugged at boot: unplugging "
+                 "those, hot-plugging its own", id);
+      g_ptr_array_add (cold->records, NULL);
+      vc_container_devices_release (sb, id, (char *const *) cold->records->pdata);
+    }
+
+  VcContainerDevices *out = devices_new (g_steal_pointer (&requests));
   if (out->requests->len == 0)
     return out;
   g_autoptr(GArray) plugins = vc_sandbox_device_plugins (sb);
   for (guint i = 0; i < out->requests->len; i++)
-    if (!attach_one (sb, id, plugins, out->requests->pdata[i], i, out, error))
+    if (!resolve_one (id, plugins, out->requests->pdata[i], error)
+        || !plug_one (sb, id, out->requests->pdata[i], i, FALSE, out, error))
       {
         g_ptr_array_add (out->records, NULL);
         vc_container_devices_release (sb, id, (char *const *) out->records->pdata);

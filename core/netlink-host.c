@@ -347,6 +347,101 @@ vc_nl_tap_create (VcNl *nl, const char *name, guint mtu, gboolean vnet_hdr, int 
 }
 
 gboolean
+vc_nl_tap_create_persistent (VcNl *nl, const char *name, guint mtu, gboolean vnet_hdr,
+                             GError **error)
+{
+  int fd = open ("/dev/net/tun", O_RDWR | O_CLOEXEC);
+  if (fd < 0)
+    {
+      int saved = errno;
+      g_set_error (error, VC_ERROR, VC_ERROR_FAILED, "cannot open /dev/net/tun: %s",
+                   g_strerror (saved));
+      return FALSE;
+    }
+  struct ifreq ifr = { 0 };
+  /* IFF_TUN_EXCL: an existing device of that name is an error, not attached to. */
+  ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_TUN_EXCL | (vnet_hdr ? IFF_VNET_HDR : 0);
+  g_strlcpy (ifr.ifr_name, name, sizeof ifr.ifr_name);
+  if (ioctl (fd, TUNSETIFF, &ifr) < 0)
+    {
+      int saved = errno;
+      g_set_error (error, VC_ERROR, saved == EBUSY ? VC_ERROR_EXISTS : VC_ERROR_FAILED,
+                   "cannot create tap %s in the host's namespace: %s", name,
+                   saved == EBUSY ? "an interface of that name exists" : g_strerror (saved));
+      close (fd);
+      return FALSE;
+    }
+  if (ioctl (fd, TUNSETPERSIST, 1) < 0)
+    {
+      int saved = errno;
+      g_set_error (error, VC_ERROR, VC_ERROR_FAILED, "cannot make tap %s persistent: %s", name,
+                   g_strerror (saved));
+      close (fd);   /* not persistent: it goes with the fd */
+      return FALSE;
+    }
+  close (fd);
+
+  struct rtnl_link *link = NULL;
+  int err = rtnl_link_get_kernel (nl->sock, 0, name, &link);
+  if (err >= 0 && mtu > 0)
+    {
+      struct rtnl_link *change = rtnl_link_alloc ();
+      rtnl_link_set_mtu (change, mtu);
+      err = rtnl_link_change (nl->sock, link, change, 0);
+      rtnl_link_put (change);
+    }
+  if (link)
+    rtnl_link_put (link);
+  if (err < 0)
+    {
+      nl_failed (error, err, "cannot set MTU %u on tap %s", mtu, name);
+      g_autoptr(GError) ignored = NULL;
+      if (!vc_nl_link_delete (nl, name, &ignored))
+        g_warning ("%s", ignored->message);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+vc_nl_link_move (VcNl *nl, const char *name, int ns_fd, const char *new_name, GError **error)
+{
+  struct rtnl_link *link = NULL;
+  int err = rtnl_link_get_kernel (nl->sock, 0, name, &link);
+  if (err < 0)
+    return nl_failed (error, err, "interface %s", name);
+  struct rtnl_link *change = rtnl_link_alloc ();
+  rtnl_link_set_ns_fd (change, ns_fd);
+  rtnl_link_set_name (change, new_name);
+  err = rtnl_link_change (nl->sock, link, change, 0);
+  rtnl_link_put (change);
+  rtnl_link_put (link);
+  if (err < 0)
+    return nl_failed (error, err, "cannot move interface %s into the sandbox's namespace as %s",
+                      name, new_name);
+  return TRUE;
+}
+
+gboolean
+vc_nl_link_up (VcNl *nl, const char *name, int *ifindex, GError **error)
+{
+  struct rtnl_link *link = NULL;
+  int err = rtnl_link_get_kernel (nl->sock, 0, name, &link);
+  if (err < 0)
+    return nl_failed (error, err, "interface %s", name);
+  struct rtnl_link *change = rtnl_link_alloc ();
+  rtnl_link_set_flags (change, IFF_UP);
+  err = rtnl_link_change (nl->sock, link, change, 0);
+  if (ifindex)
+    *ifindex = rtnl_link_get_ifindex (link);
+  rtnl_link_put (change);
+  rtnl_link_put (link);
+  if (err < 0)
+    return nl_failed (error, err, "cannot bring up interface %s", name);
+  return TRUE;
+}
+
+gboolean
 vc_nl_redirect (VcNl *nl, int from_ifindex, int to_ifindex, GError **error)
 {
   struct rtnl_qdisc *qdisc = rtnl_qdisc_alloc ();

@@ -62,6 +62,19 @@ int           vc_nl_ifindex       (VcNl *nl, const char *name);
  * tap lives as long as an fd of it is open. */
 int           vc_nl_tap_create    (VcNl *nl, const char *name, guint mtu, gboolean vnet_hdr,
                                    int *ifindex, GError **error);
+/* For a VMM that opens taps by name (VC_HV_CAP_NET_TAP_NAME): creates tap
+ * `name` (IFF_TAP | IFF_NO_PI, IFF_VNET_HDR if vnet_hdr, single queue) made
+ * persistent, so that it outlives our fd, with that MTU, link down and no
+ * address. Fails (EBUSY) when an interface of that name exists: never
+ * someone else's tap. */
+gboolean      vc_nl_tap_create_persistent (VcNl *nl, const char *name, guint mtu,
+                                           gboolean vnet_hdr, GError **error);
+/* Moves interface `name` into the network namespace ns_fd, renamed new_name
+ * there (one RTM_NEWLINK with IFLA_NET_NS_FD and IFLA_IFNAME). */
+gboolean      vc_nl_link_move     (VcNl *nl, const char *name, int ns_fd, const char *new_name,
+                                   GError **error);
+/* Brings interface `name` up; ifindex (may be NULL) gets its index. */
+gboolean      vc_nl_link_up       (VcNl *nl, const char *name, int *ifindex, GError **error);
 /* An ingress qdisc on from_ifindex with a match-all u32 filter whose mirred
  * action redirects every packet to to_ifindex's egress. Fails (EEXIST) when
  * from has an ingress qdisc already. */

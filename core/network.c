@@ -19,6 +19,7 @@ iface_free (VcNetIface *iface)
   g_free (iface->name);
   g_free (iface->mac);
   g_free (iface->tap);
+  g_free (iface->host_tap);
   g_ptr_array_unref (iface->addresses);
   g_free (iface);
 }
@@ -149,6 +150,11 @@ vc_network_write (const VcNetwork *n, const char *dir, GError **error)
   add_int (b, "netns_ino", (gint64) n->netns_ino);
   json_builder_set_member_name (b, "vnet_hdr");
   json_builder_add_boolean_value (b, n->vnet_hdr);
+  if (n->moved)
+    {
+      json_builder_set_member_name (b, "moved");
+      json_builder_add_boolean_value (b, TRUE);
+    }
   json_builder_set_member_name (b, "interfaces");
   json_builder_begin_array (b);
   for (guint i = 0; i < n->ifaces->len; i++)
@@ -159,6 +165,8 @@ vc_network_write (const VcNetwork *n, const char *dir, GError **error)
       add_string (b, "mac", iface->mac);
       add_int (b, "mtu", iface->mtu);
       add_string (b, "tap", iface->tap);
+      if (iface->host_tap)
+        add_string (b, "host_tap", iface->host_tap);
       json_builder_set_member_name (b, "addresses");
       json_builder_begin_array (b);
       for (guint a = 0; a < iface->addresses->len; a++)
@@ -255,6 +263,7 @@ parse (VcNetwork *n, JsonObject *root, const char *origin, GError **error)
   n->netns_dev = (guint64) get_int (root, "netns_dev");
   n->netns_ino = (guint64) get_int (root, "netns_ino");
   n->vnet_hdr = json_object_get_boolean_member_with_default (root, "vnet_hdr", FALSE);
+  n->moved = json_object_get_boolean_member_with_default (root, "moved", FALSE);
   JsonArray *a = get_array (root, "interfaces");
   for (guint i = 0; a && i < json_array_get_length (a); i++)
     {
@@ -266,7 +275,8 @@ parse (VcNetwork *n, JsonObject *root, const char *origin, GError **error)
       g_ptr_array_add (n->ifaces, iface);
       if (!get_string (o, "name", TRUE, &iface->name, origin, error)
           || !get_string (o, "tap", TRUE, &iface->tap, origin, error)
-          || !get_string (o, "mac", FALSE, &iface->mac, origin, error))
+          || !get_string (o, "mac", FALSE, &iface->mac, origin, error)
+          || !get_string (o, "host_tap", FALSE, &iface->host_tap, origin, error))
         return FALSE;
       iface->mtu = (guint) get_int (o, "mtu");
       JsonArray *addrs = get_array (o, "addresses");

@@ -4,14 +4,20 @@
  *
  *   { "netns": "/run/netns/x", "netns_dev": N, "netns_ino": N, "vnet_hdr": true,
  *     "interfaces": [ { "name": "eth0", "mac": "...", "mtu": 1500, "tap": "vctap0",
- *                       "addresses": [ "192.0.2.2/24" ] } ],
+ *                       "host_tap": "vct1a2b3c4d0", "addresses": [ "192.0.2.2/24" ] } ],
  *     "routes": [ { "destination": "", "gateway": "192.0.2.1", "source": null,
  *                   "device": "eth0", "scope": 0, "ipv6": false } ],
  *     "neighbors": [ { "address": "...", "mac": "...", "device": "eth0",
  *                      "state": 128, "flags": 0 } ] }
  *
  * It is written before anything changes in the namespace, so that a delete
- * after a crash knows what to remove. */
+ * after a crash knows what to remove. "host_tap" is there only for a
+ * hypervisor that opens taps by name (VC_HV_CAP_NET_TAP_NAME): the tap is
+ * made under that name in the host's namespace and moved into the sandbox's,
+ * renamed "tap", after the VM started; a delete looks for it in both.
+ * "moved": true is written just before the first move: until then nothing
+ * of vcrun's is in the sandbox's namespace, and a delete leaves it alone
+ * (an ingress qdisc on a veth is the caller's). */
 #pragma once
 
 #include <glib.h>
@@ -27,7 +33,8 @@ typedef struct {
   char      *name;        /* the veth's name, and the NIC's in the guest */
   char      *mac;
   guint      mtu;
-  char      *tap;
+  char      *tap;         /* its name in the sandbox's namespace */
+  char      *host_tap;    /* its name in the host's before the move, or NULL */
   GPtrArray *addresses;   /* char* CIDR */
 } VcNetIface;
 
@@ -35,6 +42,7 @@ typedef struct {
   char      *netns;
   guint64    netns_dev, netns_ino;
   gboolean   vnet_hdr;
+  gboolean   moved;       /* host_tap: the taps are (being) moved into netns */
   GPtrArray *ifaces;      /* VcNetIface* */
   GPtrArray *routes;      /* VcNlRoute* (ifindex unused) */
   GPtrArray *neighbors;   /* VcNlNeighbor* (ifindex unused) */

@@ -529,3 +529,10 @@ vc_oci_process_check (const char *process_json, const char *origin, GError **err
   return check_process (json_parser_get_root (parser), origin, "process", NULL, NULL, NULL,
                         error);
 }
+
+gboolean
+vc_oci_is_block_fstype (const char *type)
+{
+  static const char *const block_fstypes[] = { "ext2", "ext3", "ext4", "xfs", "btrfs", "vfat", NULL };
+  return type != NULL && g_strv_contains (block_fstypes, type);
+}

@@ -41,6 +41,9 @@ typedef struct {
 
 /* Reads and checks <bundle>/config.json; bundle must be an absolute path. */
 VcOciSpec *vc_oci_spec_load  (const char *bundle, GError **error);
+/* Whether a mount type names a block filesystem (ext2, ext3, ext4, xfs,
+ * btrfs, vfat): with an absolute source, such a mount is a block volume. */
+gboolean   vc_oci_is_block_fstype (const char *type);
 /* Checks json as a config.json of bundle; origin names it in errors. */
 VcOciSpec *vc_oci_spec_parse (const char *json, gssize length, const char *bundle,
                               const char *origin, GError **error);

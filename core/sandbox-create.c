@@ -4,6 +4,8 @@
 
 #include "sandbox-impl.h"
 #include "plugin-compat.h"
+#include "container-devices.h"
+#include "oci.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -57,6 +59,12 @@ rollback_create (VcSandbox *sb, VcLock *lock)
         }
       sb->hv->free_vm (sb->vm);
       sb->vm = NULL;
+    }
+  /* The VM is gone with the first container's cold-plugged disks. */
+  if (sb->cold_devices)
+    {
+      vc_container_devices_unprepare (sb->cold_devices);
+      g_clear_pointer (&sb->cold_devices, vc_container_devices_free);
     }
   if (!vc_sandbox_network_cleanup (sb, &error))
     {
@@ -127,6 +135,23 @@ cold_start (VcSandbox *sb, GPtrArray *devices, GError **error)
           return step_failed (sb, step, error);
         }
     }
+  /* The first container's block volumes, on the VMM's command line; the
+   * record notes them, so that a process that reattaches before that
+   * container exists knows what to unplug. */
+  if (sb->cold_devices)
+    {
+      if (!vc_container_devices_cold_plug (sb, sb->cold_container_id, sb->cold_devices, error))
+        return FALSE;
+      GPtrArray *records = sb->cold_devices->records;
+      g_mutex_lock (&sb->state_mutex);
+      g_free (sb->record->cold_container);
+      sb->record->cold_container = g_strdup (sb->cold_container_id);
+      g_strfreev (sb->record->cold_devices);
+      sb->record->cold_devices = g_new0 (char *, records->len + 1);
+      for (guint i = 0; i < records->len; i++)
+        sb->record->cold_devices[i] = g_strdup (records->pdata[i]);
+      g_mutex_unlock (&sb->state_mutex);
+    }
 
   if (!hv->start_vm (sb->vm, sb->boot_timeout_ms, error))
     return step_failed (sb, "start_vm", error);
@@ -141,6 +166,27 @@ boot (VcSandbox *sb, const char *hostname, GError **error)
   const VcFsOps *fs = sb->fs;
   const VcAgentOps *agent = sb->agent_ops;
   gint64 start = g_get_monotonic_time ();
+
+  /* A NIC cannot be hot-plugged into a restored guest: with a network
+   * namespace the sandbox boots cold (below). */
+  gboolean from_template = sb->netns == NULL && vc_template_wanted (sb);
+  /* The first container's volumes first: a bad one fails before anything
+   * runs. A template holds no container devices, and a hypervisor without
+   * VC_HV_CAP_COLD_PLUG_BLOCK knows a disk's guest address only once it is
+   * running (Cloud Hypervisor): then the first container hot-plugs its own,
+   * as any later one. */
+  guint64 caps = hv->capabilities ? hv->capabilities (sb->hv_plugin->instance) : 0;
+  if (sb->cold_bundle != NULL && !from_template && (caps & VC_HV_CAP_COLD_PLUG_BLOCK))
+    {
+      g_autoptr(VcOciSpec) spec = vc_oci_spec_load (sb->cold_bundle, error);
+      if (spec == NULL)
+        return FALSE;
+      sb->cold_devices = vc_container_devices_prepare (sb, sb->cold_container_id, spec, error);
+      if (sb->cold_devices == NULL)
+        return FALSE;
+      if (sb->cold_devices->requests->len == 0)
+        g_clear_pointer (&sb->cold_devices, vc_container_devices_free);
+    }
 
   VcFsSandboxConfig fs_config;
   vc_sandbox_fill_fs_config (sb, &fs_config);
@@ -171,9 +217,7 @@ boot (VcSandbox *sb, const char *hostname, GError **error)
     return step_failed (sb, "network", error);
 
   gboolean restored = FALSE;
-  /* A NIC cannot be hot-plugged into a restored guest: with a network
-   * namespace the sandbox boots cold. */
-  if (sb->netns == NULL && vc_template_wanted (sb))
+  if (from_template)
     {
       g_autoptr(GError) template_error = NULL;
       restored = vc_template_start_vm (sb, devices, &template_error);
@@ -188,6 +232,8 @@ boot (VcSandbox *sb, const char *hostname, GError **error)
   vc_sandbox_network_close_fds (sb);
   if (!started)
     return FALSE;
+  if (!vc_sandbox_network_attach (sb, error))
+    return step_failed (sb, "network", error);
   if (hv->save_state)
     {
       char *saved = hv->save_state (sb->vm, error);
@@ -312,6 +358,13 @@ vc_sandbox_create (VcRuntime *runtime, const char *id, const VcSandboxOptions *o
   sb->stop_timeout_ms = o->stop_timeout_ms ? o->stop_timeout_ms : DEFAULT_STOP_TIMEOUT_MS;
   sb->use_template = o->use_template > 0 || (o->use_template == 0 && d->template);
   sb->netns = g_strdup (o->netns);
+  if (o->bundle != NULL && *o->bundle != '\0')
+    {
+      sb->cold_bundle = g_canonicalize_filename (o->bundle, NULL);
+      sb->cold_container_id = g_strdup (o->container_id && *o->container_id ? o->container_id : id);
+      if (!vc_id_validate (sb->cold_container_id, "container", error))
+        return NULL;
+    }
 
   vc_sandbox_op_lock (sb);
   if (!vc_sandbox_resolve_plugins (sb, error) || !check_compat (sb, error)

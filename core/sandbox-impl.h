@@ -65,6 +65,13 @@ struct VcSandbox {
   char      *netns;
   struct VcNetworkSetup *net;
 
+  /* cold plug (container-devices.c), under op_mutex: the first container's
+   * bundle and ID from the options, and its devices plugged at boot until
+   * that container's create claims them. */
+  char      *cold_bundle;
+  char      *cold_container_id;
+  struct VcContainerDevices *cold_devices;
+
   VcSandboxChangedFunc changed_func;
   gpointer   changed_data;
   GDestroyNotify changed_destroy;
@@ -106,10 +113,15 @@ gboolean    vc_template_wanted   (VcSandbox *sb);
 gboolean    vc_template_start_vm (VcSandbox *sb, GPtrArray *devices, GError **error);
 
 /* sandbox-network.c: the hooks of create and delete (op held). */
-/* Before create_vm: taps and filters in the namespace; NET devices for the VM. */
+/* Before create_vm: taps and filters in the namespace (or, VC_HV_CAP_NET_TAP_NAME,
+ * persistent taps in the host's); NET devices for the VM. */
 gboolean vc_sandbox_network_setup     (VcSandbox *sb, GPtrArray *devices, GError **error);
 /* After the hypervisor took its copies of the tap fds. */
 void     vc_sandbox_network_close_fds (VcSandbox *sb);
+/* After start_vm, for a VC_HV_CAP_NET_TAP_NAME hypervisor: its taps, opened
+ * by name in the host's namespace, moved into the sandbox's, and the
+ * redirects there. Nothing to do (other hypervisors) is success. */
+gboolean vc_sandbox_network_attach    (VcSandbox *sb, GError **error);
 /* After agent create_sandbox: interfaces, routes, neighbours in the guest. */
 gboolean vc_sandbox_network_configure (VcSandbox *sb, GError **error);
 /* After the VM is gone (rollback, delete): filters and taps out of the

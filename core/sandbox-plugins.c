@@ -416,6 +416,48 @@ vc_sandbox_hotplug_add (VcSandbox *sb, const VcDevice *device, VcGuestDevice *gu
 }
 
 gboolean
+vc_sandbox_cold_plug (VcSandbox *sb, const VcDevice *device, VcGuestDevice *guest_out,
+                      GError **error)
+{
+  if (sb->vm == NULL || !sb->creating)
+    {
+      g_set_error (error, VC_ERROR, VC_ERROR_INVALID_STATE,
+                   "sandbox %s: cold plug is only possible while its VM is being created", sb->id);
+      return FALSE;
+    }
+  if (sb->hv->add_device == NULL)
+    return vc_sandbox_unsupported (sb->hv_plugin->name, "add_device (cold plug)", error);
+  if (!sb->hv->add_device (sb->vm, device, guest_out, error))
+    {
+      g_prefix_error (error, "sandbox %s: add_device %s: ", sb->id, device->host_path);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+char **
+vc_sandbox_take_cold_records (VcSandbox *sb, const char *id)
+{
+  char **records = NULL;
+  g_mutex_lock (&sb->state_mutex);
+  if (sb->record->cold_container != NULL && g_strcmp0 (sb->record->cold_container, id) == 0)
+    {
+      records = g_steal_pointer (&sb->record->cold_devices);
+      g_clear_pointer (&sb->record->cold_container, g_free);
+    }
+  g_mutex_unlock (&sb->state_mutex);
+  return records;
+}
+
+struct VcContainerDevices *
+vc_sandbox_steal_cold_devices (VcSandbox *sb, const char *id)
+{
+  if (sb->cold_devices == NULL || g_strcmp0 (sb->cold_container_id, id) != 0)
+    return NULL;
+  return g_steal_pointer (&sb->cold_devices);
+}
+
+gboolean
 vc_sandbox_hotplug_remove (VcSandbox *sb, const char *device_id, guint timeout_ms, GError **error)
 {
   VcVm *vm = vc_sandbox_ensure_vm (sb, error);

@@ -72,6 +72,17 @@ gboolean vc_sandbox_hotplug_add     (VcSandbox *sandbox, const VcDevice *device,
                                      VcGuestDevice *guest_out, GError **error);
 gboolean vc_sandbox_hotplug_remove  (VcSandbox *sandbox, const char *device_id, guint timeout_ms,
                                      GError **error);
+/* Cold plug (inside vc_sandbox_create, between create_vm and start_vm):
+ * add_device into the VM being created. */
+gboolean vc_sandbox_cold_plug       (VcSandbox *sandbox, const VcDevice *device,
+                                     VcGuestDevice *guest_out, GError **error);
+/* The devices cold-plugged at boot for container id, now the caller's; NULL
+ * when there are none for it (another container, or claimed already). */
+struct VcContainerDevices *vc_sandbox_steal_cold_devices (VcSandbox *sandbox, const char *id);
+/* The record's note of the devices cold-plugged at boot for container id
+ * (sandbox.json's "cold_plugged"), now the caller's and gone from the
+ * record; NULL when it names none for id. */
+char **vc_sandbox_take_cold_records (VcSandbox *sandbox, const char *id);
 
 /* Resizes the running VM (inside an op): vcpus (0: unchanged) and memory
  * (0: unchanged); *_out receive the sizes the hypervisor reached. */

@@ -6,6 +6,7 @@
 #include "owner-client.h"
 #include "hooks.h"
 #include "host-cgroup.h"
+#include "container-devices.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -63,6 +64,8 @@ vc_sandbox_finalize (VcSandbox *sb)
   if (sb->share && sb->fs->free_share)
     sb->fs->free_share (sb->share);
   vc_sandbox_network_free (sb);
+  /* Never claimed: the VM keeps the disks until it stops. */
+  g_clear_pointer (&sb->cold_devices, vc_container_devices_free);
   vc_sandbox_op_unlock (sb);
   vc_agent_ref_release (sb->agent);
 
@@ -72,6 +75,8 @@ vc_sandbox_finalize (VcSandbox *sb)
   vc_sandbox_record_free (sb->record);
   g_free (sb->pending_stop_reason);
   g_free (sb->template_dir);
+  g_free (sb->cold_bundle);
+  g_free (sb->cold_container_id);
   g_mutex_clear (&sb->op_mutex);
   g_mutex_clear (&sb->state_mutex);
   g_free (sb->lock_path);

@@ -100,6 +100,16 @@ typedef struct {
    * with the veth's MAC, configured by the agent; delete removes the taps and
    * filters. NULL: no NIC, the guest has only lo. */
   const char *netns;
+  /* cold plug: the bundle of the container that will be created first in
+   * this sandbox (with the ID container_id; NULL: the sandbox's ID). Its
+   * block volumes and linux.devices are resolved through the device plugins
+   * and cold-plugged before the VM boots (add_device), and that container's
+   * create takes them without a hotplug. A bad request (a missing image, a
+   * device no plugin handles) fails the create. Ignored when the sandbox
+   * starts from a template (which holds no container devices): the
+   * container then hot-plugs them. NULL: nothing is cold-plugged. */
+  const char *bundle;
+  const char *container_id;
 } VcSandboxOptions;
 
 /* Creates and boots sandbox id (state READY). options may be NULL.

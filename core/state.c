@@ -132,6 +132,8 @@ vc_sandbox_record_copy (const VcSandboxRecord *record)
   r->hostname = g_strdup (record->hostname);
   r->hypervisor_state = g_strdup (record->hypervisor_state);
   r->fs_state = g_strdup (record->fs_state);
+  r->cold_container = g_strdup (record->cold_container);
+  r->cold_devices = g_strdupv (record->cold_devices);
   r->containers = g_ptr_array_new_with_free_func ((GDestroyNotify) vc_container_record_free);
   for (guint i = 0; i < record->containers->len; i++)
     g_ptr_array_add (r->containers, vc_container_record_copy (record->containers->pdata[i]));
@@ -154,6 +156,8 @@ vc_sandbox_record_free (VcSandboxRecord *record)
   g_free (record->hostname);
   g_free (record->hypervisor_state);
   g_free (record->fs_state);
+  g_free (record->cold_container);
+  g_strfreev (record->cold_devices);
   g_ptr_array_unref (record->containers);
   g_free (record);
 }
@@ -281,6 +285,18 @@ vc_state_to_json (const VcSandboxRecord *r)
       json_builder_end_object (b);
     }
   json_builder_end_array (b);
+  if (r->cold_container != NULL && r->cold_devices != NULL)
+    {
+      json_builder_set_member_name (b, "cold_plugged");
+      json_builder_begin_object (b);
+      add_string_or_null (b, "container", r->cold_container);
+      json_builder_set_member_name (b, "devices");
+      json_builder_begin_array (b);
+      for (char **d = r->cold_devices; *d; d++)
+        json_builder_add_string_value (b, *d);
+      json_builder_end_array (b);
+      json_builder_end_object (b);
+    }
   json_builder_end_object (b);
 
   g_autoptr(JsonNode) root = json_builder_get_root (b);
@@ -299,6 +315,9 @@ typedef struct {
   const char *origin;
   const char *prefix;   /* "" or "containers[2]." */
 } Where;
+
+static gboolean parse_cold_plugged (JsonObject *o, const Where *w, VcSandboxRecord *r,
+                                    GError **error);
 
 static gboolean
 bad_field (const Where *w, const char *field, const char *what, GError **error)
@@ -559,7 +578,42 @@ vc_state_from_json (const char *json, gssize length, const char *origin, GError 
           g_ptr_array_add (r->containers, c);
         }
     }
+  if (!parse_cold_plugged (o, &w, r, error))
+    return NULL;
   return g_steal_pointer (&r);
+}
+
+/* "cold_plugged": { "container": ID, "devices": ["plugin:id", ...] }, optional. */
+static gboolean
+parse_cold_plugged (JsonObject *o, const Where *w, VcSandboxRecord *r, GError **error)
+{
+  JsonNode *n = json_object_get_member (o, "cold_plugged");
+  if (n == NULL || JSON_NODE_HOLDS_NULL (n))
+    return TRUE;
+  JsonObject *co = JSON_NODE_HOLDS_OBJECT (n) ? json_node_get_object (n) : NULL;
+  JsonNode *devices = co ? json_object_get_member (co, "devices") : NULL;
+  JsonArray *a = devices && JSON_NODE_HOLDS_ARRAY (devices) ? json_node_get_array (devices) : NULL;
+  Where cw = { w->origin, "cold_plugged." };
+  if (co == NULL || a == NULL || !get_string (co, &cw, "container", TRUE, &r->cold_container, error))
+    {
+      if (error == NULL || *error == NULL)
+        bad_field (w, "cold_plugged", "must be an object with a container ID and an array of devices", error);
+      return FALSE;
+    }
+  r->cold_devices = g_new0 (char *, json_array_get_length (a) + 1);
+  for (guint i = 0; i < json_array_get_length (a); i++)
+    {
+      JsonNode *e = json_array_get_element (a, i);
+      const char *d = JSON_NODE_HOLDS_VALUE (e) && json_node_get_value_type (e) == G_TYPE_STRING
+                      ? json_node_get_string (e) : NULL;
+      if (d == NULL || strchr (d, ':') == NULL)
+        {
+          bad_field (&cw, "devices", "must be an array of \"plugin:device-id\" strings", error);
+          return FALSE;
+        }
+      r->cold_devices[i] = g_strdup (d);
+    }
+  return TRUE;
 }
 
 /* ---- files ------------------------------------------------------------- */

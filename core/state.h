@@ -9,7 +9,8 @@
  *     "hypervisor_state": <the plugin's save_state object> | null,
  *     "fs_state": <the plugin's save_state object> | null,
  *     "containers": [ { "id", "state", "bundle", "rootfs", "terminal",
- *                       "created", "pid", "exit_status" }, ... ] }
+ *                       "created", "pid", "exit_status", "devices"? }, ... ],
+ *     "cold_plugged"?: { "container": "...", "devices": [ "plugin:id", ... ] } }
  *
  * Writes are atomic: a temp file in the same directory, fsync, rename over
  * sandbox.json, fsync of the directory. A process killed at any point leaves
@@ -61,6 +62,10 @@ typedef struct {
   char          *hypervisor_state;  /* JSON text from save_state, or NULL */
   char          *fs_state;          /* JSON text from save_state, or NULL */
   GPtrArray     *containers;        /* VcContainerRecord* */
+  /* the first container's devices, cold-plugged at boot and not yet taken by
+   * its create: its ID and their "plugin:device-id", or NULL */
+  char          *cold_container;
+  char         **cold_devices;
 } VcSandboxRecord;
 
 VcContainerRecord *vc_container_record_new  (const char *id);

@@ -91,6 +91,26 @@ vcd_sandbox_options_parse (GVariant *options, guint caller_uid, VcSandboxOptions
             }
           ok = option_string (key, value, &opts->netns, error);
         }
+      else if (g_str_equal (key, "bundle"))
+        {
+          /* The first container's bundle: its block volumes are cold-plugged
+           * at boot. As CreateContainer: absolute, and the caller's own. */
+          ok = option_string (key, value, &opts->bundle, error);
+          if (ok && !g_path_is_absolute (opts->bundle))
+            {
+              g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT,
+                           "option 'bundle' must be an absolute path, not '%s'", opts->bundle);
+              return FALSE;
+            }
+          if (ok && caller_uid != 0 && !vc_bundle_check_owner (opts->bundle, caller_uid, error))
+            return FALSE;
+        }
+      else if (g_str_equal (key, "container"))
+        {
+          ok = option_string (key, value, &opts->container_id, error);
+          if (ok && !vc_id_validate (opts->container_id, "container", error))
+            return FALSE;
+        }
       else if (g_str_equal (key, "kernel") || g_str_equal (key, "initrd"))
         {
           /* QEMU (as root) reads these files; the guest could then show
@@ -137,7 +157,7 @@ vcd_sandbox_options_parse (GVariant *options, guint caller_uid, VcSandboxOptions
           g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT,
                        "unknown option '%s' (known: hypervisor, agent, fs, vcpus, max_vcpus, "
                        "memory_mib, max_memory_mib, kernel, initrd, kernel_params, hostname, "
-                       "boot_timeout_ms, netns)", key);
+                       "boot_timeout_ms, netns, bundle, container)", key);
           return FALSE;
         }
       if (!ok)

@@ -28,7 +28,9 @@
  *    virtiofsd itself, so it announces VC_HV_CAP_MANAGED_VIRTIOFS and takes
  *    VC_DEVICE_FS_VIRTIOFS; pause/resume = virDomainSuspend/Resume; hotplug =
  *    virDomainAttachDevice; pids from the domain's pid file; save_state keeps
- *    the domain name/UUID so attach_vm looks it up again.
+ *    the domain name/UUID so attach_vm looks it up again. Its API takes no tap
+ *    fd, so NICs come by name (VC_HV_CAP_NET_TAP_NAME): an
+ *    <interface type='ethernet'> on a tap the core made (managed='no').
  */
 #pragma once
 
@@ -50,11 +52,22 @@ typedef enum {
   VC_HV_CAP_AGENT_VSOCK      = 1 << 8,
   VC_HV_CAP_AGENT_HYBRID_VSOCK = 1 << 9,
   VC_HV_CAP_REATTACH         = 1 << 10, /* save_state/attach_vm work */
+  /* ---- devices (ABI 1.4) ---- */
+  VC_HV_CAP_COLD_PLUG_BLOCK  = 1 << 11, /* add_device of a VC_DEVICE_BLOCK fills guest_out with
+                                           where the guest finds it, and hotplug_remove takes it
+                                           out again: the core cold-plugs the first container's
+                                           volumes at boot (else it hot-plugs them after) */
   /* ---- network (ABI 1.3) ---- */
   VC_HV_CAP_NET_TAP_FD       = 1 << 16, /* add_device takes VC_DEVICE_NET (a tap fd opened in
                                            another network namespace, VMM in the host's) */
   /* templates (a high bit, so that other features can append low ones) */
   VC_HV_CAP_TEMPLATE         = 1 << 20, /* template_identity/save_template work */
+  /* ---- network by tap name (ABI 1.5) ---- */
+  VC_HV_CAP_NET_TAP_NAME     = 1 << 17, /* add_device takes VC_DEVICE_NET with net_fd -1 and
+                                           host_path naming a persistent tap in the VMM's (the
+                                           host's) namespace; the VMM opens it by name at
+                                           start_vm, and the core moves it into the sandbox's
+                                           namespace after start_vm returns (libvirt) */
 } VcHypervisorCaps;
 
 /* templates: how create_vm treats VcVmConfig.template_dir. */

@@ -20,7 +20,7 @@ G_BEGIN_DECLS
 /* Bump MAJOR on any incompatible change; bump MINOR when appending fields or
  * methods. A loader accepts plugins with the same MAJOR and MINOR <= its own. */
 #define VC_ABI_MAJOR 1
-#define VC_ABI_MINOR 4
+#define VC_ABI_MINOR 5
 
 /* Error domain shared by the core and all plugins. A quark is process-global,
  * so plugins need not link against libvcrun to use it. */
@@ -62,7 +62,9 @@ typedef enum {
                                  (libvirt); only if VC_HV_CAP_MANAGED_VIRTIOFS */
   VC_DEVICE_VFIO,             /* a host PCI device (reserved; not yet implemented) */
   /* ---- network (ABI 1.3) ---- */
-  VC_DEVICE_NET,              /* a virtio-net NIC on an open tap fd; only if VC_HV_CAP_NET_TAP_FD */
+  VC_DEVICE_NET,              /* a virtio-net NIC on an open tap fd; only if VC_HV_CAP_NET_TAP_FD
+                                 (ABI 1.5: or on a tap named by host_path, net_fd -1; only if
+                                 VC_HV_CAP_NET_TAP_NAME) */
 } VcDeviceType;
 
 /* Fields are borrowed when a VcDevice is passed in (const VcDevice *), owned
@@ -83,7 +85,10 @@ typedef struct {
   /* ---- network (ABI 1.3): read only when struct_size covers them ----
    * NET: host_path is the tap's name in its namespace (for messages and saved
    * state). The fd is borrowed like every input: a hypervisor that needs it
-   * after the call (QEMU, until start_vm) keeps its own dup. */
+   * after the call (QEMU, until start_vm) keeps its own dup.
+   * ABI 1.5, VC_HV_CAP_NET_TAP_NAME: net_fd is -1 and host_path names a
+   * persistent tap (link down, no address) in the hypervisor's namespace,
+   * which the VMM opens by name; the core moves it away after start_vm. */
   int          net_fd;        /* NET: the tap, opened with IFF_TAP|IFF_NO_PI; -1 = none */
   char        *mac;           /* NET: the guest NIC's MAC, "aa:bb:cc:dd:ee:ff" */
   guint32      mtu;           /* NET: the NIC's MTU, 0 = the hypervisor's default */

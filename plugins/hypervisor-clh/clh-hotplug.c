@@ -5,11 +5,69 @@
 
 #include "clh-plugin.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define MIB (G_GUINT64_CONSTANT (1024) * 1024)
 /* Memory is hot-added through ACPI in 128 MiB blocks. */
 #define MEMORY_BLOCK_MIB 128
+
+/* "0000:BB:DD.F" -> BB and DD; FALSE when it is not a BDF. */
+static gboolean
+bdf_parse (const char *bdf, guint *bus, guint *slot)
+{
+  unsigned int domain, b, d, f;
+  char tail;
+  if (bdf == NULL || sscanf (bdf, "%4x:%2x:%2x.%1x%c", &domain, &b, &d, &f, &tail) != 4)
+    return FALSE;
+  *bus = b;
+  *slot = d;
+  return TRUE;
+}
+
+/* Kata's PCI path of a disk that vm.add-disk placed behind a bridge (its BDF
+ * is on a bus other than 0): the bridge's slot, from vm.info's device_tree
+ * (the node that has the disk among its children), then the disk's. NULL
+ * when the tree does not say. Cloud Hypervisor itself puts every device on
+ * bus 0, where the slot alone is the path. */
+static char *
+bridged_pci_path (VcVm *vm, const char *clh_id, guint slot)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (JsonNode) info = NULL;
+  if (!clh_vm_api (vm, "GET", "vm.info", NULL, &info, &error))
+    {
+      g_warning ("hypervisor-clh: %s: vm.info for the PCI path of '%s': %s", vm->sandbox_id, clh_id,
+                 error->message);
+      return NULL;
+    }
+  JsonObject *root = info != NULL && JSON_NODE_HOLDS_OBJECT (info) ? json_node_get_object (info) : NULL;
+  JsonNode *tree_node = root != NULL ? json_object_get_member (root, "device_tree") : NULL;
+  if (tree_node == NULL || !JSON_NODE_HOLDS_OBJECT (tree_node))
+    return NULL;
+  JsonObject *tree = json_node_get_object (tree_node);
+  g_autoptr (GList) members = json_object_get_members (tree);
+  for (GList *l = members; l != NULL; l = l->next)
+    {
+      JsonNode *n = json_object_get_member (tree, l->data);
+      JsonObject *node = JSON_NODE_HOLDS_OBJECT (n) ? json_node_get_object (n) : NULL;
+      JsonNode *c = node != NULL ? json_object_get_member (node, "children") : NULL;
+      JsonArray *children = c != NULL && JSON_NODE_HOLDS_ARRAY (c) ? json_node_get_array (c) : NULL;
+      for (guint i = 0; children != NULL && i < json_array_get_length (children); i++)
+        {
+          JsonNode *child = json_array_get_element (children, i);
+          if (json_node_get_value_type (child) != G_TYPE_STRING
+              || g_strcmp0 (json_node_get_string (child), clh_id) != 0)
+            continue;
+          const char *parent_bdf = json_object_get_string_member_with_default (node, "pci_bdf", NULL);
+          guint pbus, pslot;
+          if (!bdf_parse (parent_bdf, &pbus, &pslot) || pbus != 0)
+            return NULL;
+          return g_strdup_printf ("%02x/%02x", pslot, slot);
+        }
+    }
+  return NULL;
+}
 
 gboolean
 clh_hotplug_add (VcVm *vm, const VcDevice *device, VcGuestDevice *guest_out, GError **error)
@@ -42,6 +100,19 @@ clh_hotplug_add (VcVm *vm, const VcDevice *device, VcGuestDevice *guest_out, GEr
   g_ptr_array_add (vm->devices, dev);
   g_mutex_unlock (&vm->lock);
   clh_fill_guest_device (vm, dev, guest_out);
+  guint bus, slot;
+  if (guest_out != NULL && bdf_parse (dev->bdf, &bus, &slot) && bus != 0)
+    {
+      char *path = bridged_pci_path (vm, dev->clh_id, slot);
+      if (path != NULL)
+        {
+          g_free (guest_out->guest_address);
+          guest_out->guest_address = path;
+        }
+      else
+        g_warning ("hypervisor-clh: %s: disk '%s' is at %s, behind a bridge vm.info does not name: "
+                   "the guest may not find it", vm->sandbox_id, device->id, dev->bdf);
+    }
   return TRUE;
 }
 

@@ -1,6 +1,12 @@
 /* hypervisor-libvirt: a VM's devices: validation, libvirt aliases and disk
  * names, PCI slots (cold-plugged devices sit on pcie.0, hotplugged disks on
- * spare root ports), what the guest agent needs to find them, cold plug. */
+ * spare root ports), what the guest agent needs to find them, cold plug.
+ *
+ * NICs (VC_HV_CAP_NET_TAP_NAME): libvirt's API takes no tap fd, so a
+ * VC_DEVICE_NET names a persistent tap the core made in the host's
+ * namespace (net_fd -1); <interface type='ethernet'> with <target
+ * managed='no'> has libvirtd open that tap by name for QEMU and leave it as
+ * it is; the core moves it into the sandbox's namespace after start_vm. */
 #include "config.h"
 
 #include "libvirt-plugin.h"
@@ -61,6 +67,13 @@ lv_device_entry_new (VcVm *vm, const VcDevice *src)
   d->format = g_strdup (src->format);
   d->security_model = g_strdup (src->security_model);
   d->msize = src->msize;
+  if (src->type == VC_DEVICE_NET)
+    {
+      d->net_fd = -1;
+      d->mac = g_strdup (src->mac);
+      d->mtu = src->mtu;
+      d->vnet_hdr = src->vnet_hdr;
+    }
   dev->device = d;
   /* libvirt's user aliases: "ua-" and [A-Za-z0-9_-]; device ids may hold more. */
   dev->alias = g_strdup_printf ("ua-vc%u", vm->next_alias++);
@@ -70,9 +83,76 @@ lv_device_entry_new (VcVm *vm, const VcDevice *src)
   return dev;
 }
 
+static gboolean
+mac_is_valid (const char *mac)
+{
+  if (mac == NULL || strlen (mac) != 17)
+    return FALSE;
+  for (int i = 0; i < 17; i++)
+    if (i % 3 == 2 ? mac[i] != ':' : !g_ascii_isxdigit (mac[i]))
+      return FALSE;
+  return TRUE;
+}
+
+/* A NIC on a tap named by host_path (VC_HV_CAP_NET_TAP_NAME). */
+static gboolean
+net_validate (const VcDevice *device, GError **error)
+{
+  if (!VC_DEVICE_HAS (device, vnet_hdr))
+    {
+      g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT,
+                   "device '%s': a network device from an ABI without its fields", device->id);
+      return FALSE;
+    }
+  if (device->net_fd >= 0)
+    {
+      g_set_error (error, VC_ERROR, VC_ERROR_NOT_SUPPORTED,
+                   "device '%s': hypervisor-libvirt takes no tap fd (libvirt's API cannot pass "
+                   "one): give the tap's name in the host's namespace, net_fd -1", device->id);
+      return FALSE;
+    }
+  const char *name = device->host_path;
+  gboolean name_ok = name != NULL && *name != '\0' && strlen (name) <= 15;
+  for (const char *c = name; name_ok && *c; c++)
+    name_ok = g_ascii_isalnum (*c) || *c == '-' || *c == '_' || *c == '.';
+  if (!name_ok)
+    {
+      g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT,
+                   "device '%s': host_path must be the tap's name (1-15 of [A-Za-z0-9._-])",
+                   device->id);
+      return FALSE;
+    }
+  if (!mac_is_valid (device->mac))
+    {
+      g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT,
+                   "device '%s': MAC '%s' is not of the form aa:bb:cc:dd:ee:ff", device->id,
+                   device->mac ? device->mac : "(null)");
+      return FALSE;
+    }
+  if (device->mtu != 0 && (device->mtu < 68 || device->mtu > 65535))
+    {
+      g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT,
+                   "device '%s': MTU %u is outside 68..65535", device->id, device->mtu);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 gboolean
 lv_device_validate (VcVm *vm, const VcDevice *device, GError **error)
 {
+  /* A NIC's host_path is a tap's name, not a path. */
+  if (device != NULL && device->type == VC_DEVICE_NET && device->id != NULL && *device->id != '\0')
+    {
+      if (lv_vm_find_device (vm, device->id) != NULL)
+        {
+          g_set_error (error, VC_ERROR, VC_ERROR_EXISTS,
+                       "device '%s': VM '%s' already has a device with that id", device->id,
+                       vm->sandbox_id);
+          return FALSE;
+        }
+      return net_validate (device, error);
+    }
   if (device == NULL || device->struct_size < sizeof (VcDevice) || device->id == NULL
       || *device->id == '\0' || device->host_path == NULL || !g_path_is_absolute (device->host_path))
     {
@@ -141,6 +221,10 @@ lv_fill_guest_device (LvDevice *dev, VcGuestDevice *out)
     case VC_DEVICE_FS_VIRTIOFS:
       out->driver = g_strdup ("virtio-fs");
       break;
+    case VC_DEVICE_NET:
+      out->driver = g_strdup ("virtio-net");
+      out->guest_address = g_strdup_printf ("%02x", dev->slot);
+      break;
     default:
       break;
     }
@@ -159,13 +243,28 @@ lv_add_device (VcVm *vm, const VcDevice *device, VcGuestDevice *guest_out, GErro
   if (!lv_device_validate (vm, device, error))
     return FALSE;
   /* Every cold-plugged device gets its own slot on pcie.0, so that libvirt
-   * places none on the root ports kept free for hotplug. */
+   * places none on the root ports kept free for hotplug; but a disk goes
+   * on a root port of its own, as a hot-plugged one, so that a container's
+   * volume plugged at boot can be detached when the container is deleted
+   * (devices on pcie.0 itself cannot). */
   LvDevice *dev = lv_device_entry_new (vm, device);
+  int port = device->type == VC_DEVICE_BLOCK ? lv_vm_free_port (vm) : -1;
   guint used = 0;
   for (guint i = 0; i < vm->devices->len; i++)
-    used = MAX (used, ((LvDevice *) g_ptr_array_index (vm->devices, i))->slot);
-  dev->slot = used == 0 ? LV_FIRST_COLD_SLOT : used + 1;
-  if (dev->slot > LV_LAST_COLD_SLOT || (device->type == VC_DEVICE_BLOCK && dev->target == NULL))
+    {
+      LvDevice *other = g_ptr_array_index (vm->devices, i);
+      if (other->port < 0)
+        used = MAX (used, other->slot);
+    }
+  if (port >= 0)
+    {
+      dev->port = port;
+      dev->slot = LV_HOTPLUG_PORT_SLOT + (guint) port;
+    }
+  else
+    dev->slot = used == 0 ? LV_FIRST_COLD_SLOT : used + 1;
+  if ((port < 0 && dev->slot > LV_LAST_COLD_SLOT)
+      || (device->type == VC_DEVICE_BLOCK && dev->target == NULL))
     {
       g_set_error (error, VC_ERROR, VC_ERROR_FAILED,
                    "device '%s': no free PCI slot left for cold-plugged devices (%d at most)",

@@ -9,8 +9,8 @@
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (virDomain, virDomainFree)
 
-static int
-free_port (VcVm *vm)
+int
+lv_vm_free_port (VcVm *vm)
 {
   for (int port = 0; port < LV_HOTPLUG_PORTS; port++)
     {
@@ -35,7 +35,7 @@ lv_hotplug_add (VcVm *vm, const VcDevice *device, VcGuestDevice *guest_out, GErr
                    device->id);
       return FALSE;
     }
-  int port = free_port (vm);
+  int port = lv_vm_free_port (vm);
   if (port < 0)
     {
       g_set_error (error, VC_ERROR, VC_ERROR_FAILED,

@@ -148,13 +148,26 @@ libvirt_create (const VcPluginHost *host, GVariant *settings, GError **error)
   return g_steal_pointer (&self);
 }
 
+gboolean
+lv_uri_is_local (const char *uri)
+{
+  /* driver[+transport]://[user@][host][:port]/path: no host, this host. */
+  const char *sep = strstr (uri, "://");
+  return sep != NULL && sep[3] == '/';
+}
+
 static guint64
 libvirt_capabilities (VcPluginInstance *self)
 {
   guint64 caps = VC_HV_CAP_PAUSE | VC_HV_CAP_FS_9P | VC_HV_CAP_MANAGED_VIRTIOFS
                  | VC_HV_CAP_AGENT_SERIAL | VC_HV_CAP_REATTACH;
+  /* libvirt takes no tap fd: NICs on taps by name (libvirt-devices.c), which
+   * the core makes on this host, so only for a libvirtd on this host. */
+  if (lv_uri_is_local (self->uri))
+    caps |= VC_HV_CAP_NET_TAP_NAME;
   if (strstr (self->machine, "q35") != NULL)
-    caps |= VC_HV_CAP_HOTPLUG_BLOCK | VC_HV_CAP_HOTPLUG_VCPU | VC_HV_CAP_HOTPLUG_MEMORY;
+    caps |= VC_HV_CAP_HOTPLUG_BLOCK | VC_HV_CAP_HOTPLUG_VCPU | VC_HV_CAP_HOTPLUG_MEMORY
+            | VC_HV_CAP_COLD_PLUG_BLOCK;  /* disks behind root ports: detachable */
   return caps;
 }
 

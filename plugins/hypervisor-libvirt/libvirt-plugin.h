@@ -94,6 +94,8 @@ struct VcVm {
 
 /* libvirt-plugin.c */
 const char    *lv_plugin_domain_type  (VcPluginInstance *self);
+/* Whether the URI names a libvirtd on this host (no host part). */
+gboolean       lv_uri_is_local         (const char *uri);
 
 /* libvirt-conn.c */
 void           lv_conn_init            (VcPluginInstance *self);
@@ -127,6 +129,8 @@ char          *lv_probe_xml            (const char *name, const char *domain_typ
 /* libvirt-devices.c */
 void           lv_device_free          (LvDevice *dev);
 LvDevice      *lv_vm_find_device       (VcVm *vm, const char *device_id);
+/* The first spare pcie-root-port without a disk, or -1. */
+int            lv_vm_free_port         (VcVm *vm);
 LvDevice      *lv_device_entry_new     (VcVm *vm, const VcDevice *device);
 gboolean       lv_device_validate      (VcVm *vm, const VcDevice *device, GError **error);
 void           lv_fill_guest_device    (LvDevice *dev, VcGuestDevice *out);

@@ -58,6 +58,10 @@ lv_save_state (VcVm *vm, GError **error)
       BOOL ("readonly", dev->device->readonly);
       if (dev->device->format != NULL)
         STR ("format", dev->device->format);
+      if (dev->device->mac != NULL)
+        STR ("mac", dev->device->mac);
+      if (dev->device->mtu != 0)
+        INT ("mtu", dev->device->mtu);
       STR ("alias", dev->alias);
       if (dev->target != NULL)
         STR ("target", dev->target);
@@ -138,19 +142,22 @@ load_devices (VcVm *vm, JsonObject *root, GError **error)
           return FALSE;
         }
       JsonObject *o = json_node_get_object (e);
-      gint64 type = 0, slot = 0, port = 0;
+      gint64 type = 0, slot = 0, port = 0, mtu = 0;
       const char *id, *host_path, *alias;
       if ((id = get_str (o, "id", TRUE, error)) == NULL
           || (host_path = get_str (o, "host_path", TRUE, error)) == NULL
           || (alias = get_str (o, "alias", TRUE, error)) == NULL
-          || !get_int (o, "type", VC_DEVICE_BLOCK, VC_DEVICE_VFIO, &type, error)
+          || !get_int (o, "type", VC_DEVICE_BLOCK, VC_DEVICE_NET, &type, error)
           || !get_int (o, "slot", 0, 0xff, &slot, error)
-          || !get_int (o, "port", -1, LV_HOTPLUG_PORTS - 1, &port, error))
+          || !get_int (o, "port", -1, LV_HOTPLUG_PORTS - 1, &port, error)
+          || (json_object_has_member (o, "mtu") && !get_int (o, "mtu", 68, 65535, &mtu, error)))
         return FALSE;
       LvDevice *dev = g_new0 (LvDevice, 1);
       dev->device = vc_device_new ((VcDeviceType) type, id, host_path, get_str (o, "tag", FALSE, NULL));
       dev->device->readonly = get_bool (o, "readonly");
       dev->device->format = g_strdup (get_str (o, "format", FALSE, NULL));
+      dev->device->mac = g_strdup (get_str (o, "mac", FALSE, NULL));
+      dev->device->mtu = (guint32) mtu;
       dev->alias = g_strdup (alias);
       dev->target = g_strdup (get_str (o, "target", FALSE, NULL));
       dev->slot = (guint) slot;

@@ -171,6 +171,22 @@ write_device (Xml *x, VcVm *vm, LvDevice *dev)
       pci_address (x, 0, dev->slot);
       close_el (x);
       break;
+    case VC_DEVICE_NET:
+      /* An existing tap, opened by libvirtd by name and otherwise left alone. */
+      open_el (x, "interface");
+      attr (x, "type", "ethernet");
+      empty_el (x, "mac", "address", d->mac, NULL);
+      empty_el (x, "target", "dev", d->host_path, "managed", "no", NULL);
+      empty_el (x, "model", "type", "virtio", NULL);
+      if (d->mtu != 0)
+        {
+          g_autofree char *mtu = g_strdup_printf ("%u", d->mtu);
+          empty_el (x, "mtu", "size", mtu, NULL);
+        }
+      empty_el (x, "alias", "name", dev->alias, NULL);
+      pci_address (x, 0, dev->slot);
+      close_el (x);
+      break;
     default:
       break;
     }

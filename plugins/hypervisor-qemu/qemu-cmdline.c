@@ -291,6 +291,13 @@ qemu_cmdline_build (VcVm *vm, GError **error)
                                                : "vhost-vsock-device,id=vc-vsock,guest-cid=%u",
                                            vm->vsock_cid));
 
+  /* q35: the root ports where disks go (cold-plugged ones first, the rest
+   * stay empty for hotplug); before the devices that name them. */
+  if (q35)
+    for (int i = 0; i < QEMU_HOTPLUG_PORTS; i++)
+      add (argv, "-device", g_strdup_printf ("pcie-root-port,id=vc-rp%d,bus=pcie.0,chassis=%d,addr=0x%x",
+                                             i, i + 1, QEMU_HOTPLUG_PORT_SLOT + i));
+
   /* Cold-plugged devices, in the order they were added. */
   for (guint i = 0; i < vm->devices->len; i++)
     {
@@ -320,12 +327,6 @@ qemu_cmdline_build (VcVm *vm, GError **error)
         }
       add (argv, "-device", json_text (qemu_device_args (vm, dev)));
     }
-
-  /* q35: empty root ports where hotplugged disks go. */
-  if (q35)
-    for (int i = 0; i < QEMU_HOTPLUG_PORTS; i++)
-      add (argv, "-device", g_strdup_printf ("pcie-root-port,id=vc-rp%d,bus=pcie.0,chassis=%d,addr=0x%x",
-                                             i, i + 1, QEMU_HOTPLUG_PORT_SLOT + i));
 
   if (vm->plugin->seccomp_sandbox)
     add (argv, "-sandbox", g_strdup (QEMU_SANDBOX_OPTIONS));

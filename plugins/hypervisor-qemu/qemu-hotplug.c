@@ -23,8 +23,8 @@ require_q35 (VcVm *vm, const char *what, GError **error)
   return FALSE;
 }
 
-static int
-free_port (VcVm *vm)
+int
+qemu_vm_free_port (VcVm *vm)
 {
   for (int port = 0; port < QEMU_HOTPLUG_PORTS; port++)
     {
@@ -101,7 +101,7 @@ qemu_hotplug_add (VcVm *vm, const VcDevice *device, VcGuestDevice *guest_out, GE
                    device->id);
       return FALSE;
     }
-  int port = free_port (vm);
+  int port = qemu_vm_free_port (vm);
   if (port < 0)
     {
       g_set_error (error, VC_ERROR, VC_ERROR_FAILED,

@@ -186,7 +186,8 @@ qemu_capabilities (VcPluginInstance *self)
                  | VC_HV_CAP_NET_TAP_FD;
   /* microvm has only virtio-mmio and no ACPI hotplug. */
   if (self->machine == QEMU_MACHINE_Q35)
-    caps |= VC_HV_CAP_HOTPLUG_BLOCK | VC_HV_CAP_HOTPLUG_VCPU | VC_HV_CAP_HOTPLUG_MEMORY;
+    caps |= VC_HV_CAP_HOTPLUG_BLOCK | VC_HV_CAP_HOTPLUG_VCPU | VC_HV_CAP_HOTPLUG_MEMORY
+            | VC_HV_CAP_COLD_PLUG_BLOCK;  /* disks behind root ports: unpluggable */
   if (self->have_vhost_vsock)
     caps |= VC_HV_CAP_AGENT_VSOCK;
   return caps;

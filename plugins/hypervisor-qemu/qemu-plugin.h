@@ -107,6 +107,8 @@ char      *qemu_kernel_pick         (VcPluginInstance *self, const char *kernel,
 VcVm      *qemu_vm_new              (VcPluginInstance *self, const VcVmConfig *config, GError **error);
 void       qemu_device_free         (QemuDevice *dev);
 QemuDevice *qemu_vm_find_device     (VcVm *vm, const char *device_id);
+/* q35: the first pcie-root-port without a device, or -1. */
+int         qemu_vm_free_port       (VcVm *vm);
 
 /* qemu-cmdline.c */
 char      *qemu_escape_option       (const char *value);

@@ -140,11 +140,25 @@ qemu_add_device (VcVm *vm, const VcDevice *device, VcGuestDevice *guest_out, GEr
       qemu_device_free (dev);
       return FALSE;
     }
-  if (vm->machine == QEMU_MACHINE_Q35)
+  /* A disk goes behind a root port, as a hot-plugged one: a container's
+   * volume cold-plugged at boot can then be unplugged when the container is
+   * deleted (devices on pcie.0 itself cannot). */
+  int port = vm->machine == QEMU_MACHINE_Q35 && device->type == VC_DEVICE_BLOCK
+             && vm->template_mode == VC_VM_TEMPLATE_NONE ? qemu_vm_free_port (vm) : -1;
+  if (port >= 0)
+    {
+      dev->port = port;
+      dev->slot = QEMU_HOTPLUG_PORT_SLOT + (guint) port;
+    }
+  else if (vm->machine == QEMU_MACHINE_Q35)
     {
       guint used = 0;
       for (guint i = 0; i < vm->devices->len; i++)
-        used = MAX (used, ((QemuDevice *) g_ptr_array_index (vm->devices, i))->slot);
+        {
+          QemuDevice *other = g_ptr_array_index (vm->devices, i);
+          if (other->port < 0)
+            used = MAX (used, other->slot);
+        }
       dev->slot = used == 0 ? QEMU_FIRST_COLD_SLOT : used + 1;
       if (dev->slot > QEMU_LAST_COLD_SLOT)
         {

@@ -226,7 +226,20 @@ class Vmm:
         self.need_vm()
         memory = self.config.get("memory", {"size": 512 * MIB})
         actual = memory["size"] + memory.get("hotplugged_size", 0)
-        return 200, {"config": self.config, "state": self.state, "memory_actual_size": actual}
+        info = {"config": self.config, "state": self.state, "memory_actual_size": actual}
+        # Unlike Cloud Hypervisor (all devices on bus 0), hot-plugged disks sit
+        # behind QEMU root ports here: the tree names each disk's bridge, so
+        # that a client can make the guest's PCI path (bridge slot/device).
+        tree = {}
+        for ident, (_node, port) in self.hot.items():
+            bridge = f"_root_port{port}"
+            tree[bridge] = {"id": bridge, "resources": [], "children": [ident],
+                            "pci_bdf": f"0000:00:{0x10 + port:02x}.0"}
+            tree[ident] = {"id": ident, "resources": [], "children": [],
+                           "pci_bdf": f"0000:{port + 1:02x}:00.0"}
+        if tree:
+            info["device_tree"] = tree
+        return 200, info
 
     def api_vm_counters(self, body):
         self.need_vm(booted=True)

@@ -65,7 +65,8 @@ static guint64
 fake_capabilities (VcPluginInstance *self)
 {
   (void) self;
-  return VC_HV_CAP_PAUSE | VC_HV_CAP_FS_9P | VC_HV_CAP_AGENT_SERIAL | VC_HV_CAP_REATTACH;
+  return VC_HV_CAP_PAUSE | VC_HV_CAP_FS_9P | VC_HV_CAP_AGENT_SERIAL | VC_HV_CAP_REATTACH
+         | VC_HV_CAP_HOTPLUG_BLOCK | VC_HV_CAP_COLD_PLUG_BLOCK;
 }
 
 static gboolean
@@ -112,8 +113,34 @@ fake_add_device (VcVm *vm, const VcDevice *device, VcGuestDevice *guest_out, GEr
     {
       guest_out->struct_size = sizeof (VcGuestDevice);
       guest_out->id = g_strdup (device->id);
+      if (device->type == VC_DEVICE_BLOCK)
+        guest_out->guest_address = g_strdup ("0a/00");
     }
   return TRUE;
+}
+
+/* Disks in and out of the running fake VM: logged, "hotplug_add ID [ro]". */
+static gboolean
+fake_hotplug_add (VcVm *vm, const VcDevice *device, VcGuestDevice *guest_out, GError **error)
+{
+  fake_log (vm->self->settings, "hotplug_add", "%s%s", device->id, device->readonly ? " ro" : "");
+  if (!fake_enter (vm->self->settings, "hotplug_add", error))
+    return FALSE;
+  if (guest_out)
+    {
+      guest_out->struct_size = sizeof (VcGuestDevice);
+      guest_out->id = g_strdup (device->id);
+      guest_out->guest_address = g_strdup ("0b/00");
+    }
+  return TRUE;
+}
+
+static gboolean
+fake_hotplug_remove (VcVm *vm, const char *device_id, guint timeout_ms, GError **error)
+{
+  (void) timeout_ms;
+  fake_log (vm->self->settings, "hotplug_remove", "%s", device_id);
+  return fake_enter (vm->self->settings, "hotplug_remove", error);
 }
 
 static gpointer
@@ -315,6 +342,8 @@ static const VcHypervisorOps fake_ops = {
   .check = fake_check,
   .create_vm = fake_create_vm,
   .add_device = fake_add_device,
+  .hotplug_add = fake_hotplug_add,
+  .hotplug_remove = fake_hotplug_remove,
   .start_vm = fake_start_vm,
   .stop_vm = fake_stop_vm,
   .pause_vm = fake_pause_vm,

@@ -4,9 +4,10 @@
 #    uid on root's sandbox, gets AccessDenied and changes nothing; every
 #    property reads (access.py walks the introspection XML, so a new method
 #    is covered the day it is added);
-#  - a non-root caller's bundle, rootfs, bind sources, block volume images
-#    and linux.devices block devices must be its own, also when reached
-#    through a symbolic link or "..";
+#  - a non-root caller's bundle, rootfs, bind sources and block volume
+#    images must be its own, also when reached through a symbolic link or
+#    ".."; it may pass no host block device (linux.devices type b), and
+#    CreateSandbox's option bundle is checked the same;
 #  - an embedded sandbox's state dir and owner.sock are closed to other uids
 #    by their modes, and the owner checks the peer's credentials.
 . "$(dirname "$0")/lib.sh"
@@ -84,44 +85,40 @@ nobody_bundle link-mount "$U/own-rootfs" "$U/link-to-root"
 expect_denied "a bind source that is the caller's symlink to /root" c1 "$U/link-mount"
 nobody_bundle dotdot-mount "$U/own-rootfs" "$U/own-rootfs/../secret"
 expect_denied "a bind source reached through .." c1 "$U/dotdot-mount"
-# Block volumes (an ext4 mount whose source is an image file) and block
-# devices (linux.devices) reach the VM as disks: the same rule.
-# nobody_block NAME 'JSON MEMBERS': a bundle of uid 65534 with those members.
-nobody_block () {
+# block volumes: vcrund's VMM opens the image or device as root
+block_bundle () {  # NAME MEMBERS: a bundle of uid 65534 on its own rootfs
   mkdir -p "$U/$1"; ln -sfn "$U/own-rootfs" "$U/$1/rootfs"
   cat > "$U/$1/config.json" <<JSON
 { "ociVersion": "1.0.2", "process": { "args": ["true"], "cwd": "/" }, "root": { "path": "rootfs" }, $2 }
 JSON
   chown -hR 65534:65534 "$U/$1"
 }
+truncate -s 1M "$U/root.img"
+truncate -s 1M "$U/own.img"; chown 65534:65534 "$U/own.img"
+block_bundle root-image "\"mounts\": [ { \"destination\": \"/data\", \"type\": \"ext4\", \"source\": \"$U/root.img\" } ]"
+expect_denied "a block volume whose image is root's" c1 "$U/root-image"
+block_bundle host-disk '"linux": { "devices": [ { "path": "/dev/vol0", "type": "b", "major": 7, "minor": 0 } ] }'
+expect_denied "a host block device by linux.devices" c1 "$U/host-disk"
+block_bundle own-image "\"mounts\": [ { \"destination\": \"/data\", \"type\": \"ext4\", \"source\": \"$U/own.img\" } ]"
+gcall_nobody "$S9" $S.CreateContainer c1 "$U/own-image" > "$TMP/out" 2>&1
+[ "$(error_name "$TMP/out")" != org.vcrun.Runtime1.Error.AccessDenied ] \
+  && ok "an image of the caller's own passes the owner check ($(sed 's/.*Error\.//' "$TMP/out" | cut -c1-120))" \
+  || not_ok "own image: $(cat "$TMP/out")"
+gcall_nobody $MANAGER $M.CreateSandbox cold "{'bundle': <'$U/root-image'>}" > "$TMP/out" 2>&1
+[ "$(error_name "$TMP/out")" = org.vcrun.Runtime1.Error.AccessDenied ] \
+  && ok "CreateSandbox's option bundle is checked the same: AccessDenied ($(sed 's/.*AccessDenied: //' "$TMP/out"))" \
+  || not_ok "CreateSandbox bundle option: $(cat "$TMP/out")"
+# Through the caller's symlink to root's image, and through ".." into a
+# directory of root's: the image reached is what counts.
 volume () { echo "\"mounts\": [ { \"destination\": \"/data\", \"type\": \"ext4\", \"source\": \"$1\" } ]"; }
-truncate -s 1M "$U/root.img" "$U/secret/inner.img" "$U/own.img"; chown 65534:65534 "$U/own.img"
+truncate -s 1M "$U/secret/inner.img"
 ln -sfn "$U/root.img" "$U/link-to-image"; chown -h 65534:65534 "$U/link-to-image"
-nobody_block vol-root "$(volume "$U/root.img")"
-expect_denied "a block volume whose image is root's" c1 "$U/vol-root"
-nobody_block vol-link "$(volume "$U/link-to-image")"
-expect_denied "a block volume through the caller's symlink to root's image" c1 "$U/vol-link"
-nobody_block vol-dotdot "$(volume "$U/own-rootfs/../secret/inner.img")"
-expect_denied "a block volume reached through .. into root's directory" c1 "$U/vol-dotdot"
-# A host block device of root's (any in /sys/dev/block), and one that does not exist.
-dev=$(ls /sys/dev/block 2>/dev/null | head -1)
-if [ -n "$dev" ]; then
-  nobody_block dev-root "\"linux\": { \"devices\": [ { \"type\": \"b\", \"path\": \"/dev/xvda\", \"major\": ${dev%%:*}, \"minor\": ${dev##*:} } ] }"
-  expect_denied "a linux.devices block device of root's ($dev)" c1 "$U/dev-root"
-else
-  skip "a linux.devices block device of root's: the host has none"
-fi
-nobody_block dev-none '"linux": { "devices": [ { "type": "b", "path": "/dev/xvdb", "major": 4095, "minor": 1048575 } ] }'
-expect_denied "a linux.devices block device that the host does not have" c1 "$U/dev-none"
-nobody_block vol-own "$(volume "$U/own.img")"
-gcall_nobody "$S9" $S.CreateContainer c2 "$U/vol-own" > "$TMP/out" 2>&1
-if [ "$(error_name "$TMP/out")" != org.vcrun.Runtime1.Error.AccessDenied ]; then
-  ok "the caller's own image passes the access check ($(head -c 160 "$TMP/out"))"
-else
-  not_ok "own image: $(cat "$TMP/out")"
-fi
-gcall_nobody "$S9" $S.GetContainer c2 >/dev/null 2>&1 && bus call $NAME "$(container_path mine c2)" $C Delete b true
-
+block_bundle vol-link "$(volume "$U/link-to-image")"
+expect_denied "a block volume through the caller's symlink to root's image" c5 "$U/vol-link"
+block_bundle vol-dotdot "$(volume "$U/own-rootfs/../secret/inner.img")"
+expect_denied "a block volume reached through .. into root's directory" c5 "$U/vol-dotdot"
+block_bundle dev-none '"linux": { "devices": [ { "type": "b", "path": "/dev/xvdb", "major": 4095, "minor": 1048575 } ] }'
+expect_denied "a linux.devices block device the host does not even have" c5 "$U/dev-none"
 nobody_bundle good "$U/own-rootfs"
 gcall_nobody "$S9" $S.CreateContainer c1 "$U/good" > "$TMP/out" 2>&1 \
   && ok "the caller's own bundle, rootfs and all, is accepted" || not_ok "own bundle: $(cat "$TMP/out")"

@@ -102,6 +102,31 @@ vc create --bundle "$B" hold1 >/dev/null 2>"$ROOT/hold1.err" </dev/null; rc=$?
 expect_eq "a sandbox holding the image rw is created" 0 $rc
 [ $rc -eq 0 ] || diag "$(tail -5 "$ROOT/hold1.err")"
 vc start hold1 >/dev/null 2>&1
+# cold plug: the first container's volume is on QEMU's command line (a
+# -blockdev of the image and its virtio-blk-pci behind a root port), and
+# the saved VM state names the boot-time node, not a hot-plugged one
+qpid=$(pgrep -f -- "-name vcrun-hold1," | head -1)
+qcmd=$(tr '\0' ' ' < "/proc/${qpid:-0}/cmdline" 2>/dev/null)
+expect_match "the first container's image is cold-plugged: on QEMU's command line" \
+    "-blockdev [^ ]*\"filename\":\"$IMG\"" "$qcmd"
+expect_match "... as a virtio-blk-pci behind a root port (unpluggable later)" \
+    '-device [^ ]*"driver":"virtio-blk-pci"[^ ]*"bus":"vc-rp[0-9]"' "$qcmd"
+hvstate=$(python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1])).get("hypervisor_state")))' \
+    "$ROOT/hold1/sandbox.json" 2>/dev/null)
+expect_match "... and was not hot-plugged (its node is the command line's)" '"node_name" *: *"vc-node' "$hvstate"
+[ -n "$(echo "$hvstate" | grep 'vc-hot')" ]; ok $((!$?)) "... no hot-plugged node at all"
+# vcrun stats, embedded (the table and JSON of resources.sh's --bus form)
+out=$(vc stats --no-stream --interval 500 hold1 2>&1)
+expect_match "embedded stats --no-stream prints the table header" \
+    '^ID +CPU % +MEM USAGE / LIMIT +MEM % +NET IO +BLOCK IO +PIDS +VMM RSS +VMM CPU %' "$(echo "$out" | head -1)"
+expect_match "... and hold1's row (no memory limit yet: max)" '^hold1 +[0-9.]+% +[0-9.]+[kMG]B / max +-- .* [1-9][0-9]* +[0-9.]+[kMG]B +[0-9.]+%$' \
+    "$(echo "$out" | sed -n 2p)"
+out=$(vc stats --no-stream --format json --interval 500 2>&1)
+python3 -c 'import json,sys; r=json.loads(sys.argv[1]); assert [x["id"] for x in r]==["hold1"] and r[0]["pids"]>=1 and r[0]["vmm_rss_bytes"]>0' "$out"
+ok $? "embedded stats --format json without IDs lists the running container"
+# streaming: a new table every interval until interrupted
+n=$(timeout -s INT 4 "$VCRUN" --config "$CONF" --root "$ROOT" stats --interval 300 hold1 2>/dev/null | grep -c '^hold1 ')
+[ "${n:-0}" -ge 2 ]; ok $? "stats without --no-stream prints a table per interval until interrupted ($n rows in 4 s)"
 # embedded update, through the sandbox's supervisor (within the VM's 256 MiB)
 out=$(vc update --memory 200M hold1 2>&1); rc=$?
 expect_eq "update --memory 200M of an embedded sandbox exits 0" 0 $rc
@@ -116,7 +141,7 @@ make_bundle "$B" '["true"]'
 add_json "$B" "spec['mounts'].append({'destination': '/data', 'type': 'ext4', 'source': '$IMG'})"
 err=$(vc run --bundle "$B" second1 2>&1 </dev/null); rc=$?
 expect_eq "a second sandbox on the same image fails (exit 125)" 125 $rc
-expect_match "... saying the image is locked by another user" "$IMG.*(lock|in use)" "$err"
+expect_match "... saying the image is locked by another user" "(lock|in use).*$IMG|$IMG.*(lock|in use)" "$(echo "$err" | tr '\n' ' ')"
 expect_eq "... and leaves no state" "hold1" "$(vc list -q)"
 vc delete --force hold1 >/dev/null 2>&1
 expect_eq "delete of the holder leaves nothing" "" "$(vc list -q)"

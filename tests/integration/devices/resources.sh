@@ -25,6 +25,8 @@ VCRUN="$BUILD/cli/vcrun"
 vcb () { timeout -k 5 300 "$VCRUN" --bus=session "$@"; }
 vbus () { busctl --address="$ADDR" --timeout=300 "$@"; }
 C=org.vcrun.Runtime1.Container
+# has TEXT REGEX: TEXT matches the extended REGEX.
+has () { printf '%s\n' "$1" | grep -Eq -- "$2"; }
 S=org.vcrun.Runtime1.Sandbox
 
 make_bundle () {
@@ -44,23 +46,50 @@ truncate -s 32M "$IMG" && mkfs.ext4 -q -F "$IMG" >/dev/null 2>&1 || skip_all "mk
 make_bundle "$TMP/sleeper" '["/bin/sleep", "1000"]' ""
 make_bundle "$TMP/writer" '["/bin/sh", "-c", "echo second-container > /data/from-c2 && cat /data/from-c2"]' \
   ", { \"destination\": \"/data\", \"type\": \"ext4\", \"source\": \"$IMG\" }"
+make_bundle "$TMP/coldwriter" '["/bin/sh", "-c", "echo cold-container > /data/from-c0 && sync"]' \
+  ", { \"destination\": \"/data\", \"type\": \"ext4\", \"source\": \"$IMG\" }"
 make_bundle "$TMP/reader" '["/bin/sh", "-c", "cat /data/from-c2"]' \
   ", { \"destination\": \"/data\", \"type\": \"ext4\", \"source\": \"$IMG\", \"options\": [\"ro\"] }"
 
 start_bus
 start_vcrund "$CONF" --root "$TMP/state" || { not_ok "vcrund starts"; finish; }
 
-if ! vcb create --bundle "$TMP/sleeper" r1 > "$TMP/create.out" 2>&1 || ! vcb start r1 >> "$TMP/create.out" 2>&1; then
-  not_ok "a sandbox boots through vcrund: $(tail -3 "$TMP/create.out")"
+# ---- cold plug: CreateSandbox with the first container's bundle -------------------
+# c0's volume is on QEMU's command line at boot, CreateContainer c0 takes it
+# without a hotplug, and deleting c0 unplugs it while the sandbox lives on.
+SB=$(sandbox_path r1)
+out=$(vbus call $NAME $MANAGER org.vcrun.Runtime1.Manager CreateSandbox 'sa{sv}' r1 2 \
+  bundle s "$TMP/coldwriter" container s c0 2>&1)
+if [ "$out" != "o \"$SB\"" ] || ! vbus call $NAME "$SB" $S Start >> "$TMP/create.out" 2>&1; then
+  not_ok "a sandbox boots through vcrund with its first container's bundle: $out"
   sed 's/^/#   /' "$TMP/vcrund.log" | tail -20
   finish
 fi
+ok "a sandbox boots through vcrund with its first container's bundle (CreateSandbox option bundle)"
+qcmd=$(tr '\0' ' ' < "/proc/$(pgrep -f -- "-name vcrun-r1," | head -1)/cmdline" 2>/dev/null)
+check "c0's image is on QEMU's command line at boot (cold plug)" has "$qcmd" "-blockdev [^ ]*\"filename\":\"$IMG\""
+C0=$(vbus call $NAME "$SB" $S CreateContainer ss c0 "$TMP/coldwriter" 2>&1)
+check "CreateContainer c0 takes the cold-plugged volume ($C0)" has "$C0" '^o "'
+C0=$(echo "$C0" | sed 's/^o "\(.*\)"$/\1/')
+vbus call $NAME "$C0" $C Start >/dev/null 2>&1
+st=$(vbus call $NAME "$C0" $C Wait 2>&1)
+check "c0 writes to its volume and exits 0 ($st)" [ "$st" = "i 0" ]
+hv () { python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1])).get("hypervisor_state")))' "$TMP/state/r1/sandbox.json"; }
+check "c0's volume was not hot-plugged (the boot-time node)" has "$(hv)" '"node_name": "vc-node'
+! has "$(hv)" 'vc-hot'; check "... and no hot-plugged node exists" [ $? -eq 0 ]
+vbus call $NAME "$C0" $C Delete b false >/dev/null 2>"$TMP/del0.err"; st=$?
+check "deleting c0 succeeds ($(cat "$TMP/del0.err"))" [ $st -eq 0 ]
+check "... and unplugs its cold-plugged volume from the running VM" sh -c "! grep -q '$IMG' $TMP/state/r1/sandbox.json"
+check "the written file is in the image" [ "$(debugfs -R 'cat /from-c0' "$IMG" 2>/dev/null)" = cold-container ]
+
+if ! vcb_create_r1=$(vbus call $NAME "$SB" $S CreateContainer ss r1 "$TMP/sleeper" 2>&1) \
+   || ! vbus call $NAME "$(container_path r1 r1)" $C Start >> "$TMP/create.out" 2>&1; then
+  not_ok "a container r1 starts in the sandbox: $vcb_create_r1 $(tail -3 "$TMP/create.out")"
+  finish
+fi
 ok "a sandbox with a running container through vcrund"
-SB=$(sandbox_path r1)
 CG='/sys/fs/cgroup$(cut -d: -f3 /proc/self/cgroup)'
 inside () { vcb exec r1 sh -c "$1" 2>&1; }
-# has TEXT REGEX: TEXT matches the extended REGEX.
-has () { printf '%s\n' "$1" | grep -Eq -- "$2"; }
 
 check "one vCPU at boot" [ "$(inside nproc)" = 1 ]
 check "no memory limit at boot" [ "$(inside "cat $CG/memory.max")" = max ]
@@ -101,6 +130,24 @@ s2=$(vcb events --stats r1)
 check "the container's CPU time grows when it works" \
   python3 -c 'import json,sys; a,b=(json.loads(x)["data"]["cpu"]["usage"]["total"] for x in sys.argv[1:3]); print("# cpu ns", a, "->", b); assert b>a' "$s1" "$s2"
 note "stats: $s2"
+# ---- stats: the table and JSON of `vcrun stats`, embedded form identical --------------
+out=$(vcb stats --no-stream r1 2>&1)
+check "stats --no-stream prints a table header and r1's row ($out)" \
+  has "$(echo "$out" | head -1)" '^ID +CPU % +MEM USAGE / LIMIT +MEM % +NET IO +BLOCK IO +PIDS +VMM RSS +VMM CPU %'
+check "... r1's row has memory, pids and a VMM RSS" has "$(echo "$out" | sed -n 2p)" '^r1 +[0-9.]+% +[0-9.]+[kMG]B / 134\.2MB +[0-9.]+% +[0-9.]+[kMG]?B / [0-9.]+[kMG]?B +[0-9.]+[kMG]?B / [0-9.]+[kMG]?B +[1-9][0-9]* +[0-9.]+[kMG]B +[0-9.]+%$'
+inside 'end=$(($(busybox date +%s) + 8)); while [ $(busybox date +%s) -lt $end ]; do :; done' >/dev/null &
+busy=$!
+sleep 1
+j=$(vcb stats --no-stream --format json --interval 2000 2>&1)
+wait $busy
+check "stats --format json while the container works: CPU % > 1, VMM CPU % > 1, pids >= 2" \
+  python3 -c 'import json,sys; r=[x for x in json.loads(sys.argv[1]) if x["id"]=="r1"][0]; print("# stats", r); assert r["cpu_percent"]>1 and r["vmm_cpu_percent"]>1 and r["pids"]>=2 and r["vmm_rss_bytes"]>0 and r["memory_limit_bytes"]==134217728' "$j"
+j=$(vcb stats --no-stream --format json --interval 1500 r1 2>&1)
+check "... and CPU % falls back below 50 when it idles" \
+  python3 -c 'import json,sys; r=json.loads(sys.argv[1])[0]; print("# idle", r["cpu_percent"]); assert r["cpu_percent"]<50' "$j"
+err=$(vcb stats --no-stream nosuch 2>&1); st=$?
+check "stats of an unknown container fails ($st: $err)" has "$st $err" "^125 .*nosuch"
+
 out=$(gdbus call --address "$ADDR" --dest $NAME --object-path "$(container_path r1 r1)" --method $C.GetStats)
 check "GetStats returns the figures over D-Bus" has "$out" "'vmm_rss_bytes': (uint64 )?[1-9]"
 

@@ -4,8 +4,11 @@
 # untouched), with the build tree's plugins and guest image:
 #   - vcrun check and the kvm probe; an unreachable URI, permission denied, a
 #     foreign domain vcrun-<id> (refused and left alone), a kernel libvirt
-#     cannot read, a network namespace (libvirt takes no tap fd and cannot
-#     open a tap in another namespace): each a clear error, nothing left behind;
+#     cannot read: each a clear error, nothing left behind;
+#   - a network namespace (taps opened by libvirt by name in the host's
+#     namespace, then moved): traffic both ways; delete after the owner's
+#     SIGKILL (reattach), and delete after a crash before the move, leave the
+#     namespace as given and no host tap;
 #   - virsh list shows a running sandbox's domain with our metadata; exec;
 #     libvirtd restarted while it runs (same QEMU, still controllable);
 #     its owner SIGKILLed and delete --force from another vcrun process
@@ -125,28 +128,91 @@ ok $([ $rc -ne 0 ]; echo $?) "a kernel libvirt cannot read makes run fail (exit 
 expect_match "... naming the kernel" "no-such-dir/vmlinuz" "$err"
 expect_eq "... leaving no domain and no sandbox" " " "$(domains) $(vc list -q)"
 
-# A network namespace: hypervisor-libvirt announces no VC_HV_CAP_NET_TAP_FD
-# (libvirt's API takes no tap fd, and its <interface type='ethernet'> opens
-# taps in libvirtd's own namespace), so the sandbox is refused, never made
-# without its network; the namespace, libvirt and the state dir stay as they were.
+# ---- N: a network namespace ------------------------------------------------
+# libvirt's API takes no tap fd, so hypervisor-libvirt announces
+# VC_HV_CAP_NET_TAP_NAME: vcrun makes a persistent tap vct<hash>N in the
+# host's namespace, libvirtd opens it by name (<interface type='ethernet'>,
+# <target managed='no'>), and vcrun moves it into the container's namespace,
+# renamed vctapN, with the tc redirects, once the domain started. The guest
+# and the peer namespace reach each other; delete leaves the namespace as it
+# was given and no tap in the host's namespace; so does a delete after a
+# crash in the window before the move, when the tap is still in the host's.
 net_why=$(net_missing)
 if [ -z "$net_why" ]; then
-    LVNS=${NET_PREFIX}lv
-    net_ns "$LVNS" && net_ns "${NET_PREFIX}lvpeer" &&
-        net_veth "$LVNS" eth0 "${NET_PREFIX}lvpeer" veth0 02:00:00:00:03:02 &&
-        ip -n "$LVNS" addr add 192.0.2.2/24 dev eth0
+    LVNS=${NET_PREFIX}lv LVPEER=${NET_PREFIX}lvpeer
+    net_ns "$LVNS" && net_ns "$LVPEER" &&
+        net_veth "$LVNS" eth0 "$LVPEER" veth0 02:00:00:00:03:02 &&
+        ip -n "$LVNS" addr add 192.0.2.2/24 dev eth0 && ip -n "$LVPEER" addr add 192.0.2.1/24 dev veth0
     ok $? "a network namespace with a veth of the test's own"
     ns_before=$(net_snapshot "$LVNS")
-    net_bundle "$ROOT/netb" "{ \"type\": \"network\", \"path\": \"/run/netns/$LVNS\" }" '["true"]'
-    err=$(vc run --bundle "$ROOT/netb" n1 2>&1 </dev/null); rc=$?
-    ok $([ $rc -ne 0 ]; echo $?) "run with a network namespace fails (exit $rc)"
-    expect_match "... with the backend's exact refusal" \
-        "sandbox n1: network namespace /run/netns/$LVNS: hypervisor plugin hypervisor-libvirt cannot give the VM a NIC on a tap fd \(no VC_HV_CAP_NET_TAP_FD\): not supported by this backend" "$err"
+    host_vct() { ip -o link show | grep -o ' vct[0-9a-f]*[0-9]*' | sort | tr -d ' ' | tr '\n' ' '; }
+    host_before=$(host_vct)
+    net_bundle "$ROOT/netb" "{ \"type\": \"network\", \"path\": \"/run/netns/$LVNS\" }" '["sleep", "1000"]'
+    vc run -d --bundle "$ROOT/netb" n1 </dev/null >/dev/null 2>"$ROOT/n1.err"; rc=$?
+    expect_eq "run -d with a network namespace exits 0" 0 $rc
+    [ $rc -eq 0 ] || sed 's/^/#   /' "$ROOT/n1.err" | tail -20
+    xml=$($VIRSH dumpxml vcrun-n1 2>/dev/null)
+    expect_match "the domain's NIC is an existing tap libvirt leaves alone" \
+        "<interface type=.ethernet.>.*<target dev=.vct[0-9a-f]{8}0. managed=.no./>" "$(echo $xml)"
+    expect_eq "the tap is in the container's namespace now, as vctap0" "vctap0" \
+        "$(ip -n "$LVNS" -o link show | grep -o 'vctap[0-9]*' | tr '\n' ' ' | sed 's/ $//')"
+    expect_eq "... and none in the host's namespace" "$host_before" "$(host_vct)"
+    out=$(vc exec n1 ip -o addr show eth0 2>&1)
+    expect_match "the guest's eth0 has the veth's address" "inet 192\.0\.2\.2/24" "$out"
+    out=$(vc exec n1 ping -c 1 -W 30 192.0.2.1 2>&1)
+    expect_match "the guest reaches the peer namespace (ping)" "1 packets received" "$out"
+    out=$(ip netns exec "$LVPEER" "$BUSYBOX" ping -c 1 -W 30 192.0.2.2 2>&1)
+    expect_match "... and the peer reaches the guest" "1 packets received" "$out"
+    # The owner SIGKILLed: delete reattaches (attach_vm with the NIC in the
+    # saved state) from another process.
+    owner=$(state_field n1 owner_pid)
+    kill -KILL "$owner" 2>/dev/null
+    owner_gone() { ! kill -0 "$owner" 2>/dev/null || [ "$(awk '{print $3}' /proc/$owner/stat 2>/dev/null)" = Z ]; }
+    wait_for 10 owner_gone; ok $? "the owner of n1 SIGKILLed"
+    vc delete --force n1 2>"$ROOT/n1.err"; rc=$?
+    expect_eq "delete --force from another process (reattach) exits 0" 0 $rc
+    [ $rc -eq 0 ] || sed 's/^/#   /' "$ROOT/n1.err" | tail -20
     expect_eq "... leaving no domain and no sandbox" " " "$(domains) $(vc list -q)"
-    expect_eq "... nor a process or state of it" "" "$(pgrep -f -- "$ROOT/state/n1")$(ls -A "$ROOT/state/n1" 2>/dev/null)"
-    expect_eq "... and the namespace as it was given" "$ns_before" "$(net_snapshot "$LVNS")"
+    expect_eq "... the namespace as it was given" "$ns_before" "$(net_snapshot "$LVNS")"
+    expect_eq "... and no tap in the host's namespace" "$host_before" "$(host_vct)"
+
+    # A crash in the window: every vcrun process of the sandbox SIGKILLed as
+    # soon as its tap shows in the host's namespace (stopped first, so that
+    # the move cannot happen in between), and its QEMU once libvirtd, which
+    # goes on with the start alone, has spawned it (without a saved state,
+    # delete cannot find a domain whose start it never saw end). eth0 has an
+    # ingress qdisc of the caller's this time: nothing of vcrun's was in the
+    # namespace yet, so the delete must leave it there.
+    ip netns exec "$LVNS" tc qdisc add dev eth0 ingress
+    ns_before=$(net_snapshot "$LVNS")
+    vc run -d --bundle "$ROOT/netb" n2 </dev/null >/dev/null 2>&1 &
+    in_window=1
+    for _ in $(seq 3000); do
+        [ "$(host_vct)" != "$host_before" ] && in_window=0 && break
+        sleep 0.02
+    done
+    vcrun_pids=$(pgrep -f -- "--root $ROOT/state" | tr '\n' ' ')
+    [ -n "$vcrun_pids" ] && kill -STOP $vcrun_pids && kill -KILL $vcrun_pids
+    ok $in_window "a tap of n2 shows in the host's namespace, and its vcrun processes are killed then"
+    wait 2>/dev/null
+    for _ in $(seq 600); do
+        qemu=$(qemu_of n2)
+        [ -n "$qemu" ] && { kill -KILL "$qemu"; break; }
+        no_domain n2 && break
+        sleep 0.1
+    done
+    wait_for 30 no_domain n2; ok $? "... and its QEMU (${qemu:-none}): no domain is left"
+    left=$(host_vct)
+    ok $([ "$left" != "$host_before" ]; echo $?) "... the tap is left in the host's namespace ($left)"
+    for t in $left; do diag "$(ip -o link show "$t" 2>&1 | cut -c1-120)"; done
+    VC_TIMEOUT=120 vc delete --force n2 >/dev/null 2>"$ROOT/n2.err"; rc=$?
+    expect_eq "delete --force after the crash exits 0" 0 $rc
+    [ $rc -eq 0 ] || sed 's/^/#   /' "$ROOT/n2.err" | tail -20
+    expect_eq "... no tap in the host's namespace" "$host_before" "$(host_vct)"
+    expect_eq "... the namespace is as it was given, the caller's qdisc too" "$ns_before" "$(net_snapshot "$LVNS")"
+    expect_eq "... and no sandbox is left" "" "$(vc list -q)"
 else
-    skip "a network namespace is refused by hypervisor-libvirt" "$net_why"
+    skip "a network namespace over hypervisor-libvirt" "$net_why"
 fi
 
 # ---- B: a running sandbox seen through libvirt ------------------------------

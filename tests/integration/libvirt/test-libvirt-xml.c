@@ -75,6 +75,10 @@ test_domain (void)
   p9->device->readonly = TRUE;
   g_ptr_array_add (vm.devices, p9);
   g_ptr_array_add (vm.devices, device (VC_DEVICE_BLOCK, "d", "/img/disk.raw", NULL, 5));
+  LvDevice *nic = device (VC_DEVICE_NET, "net0", "vct0123abcd0", NULL, 6);
+  nic->device->mac = g_strdup ("02:00:00:00:02:02");
+  nic->device->mtu = 1400;
+  g_ptr_array_add (vm.devices, nic);
   vm.shared_memory = TRUE;
 
   g_autoptr (GError) error = NULL;
@@ -100,6 +104,13 @@ test_domain (void)
   EXPECT ("string(/domain/devices/filesystem[target/@dir='tag9']/@accessmode)", "mapped");
   EXPECT ("string(count(/domain/devices/filesystem[target/@dir='tag9']/readonly))", "1");
   EXPECT ("string(/domain/devices/disk/address/@slot)", "0x05");
+  /* A NIC on an existing tap, opened by name, which libvirt leaves alone. */
+  EXPECT ("string(/domain/devices/interface[@type='ethernet']/target/@dev)", "vct0123abcd0");
+  EXPECT ("string(/domain/devices/interface/target/@managed)", "no");
+  EXPECT ("string(/domain/devices/interface/mac/@address)", "02:00:00:00:02:02");
+  EXPECT ("string(/domain/devices/interface/model/@type)", "virtio");
+  EXPECT ("string(/domain/devices/interface/mtu/@size)", "1400");
+  EXPECT ("string(/domain/devices/interface/address/@slot)", "0x06");
   EXPECT ("string(count(/domain/devices/controller[@model='pcie-root-port']))", "4");
   EXPECT ("string(/domain/devices/controller[@type='virtio-serial']/address/@slot)", "0x02");
   g_autofree char *cmdline = xpath (xml, "string(/domain/os/cmdline)");
@@ -128,6 +139,61 @@ test_domain (void)
   g_assert_null (bad);
   g_assert_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT);
   g_ptr_array_unref (vm.devices);
+}
+
+/* A NIC comes by tap name (VC_HV_CAP_NET_TAP_NAME): a fd, a name that is no
+ * interface name, a bad MAC or MTU are refused, saying which. */
+static void
+test_net_validate (void)
+{
+  VcPluginInstance plugin = { .machine = (char *) "q35" };
+  VcVm vm = { .plugin = &plugin, .sandbox_id = (char *) "s1" };
+  vm.devices = g_ptr_array_new_with_free_func (free_dev);
+  g_autoptr (GError) error = NULL;
+  VcDevice *d = vc_device_new (VC_DEVICE_NET, "net0", "vct0123abcd0", NULL);
+  d->mac = g_strdup ("02:00:00:00:02:02");
+  g_assert_true (lv_device_validate (&vm, d, &error));
+  g_assert_no_error (error);
+
+  d->net_fd = 0;
+  g_assert_false (lv_device_validate (&vm, d, &error));
+  g_assert_error (error, VC_ERROR, VC_ERROR_NOT_SUPPORTED);
+  g_assert_nonnull (strstr (error->message, "takes no tap fd"));
+  g_clear_error (&error);
+  d->net_fd = -1;
+
+  const char *bad_names[] = { "", "a-name-of-16-chr", "tap/0", "ta p" };
+  for (guint i = 0; i < G_N_ELEMENTS (bad_names); i++)
+    {
+      g_free (d->host_path);
+      d->host_path = g_strdup (bad_names[i]);
+      g_assert_false (lv_device_validate (&vm, d, &error));
+      g_assert_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT);
+      g_assert_nonnull (strstr (error->message, "tap's name"));
+      g_clear_error (&error);
+    }
+  g_free (d->host_path);
+  d->host_path = g_strdup ("vct0123abcd0");
+  g_free (d->mac);
+  d->mac = g_strdup ("02:00:00:00:02");
+  g_assert_false (lv_device_validate (&vm, d, &error));
+  g_assert_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  g_free (d->mac);
+  d->mac = g_strdup ("02:00:00:00:02:02");
+  d->mtu = 20;
+  g_assert_false (lv_device_validate (&vm, d, &error));
+  g_assert_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  vc_device_free (d);
+  g_ptr_array_unref (vm.devices);
+
+  /* The taps are made on this host: NICs only for a libvirtd here. */
+  g_assert_true (lv_uri_is_local ("qemu:///system"));
+  g_assert_true (lv_uri_is_local ("qemu+unix:///system?socket=/tmp/s"));
+  g_assert_false (lv_uri_is_local ("qemu+ssh://root@other/system"));
+  g_assert_false (lv_uri_is_local ("qemu+tcp://other:16509/system"));
+  g_assert_false (lv_uri_is_local ("test"));
 }
 
 static void
@@ -159,5 +225,6 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/libvirt-xml/domain", test_domain);
   g_test_add_func ("/libvirt-xml/live-queries", test_live_queries);
+  g_test_add_func ("/libvirt-xml/net-validate", test_net_validate);
   return g_test_run ();
 }

@@ -8,8 +8,9 @@
 # Namespaces and veths are the test's own; addresses come from 192.0.2.0/24.
 #
 # VCRUN_NET_HYPERVISOR names the hypervisor plugin under test (default
-# hypervisor-qemu; net-clh.sh runs hypervisor-clh against its stand-in with
-# the configuration it writes); VCRUN_NET_SHORT=1 runs only the first
+# hypervisor-qemu; net-clh.sh runs hypervisor-clh against its stand-in and
+# net-libvirt.sh hypervisor-libvirt against a private libvirtd, with the
+# configuration each writes); VCRUN_NET_SHORT=1 runs only the first
 # sandbox's core cases (addresses and MACs, a fetch each way, delete leaves
 # the namespace as given).
 here=$(dirname "$0")
@@ -40,7 +41,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 143' TERM INT HUP
 
-host_taps() { ip -o link show | grep -c ' vctap' ; }
+# vctapN, and vct<hash>N: the host-side name of a tap libvirt opens by name.
+host_taps() { ip -o link show | grep -c ' vct' ; }
 # vexec ID CMD...: vc exec; an empty answer is retried (twice) and said, as
 # exec sometimes loses a short process's output (not a network matter).
 vexec() {
@@ -57,6 +59,7 @@ vexec() {
 vmm_of() {
     case $HV in
         hypervisor-clh) pgrep -f -- "path=$ROOT/$1/clh-api.sock" | head -1 ;;
+        hypervisor-libvirt) pgrep -f -- "guest=vcrun-$1," | head -1 ;;
         *) cat "$ROOT/$1/qemu.pid" 2>/dev/null ;;
     esac
 }
@@ -273,7 +276,9 @@ owner=$(state_field d1 owner_pid); qemu=$(vmm_of d1)
 ok $? "its supervisor and QEMU are killed"
 gone() { ! kill -0 "$qemu" 2>/dev/null || grep -q '^State:.Z' /proc/"$qemu"/status 2>/dev/null; }
 wait_for 30 gone
-vc delete --force d1 >/dev/null 2>&1; expect_eq "delete after the crash exits 0" 0 $?
+vc delete --force d1 >/dev/null 2>"$ROOT/d1.err"; rc=$?
+expect_eq "delete after the crash exits 0" 0 $rc
+[ $rc = 0 ] || diag "$(tail -5 "$ROOT/d1.err")"
 expect_eq "... and leaves the namespace as it was given" "$cr_before" "$(net_snapshot "$CR")"
 
 # ---- E: the namespace vanishes while the sandbox boots ---------------------

@@ -88,6 +88,7 @@ test_plan (void)
   g_assert_cmpuint (back->ifaces->len, ==, 1);
   VcNetIface *b = back->ifaces->pdata[0];
   g_assert_cmpstr (b->tap, ==, "vctap0");
+  g_assert_null (b->host_tap);
   g_assert_cmpstr (b->addresses->pdata[0], ==, "192.0.2.2/25");
   VcNlRoute *r = back->routes->pdata[0];
   g_assert_cmpstr (r->destination, ==, "");
@@ -96,6 +97,18 @@ test_plan (void)
   VcNlNeighbor *n = back->neighbors->pdata[0];
   g_assert_cmpstr (n->mac, ==, "02:00:00:00:00:03");
   g_assert_cmpint (n->state, ==, 0x80);
+
+  /* A tap made by name in the host's namespace (VC_HV_CAP_NET_TAP_NAME) keeps
+   * its host-side name, for a delete after a crash before the move. */
+  ((VcNetIface *) plan->ifaces->pdata[0])->host_tap = g_strdup ("vct0123abcd0");
+  g_assert_false (back->moved);
+  plan->moved = TRUE;
+  g_assert_true (vc_network_write (plan, dir, &error));
+  g_autoptr(VcNetwork) back2 = vc_network_read (dir, &error);
+  g_assert_no_error (error);
+  g_assert_true (back2->moved);
+  g_assert_cmpstr (((VcNetIface *) back2->ifaces->pdata[0])->host_tap, ==, "vct0123abcd0");
+  g_assert_cmpstr (((VcNetIface *) back2->ifaces->pdata[0])->tap, ==, "vctap0");
 
   g_autofree char *path = g_build_filename (dir, VC_NETWORK_FILE, NULL);
   g_assert_true (g_file_set_contents (path, "[1, 2]", -1, NULL));

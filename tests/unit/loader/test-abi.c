@@ -272,7 +272,7 @@ static void
 test_constants (void)
 {
   g_assert_cmpint (VC_ABI_MAJOR, ==, 1);
-  g_assert_cmpint (VC_ABI_MINOR, ==, 4);
+  g_assert_cmpint (VC_ABI_MINOR, ==, 5);
   g_assert_cmpstr (VC_PLUGIN_DESCRIPTOR_SYMBOL, ==, "vc_plugin_descriptor");
   g_assert_cmpint (VC_HYPERVISOR_OPS_VERSION, ==, 2);
   g_assert_cmpint (VC_AGENT_OPS_VERSION, ==, 2);
@@ -326,6 +326,7 @@ test_constants (void)
   g_assert_cmpint (VC_HV_CAP_AGENT_VSOCK, ==, 1 << 8);
   g_assert_cmpint (VC_HV_CAP_AGENT_HYBRID_VSOCK, ==, 1 << 9);
   g_assert_cmpint (VC_HV_CAP_REATTACH, ==, 1 << 10);
+  g_assert_cmpint (VC_HV_CAP_COLD_PLUG_BLOCK, ==, 1 << 11);  /* devices, ABI 1.4 */
   /* templates */
   g_assert_cmpint (VC_HV_CAP_TEMPLATE, ==, 1 << 20);
   g_assert_cmpint (VC_VM_TEMPLATE_NONE, ==, 0);
@@ -333,6 +334,7 @@ test_constants (void)
   g_assert_cmpint (VC_VM_TEMPLATE_RESTORE, ==, 2);
   g_assert_cmpint (VC_HV_CAP_NET_TAP_FD, ==, 1 << 16);   /* network, ABI 1.3 */
   g_assert_cmpint (VC_DEVICE_NET, ==, 6);
+  g_assert_cmpint (VC_HV_CAP_NET_TAP_NAME, ==, 1 << 17); /* NICs by tap name, ABI 1.5 */
 
   g_assert_cmpint (VC_VM_STATUS_UNKNOWN, ==, 0);
   g_assert_cmpint (VC_VM_STATUS_CREATED, ==, 1);
