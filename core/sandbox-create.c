@@ -252,7 +252,7 @@ boot (VcSandbox *sb, const char *hostname, GError **error)
         return step_failed (sb, "wait_agent_channel", error);
     }
 
-  VcAgentRef *ref = vc_sandbox_connect_agent (sb, error);
+  VcAgentRef *ref = vc_sandbox_connect_agent_booting (sb, error);
   if (ref == NULL)
     return FALSE;
   g_mutex_lock (&sb->state_mutex);
