@@ -50,7 +50,7 @@ JSON
 start_bus
 start_vcrund "$TMP/vcrun.conf" || exit 1
 fds0=$(ls /proc/$VCRUND_PID/fd | wc -l)
-VCD_LOAD_PREFIX=vm VCD_LOAD_BOOT_TIMEOUT_MS=900000 \
+VCD_LOAD_PREFIX=vm VCD_LOAD_BOOT_TIMEOUT_MS=900000 VCD_LOAD_CALL_TIMEOUT_MS=1200000 \
   "$BUILD/tests/integration/daemon/vcd-load" "$ADDR" "$vms" 1 "$TMP/b" \
   '{"args":["/bin/echo","exec","ok"],"cwd":"/","env":["PATH=/bin"],"user":{"uid":0,"gid":0}}' "exec ok" \
   || failed=1

@@ -144,11 +144,11 @@ supervise_until_exit (VcSandbox *sandbox, VcContainer *container, VcOwner *owner
     {
       winch = g_unix_signal_add (SIGWINCH, on_winch, &sv);
       retry = g_timeout_add (250, push_console_size, &sv);
-      vc_sandbox_set_changed_func (sandbox, on_sandbox_changed, &sv, NULL);
+      vc_owner_set_changed_func (owner, on_sandbox_changed, &sv);
     }
   g_main_loop_run (sv.loop);
   if (console >= 0)
-    vc_sandbox_set_changed_func (sandbox, NULL, NULL, NULL);
+    vc_owner_set_changed_func (owner, NULL, NULL);
   if (winch)
     g_source_remove (winch);
   if (retry)

@@ -71,16 +71,12 @@ check_no_host_block_devices (const VcOciSpec *spec, GError **error)
 }
 
 gboolean
-vc_bundle_check_owner (const char *bundle, guint uid, GError **error)
+vc_bundle_check_spec_owner (const char *bundle, const VcOciSpec *spec, guint uid, GError **error)
 {
   g_autofree char *config = g_build_filename (bundle, "config.json", NULL);
   if (!check_path_owner (bundle, "bundle", uid, error)
-      || !check_path_owner (config, "bundle file", uid, error))
-    return FALSE;
-  g_autoptr(VcOciSpec) spec = vc_oci_spec_load (bundle, error);
-  if (spec == NULL)
-    return FALSE;
-  if (!check_path_owner (spec->root_path, "rootfs", uid, error))
+      || !check_path_owner (config, "bundle file", uid, error)
+      || !check_path_owner (spec->root_path, "rootfs", uid, error))
     return FALSE;
   for (guint i = 0; i < spec->mounts->len; i++)
     {
@@ -94,6 +90,13 @@ vc_bundle_check_owner (const char *bundle, guint uid, GError **error)
         return FALSE;
     }
   return check_no_host_block_devices (spec, error);
+}
+
+gboolean
+vc_bundle_check_owner (const char *bundle, guint uid, GError **error)
+{
+  g_autoptr(VcOciSpec) spec = vc_oci_spec_load (bundle, error);
+  return spec != NULL && vc_bundle_check_spec_owner (bundle, spec, uid, error);
 }
 
 gboolean

@@ -3,6 +3,7 @@
  * failure. */
 #include "config.h"
 
+#include "bundle.h"
 #include "container-impl.h"
 #include "container-devices.h"
 #include "host-cgroup.h"
@@ -117,6 +118,13 @@ run_create_hooks (VcSandbox *sb, const char *id, const char *bundle, const VcOci
 VcContainer *
 vc_container_create (VcSandbox *sb, const char *id, const char *bundle, GError **error)
 {
+  return vc_container_create_as (sb, id, bundle, 0, error);
+}
+
+VcContainer *
+vc_container_create_as (VcSandbox *sb, const char *id, const char *bundle, guint caller_uid,
+                        GError **error)
+{
   if (!vc_id_validate (id, "container", error))
     return NULL;
   if (bundle == NULL || *bundle == '\0')
@@ -128,6 +136,8 @@ vc_container_create (VcSandbox *sb, const char *id, const char *bundle, GError *
   g_autofree char *abs_bundle = g_canonicalize_filename (bundle, NULL);
   g_autoptr(VcOciSpec) spec = vc_oci_spec_load (abs_bundle, error);
   if (spec == NULL)
+    return NULL;
+  if (caller_uid != 0 && !vc_bundle_check_spec_owner (abs_bundle, spec, caller_uid, error))
     return NULL;
 
   /* As Kata: a host namespace other than the network cannot be joined

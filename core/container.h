@@ -51,6 +51,13 @@ const char *vc_container_state_to_string (VcContainerState state);
 /* bundle: a directory with config.json; made absolute before it is stored. */
 VcContainer *vc_container_create (VcSandbox *sandbox, const char *id, const char *bundle,
                                   GError **error);
+/* As vc_container_create, for caller_uid (0: root, no checks): config.json
+ * is read once, and that spec's bundle, rootfs, bind sources, block volumes
+ * and block devices must belong to caller_uid (vc_bundle_check_spec_owner)
+ * before anything is shared: a config.json swapped after the check is not
+ * the one used. VC_ERROR_ACCESS_DENIED names what is not the caller's. */
+VcContainer *vc_container_create_as (VcSandbox *sandbox, const char *id, const char *bundle,
+                                     guint caller_uid, GError **error);
 VcContainer *vc_container_ref    (VcContainer *container);
 void         vc_container_unref  (VcContainer *container);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VcContainer, vc_container_unref)

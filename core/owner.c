@@ -73,9 +73,13 @@ struct VcOwner {
   GHashTable   *execs;          /* exec_id -> ExecRecord */
   guint         busy;           /* requests being served, but exec and wait */
 
-  GMainContext *notify_context;
+  GMainContext *notify_context;   /* notify_*: under lock */
   VcOwnerNotifyFunc notify_func;
   gpointer      notify_data;
+  gboolean      exit_unnotified; /* the init ended before anyone asked to hear it */
+
+  VcSandboxChangedFunc changed_func;   /* under lock */
+  gpointer      changed_data;
 };
 
 static VcOwner *
@@ -126,10 +130,19 @@ free_notification (gpointer data)
   g_free (n);
 }
 
+/* Queues the notification; one about the init's end that nobody asked for
+ * yet is kept for vc_owner_set_notify (a short-lived init can end before
+ * the supervisor gets there). owner->lock not held. */
 static void
 notify (VcOwner *owner, gboolean deleted, int exit_status)
 {
-  if (owner->notify_func == NULL)
+  g_mutex_lock (&owner->lock);
+  VcOwnerNotifyFunc func = owner->notify_func;
+  GMainContext *context = owner->notify_context ? g_main_context_ref (owner->notify_context) : NULL;
+  if (func == NULL && !deleted)
+    owner->exit_unnotified = TRUE;
+  g_mutex_unlock (&owner->lock);
+  if (func == NULL)
     return;
   Notification *n = g_new0 (Notification, 1);
   n->owner = owner_ref (owner);
@@ -140,8 +153,50 @@ notify (VcOwner *owner, gboolean deleted, int exit_status)
    * before g_main_loop_run is lost. */
   GSource *source = g_idle_source_new ();
   g_source_set_callback (source, deliver_notification, n, free_notification);
-  g_source_attach (source, owner->notify_context);
+  g_source_attach (source, context);
   g_source_unref (source);
+  if (context)
+    g_main_context_unref (context);
+}
+
+/* The sandbox stopped (its VM or fs daemon died, or it was stopped) before
+ * the init was started: there is no init to start or wait for any more, so
+ * the owner ends as if the init had been killed with the VM. A started init
+ * is seen ending by its waiter (wait_init). */
+static void
+sandbox_stopped (VcOwner *owner)
+{
+  g_mutex_lock (&owner->lock);
+  gboolean never_started = !owner->started;
+  if (never_started)
+    {
+      owner->started = TRUE;   /* nobody starts it now */
+      owner->init_exited = TRUE;
+      owner->exit_status = 128 + SIGKILL;
+      g_cond_broadcast (&owner->cond);
+    }
+  g_mutex_unlock (&owner->lock);
+  if (!never_started)
+    return;
+  g_message ("sandbox %s stopped before its container was started",
+             vc_sandbox_get_id (owner->sandbox));
+  notify (owner, FALSE, 128 + SIGKILL);
+}
+
+/* From any thread, whenever the sandbox or its container changed: from
+ * creation on, not only once the init runs. */
+static void
+on_sandbox_changed (VcSandbox *sandbox, VcContainer *container, gpointer data)
+{
+  VcOwner *owner = data;
+  if (vc_sandbox_get_state (sandbox) == VC_SANDBOX_STOPPED)
+    sandbox_stopped (owner);
+  g_mutex_lock (&owner->lock);
+  VcSandboxChangedFunc func = owner->changed_func;
+  gpointer func_data = owner->changed_data;
+  g_mutex_unlock (&owner->lock);
+  if (func)
+    func (sandbox, container, func_data);
 }
 
 typedef struct {
@@ -713,7 +768,22 @@ vc_owner_new (VcSandbox *sandbox, VcContainer *container, GError **error)
   g_mutex_init (&owner->lock);
   g_cond_init (&owner->cond);
   owner->accept_thread = g_thread_new ("vc-owner", accept_thread, owner_ref (owner));
+  /* The VM is watched from now on (its hypervisor plugin reports its end),
+   * and it may have ended already. */
+  vc_sandbox_set_changed_func (sandbox, on_sandbox_changed, owner_ref (owner),
+                               (GDestroyNotify) owner_unref);
+  if (vc_sandbox_get_state (sandbox) == VC_SANDBOX_STOPPED)
+    sandbox_stopped (owner);
   return owner;
+}
+
+void
+vc_owner_set_changed_func (VcOwner *owner, VcSandboxChangedFunc func, gpointer user_data)
+{
+  g_mutex_lock (&owner->lock);
+  owner->changed_func = func;
+  owner->changed_data = user_data;
+  g_mutex_unlock (&owner->lock);
 }
 
 void
@@ -732,11 +802,18 @@ void
 vc_owner_set_notify (VcOwner *owner, GMainContext *context, VcOwnerNotifyFunc func,
                      gpointer user_data)
 {
+  g_mutex_lock (&owner->lock);
   if (owner->notify_context)
     g_main_context_unref (owner->notify_context);
   owner->notify_context = context ? g_main_context_ref (context) : NULL;
   owner->notify_func = func;
   owner->notify_data = user_data;
+  gboolean pending = func != NULL && owner->exit_unnotified;
+  owner->exit_unnotified = FALSE;
+  int status = owner->exit_status;
+  g_mutex_unlock (&owner->lock);
+  if (pending)
+    notify (owner, FALSE, status);
 }
 
 void
@@ -763,6 +840,8 @@ vc_owner_free (VcOwner *owner)
   if (owner == NULL)
     return;
   g_atomic_int_set (&owner->stopping, 1);
+  vc_owner_set_changed_func (owner, NULL, NULL);
+  vc_sandbox_set_changed_func (owner->sandbox, NULL, NULL, NULL);
   /* Wakes accept() up; the socket file goes so nobody connects to a dead owner. */
   shutdown (owner->listen_fd, SHUT_RDWR);
   g_thread_join (owner->accept_thread);

@@ -61,6 +61,15 @@ typedef void (*VcOwnerNotifyFunc) (VcOwner *owner, gboolean deleted, int exit_st
 void      vc_owner_set_notify (VcOwner *owner, GMainContext *context, VcOwnerNotifyFunc func,
                                gpointer user_data);
 
+/* The owner watches its sandbox from vc_owner_new on (it holds the
+ * sandbox's changed func: vc_sandbox_set_changed_func is not for others
+ * while it lives): when the sandbox stops before the init was started (its
+ * VM died right after create), the notify func hears exit status
+ * 128 + SIGKILL, as for an init killed with its VM. Every change is passed
+ * on to func (may be NULL), from any thread. */
+void      vc_owner_set_changed_func (VcOwner *owner, VcSandboxChangedFunc func,
+                                     gpointer user_data);
+
 /* Starts the init process (as the "start" request does): CREATED -> RUNNING,
  * then forwards its stdio and waits for it on threads. */
 gboolean  vc_owner_start (VcOwner *owner, GError **error);

@@ -264,7 +264,7 @@ boot (VcSandbox *sb, const char *hostname, GError **error)
       step_time (sb, "agent channel open", began);
     }
 
-  VcAgentRef *ref = vc_sandbox_connect_agent (sb, error);
+  VcAgentRef *ref = vc_sandbox_connect_agent_booting (sb, error);
   if (ref == NULL)
     return FALSE;
   g_mutex_lock (&sb->state_mutex);

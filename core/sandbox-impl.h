@@ -141,5 +141,8 @@ void        vc_sandbox_fill_vm_config  (VcSandbox *sb, VcVmConfig *config);
 void        vc_sandbox_fill_fs_config  (VcSandbox *sb, VcFsSandboxConfig *config);
 VcVm       *vc_sandbox_ensure_vm       (VcSandbox *sb, GError **error);
 VcAgentRef *vc_sandbox_connect_agent   (VcSandbox *sb, GError **error);
+/* The same while the VM boots: gives up as soon as a VM event says it
+ * stopped, instead of at the dial's timeout. op_mutex held. */
+VcAgentRef *vc_sandbox_connect_agent_booting (VcSandbox *sb, GError **error);
 
 G_END_DECLS

@@ -158,37 +158,51 @@ vc_sandbox_ensure_fs (VcSandbox *sb, VcFsShare **share, GError **error)
   return sb->fs;
 }
 
-/* Connects to the agent over the VM's endpoint. op_mutex held. */
-VcAgentRef *
-vc_sandbox_connect_agent (VcSandbox *sb, GError **error)
+/* The agent's endpoint on sb's VM. op_mutex held. */
+static gboolean
+agent_endpoint (VcSandbox *sb, VcAgentEndpoint *endpoint, GError **error)
 {
-  VcAgentEndpoint endpoint = { .struct_size = sizeof (VcAgentEndpoint) };
-
   if (!vc_sandbox_resolve_plugins (sb, error))
-    return NULL;
+    return FALSE;
   VcVm *vm = vc_sandbox_ensure_vm (sb, error);
   if (vm == NULL)
     {
       if (error && *error == NULL)
         g_set_error (error, VC_ERROR, VC_ERROR_STOPPED, "sandbox %s has no running VM", sb->id);
-      return NULL;
+      return FALSE;
     }
   if (sb->hv->get_agent_endpoint == NULL)
-    {
-      vc_sandbox_unsupported (sb->hv_plugin->name, "get_agent_endpoint", error);
-      return NULL;
-    }
-  if (!sb->hv->get_agent_endpoint (vm, &endpoint, error))
+    return vc_sandbox_unsupported (sb->hv_plugin->name, "get_agent_endpoint", error);
+  if (!sb->hv->get_agent_endpoint (vm, endpoint, error))
     {
       g_prefix_error (error, "sandbox %s: get_agent_endpoint: ", sb->id);
-      return NULL;
+      return FALSE;
     }
   if (sb->agent_ops->connect == NULL)
     {
-      vc_agent_endpoint_clear (&endpoint);
-      vc_sandbox_unsupported (sb->agent_plugin->name, "connect", error);
-      return NULL;
+      vc_agent_endpoint_clear (endpoint);
+      return vc_sandbox_unsupported (sb->agent_plugin->name, "connect", error);
     }
+  return TRUE;
+}
+
+static VcAgentRef *
+agent_ref_new (VcSandbox *sb, VcAgentConn *conn)
+{
+  VcAgentRef *ref = g_new0 (VcAgentRef, 1);
+  ref->ref_count = 1;
+  ref->ops = sb->agent_ops;
+  ref->conn = conn;
+  return ref;
+}
+
+/* Connects to the agent over the VM's endpoint. op_mutex held. */
+VcAgentRef *
+vc_sandbox_connect_agent (VcSandbox *sb, GError **error)
+{
+  VcAgentEndpoint endpoint = { .struct_size = sizeof (VcAgentEndpoint) };
+  if (!agent_endpoint (sb, &endpoint, error))
+    return NULL;
   VcAgentConn *conn = sb->agent_ops->connect (sb->agent_plugin->instance, &endpoint,
                                               sb->agent_timeout_ms, error);
   vc_agent_endpoint_clear (&endpoint);
@@ -197,10 +211,115 @@ vc_sandbox_connect_agent (VcSandbox *sb, GError **error)
       g_prefix_error (error, "sandbox %s: agent connect: ", sb->id);
       return NULL;
     }
-  VcAgentRef *ref = g_new0 (VcAgentRef, 1);
-  ref->ref_count = 1;
-  ref->ops = sb->agent_ops;
-  ref->conn = conn;
+  return agent_ref_new (sb, conn);
+}
+
+/* ---- the first connection, while the VM boots --------------------------- */
+
+/* An agent dial on a thread of its own: a VM that dies while the agent is
+ * dialled (its event leaves sb->pending_stop_reason) ends the wait at once,
+ * not at the dial's timeout (a hybrid-vsock dial retries a socket nobody
+ * serves any more for dial_timeout_ms). An abandoned dial finishes on its
+ * own and drops what it got. */
+typedef struct {
+  gint              refs;       /* the thread's and the waiter's */
+  GMutex            lock;
+  GCond             cond;
+  gboolean          done, abandoned;
+  VcRuntime        *runtime;    /* keeps the plugin instance */
+  const VcAgentOps *ops;
+  VcPluginInstance *instance;
+  VcAgentEndpoint   endpoint;
+  guint             timeout_ms;
+  VcAgentConn      *conn;
+  GError           *error;
+} Dial;
+
+static void
+dial_unref (Dial *d)
+{
+  if (!g_atomic_int_dec_and_test (&d->refs))
+    return;
+  if (d->conn && d->ops->disconnect)
+    d->ops->disconnect (d->conn);
+  g_clear_error (&d->error);
+  vc_agent_endpoint_clear (&d->endpoint);
+  vc_runtime_unref (d->runtime);
+  g_mutex_clear (&d->lock);
+  g_cond_clear (&d->cond);
+  g_free (d);
+}
+
+static gpointer
+dial_thread (gpointer data)
+{
+  Dial *d = data;
+  GError *error = NULL;
+  VcAgentConn *conn = d->ops->connect (d->instance, &d->endpoint, d->timeout_ms, &error);
+  g_mutex_lock (&d->lock);
+  d->conn = conn;   /* an abandoned dial's is disconnected by dial_unref */
+  d->error = error;
+  d->done = TRUE;
+  g_cond_broadcast (&d->cond);
+  g_mutex_unlock (&d->lock);
+  dial_unref (d);
+  return NULL;
+}
+
+VcAgentRef *
+vc_sandbox_connect_agent_booting (VcSandbox *sb, GError **error)
+{
+  Dial *d = g_new0 (Dial, 1);
+  d->endpoint.struct_size = sizeof (VcAgentEndpoint);
+  if (!agent_endpoint (sb, &d->endpoint, error))
+    {
+      g_free (d);
+      return NULL;
+    }
+  d->refs = 2;
+  g_mutex_init (&d->lock);
+  g_cond_init (&d->cond);
+  d->runtime = vc_runtime_ref (sb->runtime);
+  d->ops = sb->agent_ops;
+  d->instance = sb->agent_plugin->instance;
+  d->timeout_ms = sb->agent_timeout_ms;
+  g_thread_unref (g_thread_new ("vc-agent-dial", dial_thread, d));
+
+  VcAgentRef *ref = NULL;
+  g_autofree char *stopped = NULL;
+  g_mutex_lock (&d->lock);
+  while (!d->done)
+    {
+      g_cond_wait_until (&d->cond, &d->lock, g_get_monotonic_time () + 100 * G_TIME_SPAN_MILLISECOND);
+      if (d->done)
+        break;
+      g_mutex_unlock (&d->lock);
+      g_mutex_lock (&sb->state_mutex);
+      stopped = g_strdup (sb->pending_stop_reason);
+      g_mutex_unlock (&sb->state_mutex);
+      g_mutex_lock (&d->lock);
+      if (stopped != NULL && !d->done)
+        {
+          d->abandoned = TRUE;
+          break;
+        }
+      g_clear_pointer (&stopped, g_free);
+    }
+  if (d->done)
+    {
+      if (d->conn)
+        ref = agent_ref_new (sb, g_steal_pointer (&d->conn));
+      else
+        {
+          g_propagate_error (error, g_steal_pointer (&d->error));
+          g_prefix_error (error, "sandbox %s: agent connect: ", sb->id);
+        }
+    }
+  else
+    g_set_error (error, VC_ERROR, VC_ERROR_STOPPED,
+                 "sandbox %s: stopped while its agent was dialled: %s", sb->id, stopped);
+  g_mutex_unlock (&d->lock);
+  dial_unref (d);
   return ref;
 }
 

@@ -52,7 +52,7 @@ suites=(
   "tests/unit/loader" "tests/unit/lifecycle" "tests/unit/proto" "tests/unit/qemu"
   "tests/unit/agent-kata"
   "tests/integration/cli TESTS=basic.sh configs.sh fake.sh"
-  "tests/integration/daemon TESTS=fake.sh parity.sh access.sh killmatrix.sh"
+  "tests/integration/daemon TESTS=fake.sh parity.sh access.sh killmatrix.sh load.sh"
 )
 [ "$fuzz" = --enable-fuzzing ] && suites+=("tests/fuzz")
 pass=0 fail=0

@@ -74,6 +74,23 @@ out=$(vc exec d1 echo from exec); rc=$?
 expect_eq "exec: exit 0" 0 $rc
 expect_eq "exec: stdout through the passed fd" "from exec" "$out"
 vc exec d1 exit 4; expect_eq "exec: exit 4" 4 $?
+# Many short execs at once, each with stdin a pipe that stays open or
+# /dev/null: every one prints exactly its own words (an fd closed twice or
+# dropped between the owner's threads shows as empty or swapped output).
+exec 7< <(exec sleep 300)   # a pipe whose writer stays
+sleeper=$!
+pids=""
+for i in $(seq 24); do
+  if [ $((i % 2)) -eq 0 ]; then vc exec d1 echo "burst $i" >"$ROOT/burst.$i" 2>&1 </dev/null &
+  else vc exec d1 echo "burst $i" >"$ROOT/burst.$i" 2>&1 <&7 & fi
+  pids="$pids $!"
+done
+wait $pids
+exec 7<&-
+kill "$sleeper" 2>/dev/null
+bad=""
+for i in $(seq 24); do [ "$(cat "$ROOT/burst.$i")" = "burst $i" ] || bad="$bad $i:[$(head -c 60 "$ROOT/burst.$i")]"; done
+expect_eq "exec: 24 at once, each prints its own output" "" "$bad"
 out=$(printf 'to exec\n' | vc exec d1 cat)
 expect_eq "exec: stdin through the passed fd" "to exec" "$out"
 vc exec --exec-id same d1 sleep-forever </dev/null >/dev/null 2>&1 &

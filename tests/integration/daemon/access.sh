@@ -108,6 +108,17 @@ gcall_nobody $MANAGER $M.CreateSandbox cold "{'bundle': <'$U/root-image'>}" > "$
 [ "$(error_name "$TMP/out")" = org.vcrun.Runtime1.Error.AccessDenied ] \
   && ok "CreateSandbox's option bundle is checked the same: AccessDenied ($(sed 's/.*AccessDenied: //' "$TMP/out"))" \
   || not_ok "CreateSandbox bundle option: $(cat "$TMP/out")"
+# Through the caller's symlink to root's image, and through ".." into a
+# directory of root's: the image reached is what counts.
+volume () { echo "\"mounts\": [ { \"destination\": \"/data\", \"type\": \"ext4\", \"source\": \"$1\" } ]"; }
+truncate -s 1M "$U/secret/inner.img"
+ln -sfn "$U/root.img" "$U/link-to-image"; chown -h 65534:65534 "$U/link-to-image"
+block_bundle vol-link "$(volume "$U/link-to-image")"
+expect_denied "a block volume through the caller's symlink to root's image" c5 "$U/vol-link"
+block_bundle vol-dotdot "$(volume "$U/own-rootfs/../secret/inner.img")"
+expect_denied "a block volume reached through .. into root's directory" c5 "$U/vol-dotdot"
+block_bundle dev-none '"linux": { "devices": [ { "type": "b", "path": "/dev/xvdb", "major": 4095, "minor": 1048575 } ] }'
+expect_denied "a linux.devices block device the host does not even have" c5 "$U/dev-none"
 nobody_bundle good "$U/own-rootfs"
 gcall_nobody "$S9" $S.CreateContainer c1 "$U/good" > "$TMP/out" 2>&1 \
   && ok "the caller's own bundle, rootfs and all, is accepted" || not_ok "own bundle: $(cat "$TMP/out")"

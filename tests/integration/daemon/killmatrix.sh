@@ -153,6 +153,33 @@ for step in $STEPS; do
   done
 done
 
+# ---- embedded mode: the VM powers off once created, never started ---------------
+# (QEMU killed at that point is vm-killmatrix.sh's cell; this one runs
+# everywhere, in seconds.) The supervisor watches the VM from the create on:
+# it records the stop and ends, as for an init killed with its VM.
+cat > "$TMP/die.conf" <<CONF
+runtime: { state_dir = "$TMP/state"; plugin_dir = "$FAKES"; };
+plugins: ( { name = "fake-hypervisor"; settings = { die_after_ms = 4000; }; }, { name = "fake-agent"; }, { name = "fake-fs"; } );
+sandbox: { hypervisor = "fake-hypervisor"; agent = "fake-agent"; fs = "fake-fs";
+           kernel = "/nonexistent/vmlinuz"; initrd = "/nonexistent/initrd.img"; };
+CONF
+if timeout -k 5 60 "$VCRUN" --config "$TMP/die.conf" create --bundle "$TMP/sleep" dies > "$TMP/die.out" 2>&1; then
+  owner=$(vc state dies 2>/dev/null | sed -n 's/.*"owner_pid" *: *\([0-9]*\).*/\1/p' | head -1)
+  owner_gone () { [ -n "$owner" ] && { ! kill -0 "$owner" 2>/dev/null || [ "$(awk '{print $3}' "/proc/$owner/stat" 2>/dev/null)" = Z ]; }; }
+  stopped_now () { vc state dies 2>/dev/null | grep -q '"status" *: *"stopped"'; }
+  for _ in $(seq 150); do owner_gone && stopped_now && break; sleep 0.1; done
+  owner_gone && ok "created, the VM powers off: the supervisor (pid $owner) ends" \
+    || not_ok "created, the VM powers off: the supervisor ${owner:-?} still runs"
+  stopped_now && ok "created, the VM powers off: state says stopped" \
+    || not_ok "created, the VM powers off: state: $(vc state dies 2>&1 | tr '\n' ' ')"
+  out=$(vc start dies 2>&1); st=$?
+  [ $st -ne 0 ] && printf '%s' "$out" | grep -q stopped \
+    && ok "created, the VM powers off: start says it is stopped ($out)" || not_ok "start: $st $out"
+  after_kill embedded dies "embedded, the VM powers off once created (never started)"
+else
+  not_ok "created, the VM powers off: create failed first ($(head -c 200 "$TMP/die.out"))"
+fi
+
 # ---- --bus mode: the client and vcrund ----------------------------------------
 start_bus
 for step in $STEPS; do
@@ -178,4 +205,31 @@ for step in $STEPS; do
     stop_vcrund TERM
   done
 done
+
+# ---- --bus mode: the VM powers off while its agent is dialled ------------------
+# The boot stops waiting for the dial at once (the dial goes on, abandoned,
+# on a thread of its own: here until the test releases the hung connect),
+# the create fails and rolls back, and vcrund goes on and exits cleanly.
+cat > "$TMP/dial.conf" <<CONF
+runtime: { state_dir = "$TMP/state"; plugin_dir = "$FAKES"; };
+plugins: ( { name = "fake-hypervisor"; settings = { die_after_ms = 1000; }; },
+           { name = "fake-agent"; settings = { hang_at = "connect"; hang_dir = "$HANG"; }; },
+           { name = "fake-fs"; } );
+sandbox: { hypervisor = "fake-hypervisor"; agent = "fake-agent"; fs = "fake-fs";
+           kernel = "/nonexistent/vmlinuz"; initrd = "/nonexistent/initrd.img"; };
+CONF
+if start_vcrund "$TMP/dial.conf"; then
+  out=$(timeout -k 5 50 $VCRUN --bus=session create --bundle "$TMP/sleep" dial 2>&1); st=$?
+  [ $st -ne 0 ] && printf '%s' "$out" | grep -q "stopped while its agent was dialled" \
+    && ok "the VM powers off during the agent dial: create fails at once ($out)" \
+    || not_ok "the VM powers off during the agent dial: create $st: $out"
+  [ -s "$HANG/agent-connect" ] && ok "... while the dial itself still hangs" || not_ok "the dial did not hang"
+  release; sleep 1   # the abandoned dial ends now, in vcrund
+  after_kill bus dial "--bus, the VM powers off while the agent is dialled"
+  vcb list >/dev/null 2>&1 && ok "vcrund answers after the abandoned dial ended" || not_ok "vcrund does not answer"
+  stop_vcrund TERM
+  [ "$VCRUND_STATUS" -eq 0 ] && ok "vcrund exits 0" || not_ok "vcrund status $VCRUND_STATUS"
+else
+  not_ok "vcrund starts (dial.conf)"
+fi
 finish

@@ -11,6 +11,10 @@
 fake_setup
 LOAD="$BUILD/tests/integration/daemon/vcd-load"
 [ -x "$LOAD" ] || skip_all "vcd-load is not built"
+# Each call of vcd-load has a deadline (VCD_LOAD_CALL_TIMEOUT_MS); timeout(1)
+# bounds the whole run too, so that a regression fails instead of hanging CI.
+RUN_LIMIT=${VCD_LOAD_RUN_LIMIT:-900}
+command -v timeout >/dev/null || skip_all "timeout is not installed"
 CLIENTS=${VCD_LOAD_CLIENTS:-50}
 CYCLES=${VCD_LOAD_CYCLES:-2}
 fake_bundle sleep '["sleep", "1000"]'
@@ -23,15 +27,23 @@ proc_status () { sed -n "s/^$1:[[:space:]]*\([0-9]*\).*/\1/p" "/proc/$VCRUND_PID
 fds () { ls "/proc/$VCRUND_PID/fd" | wc -l; }
 
 # A warm-up round: GLib's thread pools and caches grow to their size.
-VCD_LOAD_PREFIX=warm "$LOAD" "$ADDR" 10 1 "$TMP/sleep" "$EXEC" "exec ok" > "$TMP/warm.out" 2>&1 \
+VCD_LOAD_PREFIX=warm timeout -s KILL "$RUN_LIMIT" "$LOAD" "$ADDR" 10 1 "$TMP/sleep" "$EXEC" "exec ok" > "$TMP/warm.out" 2>&1 \
   && ok "warm-up: 10 clients, 1 lifecycle each" || { not_ok "warm-up"; sed 's/^/#   /' "$TMP/warm.out"; }
 fds0=$(fds) threads0=$(proc_status Threads) rss0=$(proc_status VmRSS)
 
-"$LOAD" "$ADDR" "$CLIENTS" "$CYCLES" "$TMP/sleep" "$EXEC" "exec ok" > "$TMP/load.out" 2> "$TMP/load.err"
+timeout -s KILL "$RUN_LIMIT" "$LOAD" "$ADDR" "$CLIENTS" "$CYCLES" "$TMP/sleep" "$EXEC" "exec ok" \
+  > "$TMP/load.out" 2> "$TMP/load.err"
 st=$?
 sed 's/^/# /' "$TMP/load.out"
 [ $st -eq 0 ] && ok "$CLIENTS clients x $CYCLES lifecycles: no call failed" \
   || { not_ok "load: exit $st"; head -20 "$TMP/load.err" | sed 's/^/#   /'; }
+
+# GLib's warnings name fd mix-ups (a closed fd that another thread received).
+if grep -q -E 'WARNING|CRITICAL' "$TMP/warm.out" "$TMP/load.err"; then
+  not_ok "the clients saw GLib warnings"; grep -h -E 'WARNING|CRITICAL' "$TMP/warm.out" "$TMP/load.err" | head -5 | sed 's/^/#   /'
+else
+  ok "no GLib warnings in the clients"
+fi
 
 out=$(gcall $MANAGER org.vcrun.Runtime1.Manager.ListSandboxes)
 [ "$out" = "(@ao [],)" ] && ok "afterwards ListSandboxes is empty" || not_ok "sandboxes left: $out"

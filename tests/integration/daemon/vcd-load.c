@@ -8,7 +8,8 @@
  *
  *   vcd-load ADDRESS CLIENTS CYCLES BUNDLE PROCESS_JSON EXPECTED_STDOUT
  * Environment: VCD_LOAD_PREFIX (sandbox ids, default "load"),
- * VCD_LOAD_BOOT_TIMEOUT_MS (CreateSandbox's boot_timeout_ms). */
+ * VCD_LOAD_BOOT_TIMEOUT_MS (CreateSandbox's boot_timeout_ms),
+ * VCD_LOAD_CALL_TIMEOUT_MS (each call's deadline, default 120 s). */
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -21,7 +22,11 @@
 #define BUS_NAME "org.vcrun.Runtime1"
 #define MANAGER_PATH "/org/vcrun/Runtime1"
 #define IFACE "org.vcrun.Runtime1."
-#define CALL_TIMEOUT_MS (20 * 60 * 1000)
+/* Every call, and reading an exec's output, has a deadline: a lost reply
+ * fails the run instead of hanging it. VCD_LOAD_CALL_TIMEOUT_MS overrides
+ * it (real VMs booting under TCG need minutes). */
+#define DEFAULT_CALL_TIMEOUT_MS (120 * 1000)
+static int call_timeout_ms = DEFAULT_CALL_TIMEOUT_MS;
 
 enum { CREATE, BOOT, CREATE_CONTAINER, START, EXEC, DELETE, CYCLE, N_STEPS };
 static const char *const step_names[N_STEPS] = {
@@ -68,37 +73,71 @@ call (Client *c, const char *path, const char *iface, const char *method, GVaria
 {
   return g_dbus_connection_call_with_unix_fd_list_sync (
       c->bus, BUS_NAME, path, iface, method, params,
-      reply_type ? G_VARIANT_TYPE (reply_type) : NULL, G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS,
+      reply_type ? G_VARIANT_TYPE (reply_type) : NULL, G_DBUS_CALL_FLAGS_NONE, call_timeout_ms,
       NULL, out_fds, NULL, error);
 }
 
-/* Reads the exec's stdout and stderr to their end; its stdout, trimmed. */
+/* Reads the exec's stdout and stderr to their end (or the deadline); its
+ * stdout, trimmed, or NULL with error set. Each fd is closed exactly once:
+ * the other clients' threads receive fds all the time, and closing a number
+ * twice closes whatever another thread just got (its D-Bus call's wake-up
+ * fd, so that call waited for ever; another exec's stdout, so its output
+ * came back empty). */
 static char *
-drain_exec (GVariant *reply, GUnixFDList *fds)
+drain_exec (GVariant *reply, GUnixFDList *fds, GError **error)
 {
   gint32 h[3];
   g_variant_get (reply, "(hhh)", &h[0], &h[1], &h[2]);
   gint n = 0;
-  g_autofree int *all = g_unix_fd_list_steal_fds (fds, &n);
+  g_autofree int *all = fds ? g_unix_fd_list_steal_fds (fds, &n) : NULL;
   int fd[3] = { -1, -1, -1 };
   for (int i = 0; i < 3; i++)
     if (h[i] >= 0 && h[i] < n)
-      fd[i] = all[h[i]];
+      {
+        fd[i] = all[h[i]];
+        all[h[i]] = -1;   /* fd[] owns it now */
+      }
+  for (int i = 0; i < n; i++)
+    if (all[i] >= 0)
+      close (all[i]);
   if (fd[0] >= 0)
     close (fd[0]);
+  fd[0] = -1;
+  if (fd[1] < 0)
+    {
+      if (fd[2] >= 0)
+        close (fd[2]);
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "Exec returned no stdout fd");
+      return NULL;
+    }
   g_autoptr(GString) out = g_string_new (NULL);
   char buf[4096];
+  gint64 deadline = g_get_monotonic_time () + (gint64) call_timeout_ms * G_TIME_SPAN_MILLISECOND;
   while (fd[1] >= 0 || fd[2] >= 0)
     {
+      gint64 left_ms = (deadline - g_get_monotonic_time ()) / 1000;
+      if (left_ms <= 0)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                       "the exec's output did not end within %d ms", call_timeout_ms);
+          break;
+        }
       struct pollfd p[2] = { { .fd = fd[1], .events = POLLIN }, { .fd = fd[2], .events = POLLIN } };
-      if (poll (p, 2, -1) < 0 && errno != EINTR)
-        break;
+      if (poll (p, 2, (int) MIN (left_ms, 1000)) < 0 && errno != EINTR)
+        {
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno), "poll: %s",
+                       g_strerror (errno));
+          break;
+        }
       for (int i = 0; i < 2; i++)
         if (fd[i + 1] >= 0 && p[i].revents != 0)
           {
             ssize_t r = read (fd[i + 1], buf, sizeof buf);
-            if (r < 0 && errno == EINTR)
+            if (r < 0 && (errno == EINTR || errno == EAGAIN))
               continue;
+            if (r < 0)
+              g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno), "reading %s: %s",
+                           i == 0 ? "stdout" : "stderr", g_strerror (errno));
             if (r <= 0)
               {
                 close (fd[i + 1]);
@@ -107,10 +146,14 @@ drain_exec (GVariant *reply, GUnixFDList *fds)
             else if (i == 0)
               g_string_append_len (out, buf, r);
           }
+      if (error && *error)
+        break;
     }
-  for (int i = 0; i < n; i++)
-    if (all[i] != fd[0] && all[i] != fd[1] && all[i] != fd[2])
-      close (all[i]);
+  for (int i = 1; i < 3; i++)
+    if (fd[i] >= 0)
+      close (fd[i]);
+  if (error && *error)
+    return NULL;
   g_strchomp (out->str);
   return g_strdup (out->str);
 }
@@ -164,8 +207,10 @@ one_cycle (Client *c, guint cycle)
             "(hhh)", &fds, &error);
   if (r == NULL)
     goto fail_start;
-  output = drain_exec (r, fds);
+  output = drain_exec (r, fds, &error);
   g_clear_pointer (&r, g_variant_unref);
+  if (output == NULL)
+    goto fail_start;
   r = call (c, container, IFACE "Container", "WaitExec", g_variant_new ("(s)", "e"), "(i)", NULL,
             &error);
   if (r == NULL)
@@ -250,6 +295,8 @@ main (int argc, char **argv)
   process_json = argv[5];
   expected = argv[6];
   prefix = g_getenv ("VCD_LOAD_PREFIX") ? g_getenv ("VCD_LOAD_PREFIX") : "load";
+  if (g_getenv ("VCD_LOAD_CALL_TIMEOUT_MS") && atoi (g_getenv ("VCD_LOAD_CALL_TIMEOUT_MS")) > 0)
+    call_timeout_ms = atoi (g_getenv ("VCD_LOAD_CALL_TIMEOUT_MS"));
   if (g_getenv ("VCD_LOAD_BOOT_TIMEOUT_MS"))
     boot_timeout_ms = (guint32) atoi (g_getenv ("VCD_LOAD_BOOT_TIMEOUT_MS"));
   for (int i = 0; i < N_STEPS; i++)

@@ -14,7 +14,11 @@
 #     its owner SIGKILLed and delete --force from another vcrun process
 #     (attach_vm by name and UUID);
 #   - libvirtd SIGKILLed while a sandbox boots and restarted: the boot ends
-#     well; kill -9 of that sandbox's QEMU: the sandbox is stopped.
+#     well; kill -9 of that sandbox's QEMU: the sandbox is stopped;
+#   - the kill -9 matrix's libvirtd cells (doc/kill-matrix.md), one boot for
+#     all: libvirtd killed for a start, an exec and a delete; after each the
+#     next state, list and delete work, the state file is readable, and in
+#     the end nothing is left.
 # Skips when libvirtd, the guest image, the plugins or a static busybox are
 # missing, or when not root.
 set -u
@@ -263,6 +267,50 @@ wait_for 30 stopped; ok $? "kill -9 of QEMU: the sandbox goes to stopped"
 diag "noticed in $(echo "$(date +%s.%N) - $t0" | bc) s"
 wait_for 15 no_domain c1; ok $? "... libvirt no longer lists the domain"
 vc delete --force c1 >/dev/null 2>&1
+
+# ---- D: the kill matrix's libvirtd cells (one boot) -------------------------
+# libvirtd is killed with SIGKILL right before each step, so that the whole
+# step runs without it (it holds no connection the agent path needs, and the
+# VM lives on); it is started again after the checks of each cell.
+readable() { python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$ROOT/state/$1/sandbox.json" 2>/dev/null; }
+# cell STEP WANT: after the step, state says WANT, list works, the file reads.
+cell() {
+    expect_eq "libvirtd killed, $1: state says $2" "$2" "$(state_field d1 status)"
+    vc list >/dev/null 2>&1; ok $? "libvirtd killed, $1: list works"
+    readable d1; ok $? "libvirtd killed, $1: the state file is readable"
+    "$VCRUN_LIBVIRT_CTL" start; ok $? "libvirtd killed, $1: libvirtd starts again"
+    diag "cell: libvirtd killed | $1 | state after: $(state_field d1 status) | next state, list: work"
+}
+vc create --bundle "$ROOT/sleeper" d1 </dev/null >/dev/null 2>"$ROOT/d1.err"; rc=$?
+expect_eq "d1 is created over libvirt" 0 $rc
+[ $rc -eq 0 ] || sed 's/^/#   /' "$ROOT/d1.err" | tail -20
+"$VCRUN_LIBVIRT_CTL" kill
+vc start d1 2>"$ROOT/d1.err"; ok $? "libvirtd killed, start: start works (the agent needs no libvirtd) $(head -c 200 "$ROOT/d1.err")"
+cell start running
+"$VCRUN_LIBVIRT_CTL" kill
+expect_eq "libvirtd killed, exec: exec works" "no-libvirtd" "$(vc exec d1 echo no-libvirtd 2>&1)"
+cell exec running
+qemu=$(qemu_of d1)
+"$VCRUN_LIBVIRT_CTL" kill
+out=$(vc delete --force d1 2>&1); st=$?; after=gone
+diag "delete --force without libvirtd: $st ${out:0:200}"
+if [ $st -eq 0 ]; then
+    ok 0 "libvirtd killed, delete: delete --force works (stops the VM without libvirtd)"
+    "$VCRUN_LIBVIRT_CTL" start; ok $? "libvirtd killed, delete: libvirtd starts again"
+else
+    printf '%s' "$out" | grep -q -i "libvirt"
+    ok $? "libvirtd killed, delete: delete --force fails saying libvirt is unreachable"
+    after=$(state_field d1 status)
+    vc state d1 >/dev/null 2>&1; ok $? "... state works (status: $after)"
+    readable d1; ok $? "... its state file is readable"
+    "$VCRUN_LIBVIRT_CTL" start; ok $? "... libvirtd starts again"
+    vc delete --force d1; ok $? "libvirtd back: the next delete --force works"
+fi
+wait_for 15 no_domain d1; ok $? "libvirtd killed, delete: libvirt no longer lists the domain"
+gone() { [ -z "$qemu" ] || ! kill -0 "$qemu" 2>/dev/null; }
+wait_for 15 gone; ok $? "libvirtd killed, delete: its QEMU is gone"
+[ ! -e "$ROOT/state/d1" ]; ok $? "libvirtd killed, delete: no state dir is left"
+diag "cell: libvirtd killed | delete | state after: $( [ $st -eq 0 ] && echo gone || echo "$after") | next delete: works"
 expect_eq "nothing is left: no sandbox, no domain" " " "$(vc list -q) $(domains)"
 expect_eq "no QEMU or virtiofsd of this test runs" "" "$(pgrep -f -- "$ROOT/" | tr '\n' ' ')"
 

@@ -191,13 +191,17 @@ typedef struct {
   const char *expect[2];
 } BadPlugin;
 
+/* The messages name this tree's ABI version, whatever it is now. */
+#define ABI_NOW G_STRINGIFY (VC_ABI_MAJOR) "." G_STRINGIFY (VC_ABI_MINOR)
+
 static const BadPlugin bad_plugins[] = {
   { "not-there",        VC_ERROR_NOT_FOUND, { "not-there.so not found; searched: " } },
   { "bad-undefined",    VC_ERROR_FAILED,    { "cannot load ", "vc_fixture_symbol_nobody_defines" } },
   { "bad-nosymbol",     VC_ERROR_ABI,       { "does not export vc_plugin_descriptor()" } },
   { "bad-nulldesc",     VC_ERROR_ABI,       { "vc_plugin_descriptor() in ", "returned NULL" } },
-  { "bad-major",        VC_ERROR_ABI,       { "was built for plugin ABI 2.4, this libvcrun implements 1.4", "major versions differ" } },
-  { "bad-minor",        VC_ERROR_ABI,       { "was built for plugin ABI 1.5, newer than this libvcrun's 1.4" } },
+  { "bad-major",        VC_ERROR_ABI,       { "was built for plugin ABI 2." G_STRINGIFY (VC_ABI_MINOR)
+                                                ", this libvcrun implements " ABI_NOW, "major versions differ" } },
+  { "bad-minor",        VC_ERROR_ABI,       { ", newer than this libvcrun's " ABI_NOW } },
   { "bad-short",        VC_ERROR_ABI,       { "descriptor struct_size is 24 bytes, at least" } },
   { "bad-name",         VC_ERROR_ABI,       { "calls itself 'someone-else'" } },
   { "bad-nokinds",      VC_ERROR_ABI,       { "implements no kind" } },
