@@ -111,7 +111,7 @@ test_q35_cmdline (void)
   g_autoptr (VcDevice) p9 = vc_device_new (VC_DEVICE_FS_9P, "fs1", dir, "tag9");
   p9->security_model = g_strdup ("mapped-xattr");
   g_assert_true (qemu_add_device (vm, p9, &guest, &error));
-  g_assert_cmpstr (guest.guest_address, ==, "04");
+  g_assert_cmpstr (guest.guest_address, ==, "03");
   vc_guest_device_clear (&guest);
 
   g_autoptr (VcDevice) vu = vc_device_new (VC_DEVICE_FS_VHOST_USER, "vfs", "/run/v,fs.sock", "tagfs");
