@@ -7,7 +7,7 @@
 #include <json-glib/json-glib.h>
 #include <vcrun/types.h>
 
-#include "bundle.h"
+#include "bundle-private.h"
 #include "oci.h"
 
 gboolean

@@ -3,8 +3,6 @@
 
 #include <glib.h>
 
-#include "oci.h"
-
 G_BEGIN_DECLS
 
 /* Loads and validates bundle's config.json; *terminal (may be NULL) gets
@@ -18,12 +16,6 @@ gboolean vc_bundle_check (const char *bundle, gboolean *terminal, GError **error
  * no host block device.
  * VC_ERROR_ACCESS_DENIED names the first that does not. */
 gboolean vc_bundle_check_owner (const char *bundle, guint uid, GError **error);
-/* The same checks on spec, <bundle>/config.json as loaded once: what is
- * checked is what is then used (vc_container_create_as). Paths resolve as
- * the kernel resolves them (symlinks, ".."): the owner of the file reached
- * counts. */
-gboolean vc_bundle_check_spec_owner (const char *bundle, const VcOciSpec *spec, guint uid,
-                                     GError **error);
 
 /* The network namespace the bundle's container joins: linux.namespaces'
  * {type: network, path: P} gives *path = P. No network entry, or one without

@@ -3,7 +3,7 @@
  * failure. */
 #include "config.h"
 
-#include "bundle.h"
+#include "bundle-private.h"
 #include "container-impl.h"
 #include "container-devices.h"
 #include "host-cgroup.h"

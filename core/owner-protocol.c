@@ -3,6 +3,7 @@
 
 #include "owner-protocol.h"
 #include "json-text.h"
+#include "unix-socket.h"
 
 #include <string.h>
 
@@ -106,4 +107,35 @@ vc_owner_reply_check (JsonObject *reply, const char *sandbox_id, GError **error)
     g_set_error_literal (error, VC_ERROR,
                          code >= 0 && code <= VC_ERROR_STOPPED ? (int) code : VC_ERROR_FAILED, message);
   return FALSE;
+}
+
+/* ---- the owner's side ---------------------------------------------------- */
+
+void
+vc_owner_reply_send (int fd, JsonObject *reply)
+{
+  g_autoptr(JsonNode) node = json_node_init_object (json_node_alloc (), reply);
+  g_autofree char *text = json_to_string (node, FALSE);
+  g_autofree char *line = g_strconcat (text, "\n", NULL);
+  g_autoptr(GError) error = NULL;
+  if (!vc_unix_send_with_fds (fd, line, strlen (line), NULL, 0, &error))
+    g_debug ("owner reply: %s", error->message);
+}
+
+JsonObject *
+vc_owner_reply_ok (void)
+{
+  JsonObject *reply = json_object_new ();
+  json_object_set_boolean_member (reply, "ok", TRUE);
+  return reply;
+}
+
+void
+vc_owner_reply_send_error (int fd, const GError *error)
+{
+  g_autoptr(JsonObject) reply = json_object_new ();
+  json_object_set_boolean_member (reply, "ok", FALSE);
+  json_object_set_int_member (reply, "code", error->domain == VC_ERROR ? error->code : VC_ERROR_FAILED);
+  json_object_set_string_member (reply, "error", error->message);
+  vc_owner_reply_send (fd, reply);
 }

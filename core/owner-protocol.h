@@ -27,4 +27,10 @@ gboolean vc_owner_request_bool (JsonObject *request, const char *name);
  * sandbox when it says nothing. */
 gboolean vc_owner_reply_check (JsonObject *reply, const char *sandbox_id, GError **error);
 
+/* The owner's side: one reply line, {"ok": true}, and an error reply
+ * {"ok": false, "code": VcError, "error": message}. */
+void vc_owner_reply_send (int fd, JsonObject *reply);
+JsonObject *vc_owner_reply_ok (void);
+void vc_owner_reply_send_error (int fd, const GError *error);
+
 G_END_DECLS

@@ -17,17 +17,11 @@
 
 #include "host-cgroup.h"
 #include "oci.h"
-#include "owner.h"
+#include "owner-private.h"
 #include "owner-resources.h"
 #include "owner-protocol.h"
 #include "unix-socket.h"
 #include "stdio-pump.h"
-
-/* After a process exited, how long its output may stall (nothing from the
- * agent, nobody waiting for a reader) before forwarding stops: output still
- * in flight is forwarded however slow its reader, a background process
- * holding the pipe open is not waited for. */
-#define DRAIN_TIMEOUT_MS 10000
 
 /* ---- stdio forwarding ---------------------------------------------------- */
 
@@ -39,8 +33,8 @@ dup_fd (int fd)
 
 /* Forwards a process's stdio to and from copies of the client's fds; with a
  * terminal, stdout carries both streams. */
-static VcStdioPump *
-pump_start (VcContainer *container, const char *exec_id, int in_fd, int out_fd, int err_fd,
+VcStdioPump *
+vc_owner_pump_start (VcContainer *container, const char *exec_id, int in_fd, int out_fd, int err_fd,
             gboolean terminal)
 {
   return vc_stdio_pump_start (container, exec_id, dup_fd (in_fd), dup_fd (out_fd),
@@ -48,39 +42,6 @@ pump_start (VcContainer *container, const char *exec_id, int in_fd, int out_fd, 
 }
 
 /* ---- the owner ----------------------------------------------------------- */
-
-typedef struct {
-  gboolean running;
-  int      exit_status;
-} ExecRecord;
-
-struct VcOwner {
-  gint          refcount;
-  VcSandbox    *sandbox;
-  VcContainer  *container;
-  char         *socket_path;
-  int           listen_fd;
-  GThread      *accept_thread;
-  gint          stopping;
-
-  GMutex        lock;
-  GCond         cond;
-  int           init_fds[3];
-  gboolean      started;
-  gboolean      init_exited;
-  int           exit_status;
-  gboolean      deleted;
-  GHashTable   *execs;          /* exec_id -> ExecRecord */
-  guint         busy;           /* requests being served, but exec and wait */
-
-  GMainContext *notify_context;   /* notify_*: under lock */
-  VcOwnerNotifyFunc notify_func;
-  gpointer      notify_data;
-  gboolean      exit_unnotified; /* the init ended before anyone asked to hear it */
-
-  VcSandboxChangedFunc changed_func;   /* under lock */
-  gpointer      changed_data;
-};
 
 static VcOwner *
 owner_ref (VcOwner *owner)
@@ -237,7 +198,7 @@ watch_init (VcOwner *owner)
 {
   InitWait *w = g_new0 (InitWait, 1);
   w->owner = owner_ref (owner);
-  w->io = pump_start (owner->container, NULL, owner->init_fds[0], owner->init_fds[1],
+  w->io = vc_owner_pump_start (owner->container, NULL, owner->init_fds[0], owner->init_fds[1],
                             owner->init_fds[2], vc_container_get_terminal (owner->container));
   g_thread_unref (g_thread_new ("vc-owner-wait", wait_init, w));
 }
@@ -297,39 +258,10 @@ typedef struct {
   int      fd;
 } Connection;
 
-static void
-send_reply (int fd, JsonObject *reply)
-{
-  g_autoptr(JsonNode) node = json_node_init_object (json_node_alloc (), reply);
-  g_autofree char *text = json_to_string (node, FALSE);
-  g_autofree char *line = g_strconcat (text, "\n", NULL);
-  g_autoptr(GError) error = NULL;
-  if (!vc_unix_send_with_fds (fd, line, strlen (line), NULL, 0, &error))
-    g_debug ("owner reply: %s", error->message);
-}
-
-static JsonObject *
-ok_reply (void)
-{
-  JsonObject *reply = json_object_new ();
-  json_object_set_boolean_member (reply, "ok", TRUE);
-  return reply;
-}
-
-static void
-send_error (int fd, const GError *error)
-{
-  g_autoptr(JsonObject) reply = json_object_new ();
-  json_object_set_boolean_member (reply, "ok", FALSE);
-  json_object_set_int_member (reply, "code", error->domain == VC_ERROR ? error->code : VC_ERROR_FAILED);
-  json_object_set_string_member (reply, "error", error->message);
-  send_reply (fd, reply);
-}
-
 static JsonObject *
 handle_state (VcOwner *owner)
 {
-  JsonObject *reply = ok_reply ();
+  JsonObject *reply = vc_owner_reply_ok ();
   json_object_set_string_member (reply, "sandbox",
                                  vc_sandbox_state_to_string (vc_sandbox_get_state (owner->sandbox)));
   json_object_set_string_member (reply, "container",
@@ -343,7 +275,7 @@ handle_state (VcOwner *owner)
 static JsonObject *
 handle_ps (VcOwner *owner)
 {
-  JsonObject *reply = ok_reply ();
+  JsonObject *reply = vc_owner_reply_ok ();
   JsonArray *list = json_array_new ();
   JsonObject *init = json_object_new ();
   json_object_set_string_member (init, "exec_id", vc_container_get_id (owner->container));
@@ -454,113 +386,6 @@ mark_deleted (VcOwner *owner)
   notify (owner, TRUE, vc_owner_get_exit_status (owner));
 }
 
-/* exec, first part: checks the request and starts the process. */
-static VcStdioPump *
-start_exec (VcOwner *owner, JsonObject *request, GArray *fds, const char **exec_id_out,
-            GError **error)
-{
-  const char *exec_id = NULL;
-  int io_fds[3] = { -1, -1, -1 };
-  guint next = 0;
-  static const char *const names[] = { "stdin", "stdout", "stderr" };
-
-  if (!vc_owner_request_string (request, "exec_id", &exec_id, error))
-    return NULL;
-  if (exec_id == NULL)
-    {
-      g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT, "request: exec_id is missing");
-      return NULL;
-    }
-  if (!vc_id_validate (exec_id, "exec", error))
-    return NULL;
-  JsonNode *process = json_object_get_member (request, "process");
-  if (process == NULL || !JSON_NODE_HOLDS_OBJECT (process))
-    {
-      g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT, "request: process must be an object");
-      return NULL;
-    }
-  for (int i = 0; i < 3; i++)
-    if (vc_owner_request_bool (request, names[i]))
-      {
-        if (next >= fds->len)
-          {
-            g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT,
-                         "request: %s announced but no file descriptor came with it", names[i]);
-            return NULL;
-          }
-        io_fds[i] = g_array_index (fds, int, next++);
-      }
-  gboolean terminal = vc_owner_request_bool (json_node_get_object (process), "terminal");
-  g_autofree char *process_json = json_to_string (process, FALSE);
-
-  g_mutex_lock (&owner->lock);
-  /* An exited process's ID may name a new one (vcrund does the same). */
-  ExecRecord *old = g_hash_table_lookup (owner->execs, exec_id);
-  gboolean taken = (old != NULL && old->running)
-                   || g_str_equal (exec_id, vc_container_get_id (owner->container));
-  if (!taken)
-    {
-      ExecRecord *record = g_new0 (ExecRecord, 1);
-      record->running = TRUE;
-      g_hash_table_replace (owner->execs, g_strdup (exec_id), record);
-    }
-  g_mutex_unlock (&owner->lock);
-  if (taken)
-    {
-      g_set_error (error, VC_ERROR, VC_ERROR_EXISTS, "exec ID %s is in use in container %s",
-                   exec_id, vc_container_get_id (owner->container));
-      return NULL;
-    }
-  if (!vc_oci_process_check (process_json, "exec process", error)
-      || !vc_container_exec (owner->container, exec_id, process_json, error))
-    {
-      g_mutex_lock (&owner->lock);
-      g_hash_table_remove (owner->execs, exec_id);
-      g_mutex_unlock (&owner->lock);
-      return NULL;
-    }
-  *exec_id_out = exec_id;
-  return pump_start (owner->container, exec_id, io_fds[0], io_fds[1], io_fds[2], terminal);
-}
-
-/* exec: runs until the process has exited; two replies. */
-static void
-handle_exec (VcOwner *owner, int fd, JsonObject *request, GArray *fds)
-{
-  g_autoptr(GError) error = NULL;
-  const char *exec_id = NULL;
-
-  VcStdioPump *io = start_exec (owner, request, fds, &exec_id, &error);
-  if (io == NULL)
-    {
-      send_error (fd, error);
-      return;
-    }
-  g_autoptr(JsonObject) started = ok_reply ();
-  json_object_set_boolean_member (started, "started", TRUE);
-  send_reply (fd, started);
-
-  int status = -1;
-  gboolean waited = vc_container_wait (owner->container, exec_id, &status, &error);
-  vc_stdio_pump_finish (io, DRAIN_TIMEOUT_MS);
-  g_mutex_lock (&owner->lock);
-  ExecRecord *record = g_hash_table_lookup (owner->execs, exec_id);
-  if (record)
-    {
-      record->running = FALSE;
-      record->exit_status = status;
-    }
-  g_mutex_unlock (&owner->lock);
-  if (!waited)
-    {
-      send_error (fd, error);
-      return;
-    }
-  g_autoptr(JsonObject) done = ok_reply ();
-  json_object_set_int_member (done, "exit_status", status);
-  send_reply (fd, done);
-}
-
 static void
 serve_request (VcOwner *owner, int fd, JsonObject *request, GArray *fds)
 {
@@ -583,7 +408,7 @@ serve_request (VcOwner *owner, int fd, JsonObject *request, GArray *fds)
 
   if (g_str_equal (op, "exec"))
     {
-      handle_exec (owner, fd, request, fds);
+      vc_owner_handle_exec (owner, fd, request, fds);
       return;
     }
   if (g_str_equal (op, "state"))
@@ -593,7 +418,7 @@ serve_request (VcOwner *owner, int fd, JsonObject *request, GArray *fds)
   else if (g_str_equal (op, "start"))
     {
       if (vc_owner_start (owner, &error))
-        reply = ok_reply ();
+        reply = vc_owner_reply_ok ();
     }
   else if (g_str_equal (op, "kill"))
     {
@@ -601,7 +426,7 @@ serve_request (VcOwner *owner, int fd, JsonObject *request, GArray *fds)
           && vc_container_signal (owner->container, exec_id, (int) n, vc_owner_request_bool (request, "all"),
                                   &error))
         {
-          reply = ok_reply ();
+          reply = vc_owner_reply_ok ();
           if (exec_id == NULL)
             watch_killed_init (owner, (int) n);
         }
@@ -609,7 +434,7 @@ serve_request (VcOwner *owner, int fd, JsonObject *request, GArray *fds)
   else if (g_str_equal (op, "pause") || g_str_equal (op, "resume"))
     {
       if (handle_pause (owner, g_str_equal (op, "pause"), &error))
-        reply = ok_reply ();
+        reply = vc_owner_reply_ok ();
     }
   else if (g_str_equal (op, "resize"))
     {
@@ -617,7 +442,7 @@ serve_request (VcOwner *owner, int fd, JsonObject *request, GArray *fds)
           && vc_owner_request_int (request, "columns", 0, G_MAXUINT16, 0, &columns, &error)
           && vc_container_resize_tty (owner->container, exec_id, (guint) rows, (guint) columns,
                                       &error))
-        reply = ok_reply ();
+        reply = vc_owner_reply_ok ();
     }
   else if (g_str_equal (op, "update") || g_str_equal (op, "stats"))
     reply = vc_owner_resources_request (owner->container, op, request, &error);
@@ -631,7 +456,7 @@ serve_request (VcOwner *owner, int fd, JsonObject *request, GArray *fds)
       g_mutex_unlock (&owner->lock);
       if (exited)
         {
-          reply = ok_reply ();
+          reply = vc_owner_reply_ok ();
           json_object_set_int_member (reply, "exit_status", status);
         }
       else
@@ -642,8 +467,8 @@ serve_request (VcOwner *owner, int fd, JsonObject *request, GArray *fds)
     {
       if (handle_delete (owner, vc_owner_request_bool (request, "force"), &error))
         {
-          reply = ok_reply ();
-          send_reply (fd, reply);
+          reply = vc_owner_reply_ok ();
+          vc_owner_reply_send (fd, reply);
           mark_deleted (owner);
           return;
         }
@@ -653,9 +478,9 @@ serve_request (VcOwner *owner, int fd, JsonObject *request, GArray *fds)
 
 done:
   if (reply)
-    send_reply (fd, reply);
+    vc_owner_reply_send (fd, reply);
   else
-    send_error (fd, error);
+    vc_owner_reply_send_error (fd, error);
 }
 
 /* Counts the requests vc_owner_free waits for: all but exec and wait,
@@ -695,7 +520,7 @@ connection_thread (gpointer data)
   if (line == NULL)
     g_debug ("owner request: %s", error->message);
   else if ((request = vc_owner_line_parse (line, strlen (line), "request", &error)) == NULL)
-    send_error (conn->fd, error);
+    vc_owner_reply_send_error (conn->fd, error);
   else
     handle_request (conn->owner, conn->fd, request, fds);
 
@@ -735,7 +560,7 @@ accept_thread (gpointer data)
                                       vc_sandbox_get_id (owner->sandbox));
           g_warning ("owner socket of %s: %s", vc_sandbox_get_id (owner->sandbox),
                      peer_error->message);
-          send_error (fd, peer_error);
+          vc_owner_reply_send_error (fd, peer_error);
           close (fd);
           continue;
         }
