@@ -11,17 +11,21 @@
 # The container's process (stdio-bench): reads stdin to its end, reporting
 # the time on stderr, then writes 64 MiB of zeros (dd bs=1M) to stdout.
 # A measurement, never pass/fail.
-# usage: run-stdio-bench.sh [-n RUNS] [-p PATHS] [BUILD_DIR]
+# usage: run-stdio-bench.sh [-n RUNS] [-p PATHS] [-c] [BUILD_DIR]
 #   PATHS: a comma-separated subset of run,exec,bus-run,bus-exec (default all)
+#   -c: the run paths boot cold (sandbox.template = false) instead of being
+#       restored from a template (the configuration's default)
 set -uo pipefail
 
 runs=3
 paths=run,exec,bus-run,bus-exec
-while getopts n:p: opt; do
+cold=
+while getopts n:p:c opt; do
     case $opt in
         n) runs=$OPTARG ;;
         p) paths=$OPTARG ;;
-        *) echo "usage: $0 [-n RUNS] [-p PATHS] [BUILD_DIR]" >&2; exit 2 ;;
+        c) cold=1 ;;
+        *) echo "usage: $0 [-n RUNS] [-p PATHS] [-c] [BUILD_DIR]" >&2; exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))
@@ -43,6 +47,10 @@ if want bus-run || want bus-exec; then
     [ -z "$missing" ] || { echo "bench: $missing" >&2; exit 1; }
 fi
 stdio_config fs-virtiofs || { echo "bench: cannot make a configuration" >&2; exit 1; }
+if [ -n "$cold" ]; then
+    sed -i 's/^\( *fs = "fs-virtiofs";\)$/\1\n  template = false;/' "$WORK/fs-virtiofs.conf"
+    grep -q 'template = false;' "$WORK/fs-virtiofs.conf" || { echo "bench: cannot turn templates off" >&2; exit 1; }
+fi
 BLOB_MIB=1 stdio_rootfs
 # The guest's clock in centiseconds (busybox date has no %N).
 cat > "$WORK/rootfs/bin/cs" <<'EOF'
@@ -125,7 +133,7 @@ guest_pipe() {
 
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-echo "stdio bench: $MIB MiB per transfer, $runs runs, guest $(basename "$(sed -n 's/^ *kernel = "\(.*\)";/\1/p' "$BASE_CONF")") under $(grep -o 'accel = "[a-z]*"' "$BASE_CONF" | head -1), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "stdio bench: $MIB MiB per transfer, $runs runs, guest $(basename "$(sed -n 's/^ *kernel = "\(.*\)";/\1/p' "$BASE_CONF")") under $(grep -o 'accel = "[a-z]*"' "$BASE_CONF" | head -1), sandboxes $([ -n "$cold" ] && echo "booted cold" || echo "from a template when one fits"), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 vc_with fs-virtiofs run -d --bundle "$WORK/b-sleep" se </dev/null >/dev/null 2>"$WORK/se.err" \
     || { echo "bench: the container does not boot: $(tail -3 "$WORK/se.err")" >&2; exit 1; }
 if want bus-run || want bus-exec; then
