@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include "libvirt-plugin.h"
+#include "../hv-common/net-device.h"
 
 #include <string.h>
 
@@ -83,59 +84,18 @@ lv_device_entry_new (VcVm *vm, const VcDevice *src)
   return dev;
 }
 
-static gboolean
-mac_is_valid (const char *mac)
-{
-  if (mac == NULL || strlen (mac) != 17)
-    return FALSE;
-  for (int i = 0; i < 17; i++)
-    if (i % 3 == 2 ? mac[i] != ':' : !g_ascii_isxdigit (mac[i]))
-      return FALSE;
-  return TRUE;
-}
-
 /* A NIC on a tap named by host_path (VC_HV_CAP_NET_TAP_NAME). */
 static gboolean
 net_validate (const VcDevice *device, GError **error)
 {
-  if (!VC_DEVICE_HAS (device, vnet_hdr))
-    {
-      g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT,
-                   "device '%s': a network device from an ABI without its fields", device->id);
-      return FALSE;
-    }
-  if (device->net_fd >= 0)
+  if (VC_DEVICE_HAS (device, vnet_hdr) && device->net_fd >= 0)
     {
       g_set_error (error, VC_ERROR, VC_ERROR_NOT_SUPPORTED,
                    "device '%s': hypervisor-libvirt takes no tap fd (libvirt's API cannot pass "
                    "one): give the tap's name in the host's namespace, net_fd -1", device->id);
       return FALSE;
     }
-  const char *name = device->host_path;
-  gboolean name_ok = name != NULL && *name != '\0' && strlen (name) <= 15;
-  for (const char *c = name; name_ok && *c; c++)
-    name_ok = g_ascii_isalnum (*c) || *c == '-' || *c == '_' || *c == '.';
-  if (!name_ok)
-    {
-      g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT,
-                   "device '%s': host_path must be the tap's name (1-15 of [A-Za-z0-9._-])",
-                   device->id);
-      return FALSE;
-    }
-  if (!mac_is_valid (device->mac))
-    {
-      g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT,
-                   "device '%s': MAC '%s' is not of the form aa:bb:cc:dd:ee:ff", device->id,
-                   device->mac ? device->mac : "(null)");
-      return FALSE;
-    }
-  if (device->mtu != 0 && (device->mtu < 68 || device->mtu > 65535))
-    {
-      g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT,
-                   "device '%s': MTU %u is outside 68..65535", device->id, device->mtu);
-      return FALSE;
-    }
-  return TRUE;
+  return vc_net_device_check (device, FALSE, error);
 }
 
 gboolean

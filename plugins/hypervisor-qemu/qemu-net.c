@@ -6,58 +6,17 @@
 #include "config.h"
 
 #include "qemu-plugin.h"
+#include "../hv-common/net-device.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
-static gboolean
-mac_is_valid (const char *mac)
-{
-  if (mac == NULL || strlen (mac) != 17)
-    return FALSE;
-  for (int i = 0; i < 17; i++)
-    if (i % 3 == 2 ? mac[i] != ':' : !g_ascii_isxdigit (mac[i]))
-      return FALSE;
-  return TRUE;
-}
-
 gboolean
 qemu_net_validate (VcVm *vm, const VcDevice *device, GError **error)
 {
-  if (!VC_DEVICE_HAS (device, vnet_hdr))
-    {
-      g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT,
-                   "device '%s': a network device from an ABI without its fields", device->id);
-      return FALSE;
-    }
-  if (device->host_path == NULL || *device->host_path == '\0' || strlen (device->host_path) > 15)
-    {
-      g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT,
-                   "device '%s': host_path must be the tap's name (1-15 characters)", device->id);
-      return FALSE;
-    }
-  if (device->net_fd < 0 || fcntl (device->net_fd, F_GETFD) < 0)
-    {
-      g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT,
-                   "device '%s': tap fd %d is not open", device->id, device->net_fd);
-      return FALSE;
-    }
-  if (!mac_is_valid (device->mac))
-    {
-      g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT,
-                   "device '%s': MAC '%s' is not of the form aa:bb:cc:dd:ee:ff", device->id,
-                   device->mac ? device->mac : "(null)");
-      return FALSE;
-    }
-  if (device->mtu != 0 && (device->mtu < 68 || device->mtu > 65535))
-    {
-      g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT,
-                   "device '%s': MTU %u is outside 68..65535", device->id, device->mtu);
-      return FALSE;
-    }
-  return TRUE;
+  return vc_net_device_check (device, TRUE, error);
 }
 
 /* Our own copy of the fields past 1.0, with a dup of the fd. */
