@@ -52,7 +52,7 @@ rollback_create (VcSandbox *sb, VcLock *lock)
   vc_sandbox_drop_agent (sb);
   if (sb->vm)
     {
-      if (sb->hv->stop_vm && !vc_sandbox_stop_vm_on_purpose (sb, sb->vm, &error))
+      if (sb->hv->stop_vm && !vc_sandbox_stop_vm_on_purpose (sb, sb->vm, FALSE, &error))
         {
           g_warning ("sandbox %s: rollback: stop_vm: %s", sb->id, error->message);
           g_clear_error (&error);

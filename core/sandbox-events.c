@@ -225,14 +225,17 @@ vc_sandbox_write_record_locked (VcSandbox *sb, GError **error)
 }
 
 /* stop_vm on purpose: the VM's "stopped" event that comes with it is no
- * news and must not replace the reason the caller records. op_mutex held. */
+ * news and must not replace the reason the caller records. A quiesced guest
+ * (the agent's DestroySandbox answered: containers gone, every mount it
+ * made undone) has nothing left to flush, so it is not asked to power off
+ * first. op_mutex held. */
 gboolean
-vc_sandbox_stop_vm_on_purpose (VcSandbox *sb, VcVm *vm, GError **error)
+vc_sandbox_stop_vm_on_purpose (VcSandbox *sb, VcVm *vm, gboolean quiesced, GError **error)
 {
   g_mutex_lock (&sb->state_mutex);
   sb->stopping = TRUE;
   g_mutex_unlock (&sb->state_mutex);
-  gboolean ok = sb->hv->stop_vm (vm, sb->stop_timeout_ms, error);
+  gboolean ok = sb->hv->stop_vm (vm, quiesced ? 0 : sb->stop_timeout_ms, error);
   g_mutex_lock (&sb->state_mutex);
   sb->stopping = FALSE;
   g_mutex_unlock (&sb->state_mutex);
@@ -293,7 +296,7 @@ process_pending (VcSandbox *sb, VcLock *held_lock, guint lock_timeout_ms)
 
   if (stop_vm && sb->vm && sb->hv->stop_vm)
     {
-      if (!vc_sandbox_stop_vm_on_purpose (sb, sb->vm, &error))
+      if (!vc_sandbox_stop_vm_on_purpose (sb, sb->vm, FALSE, &error))
         {
           g_warning ("sandbox %s: stopping the VM after a failure: %s", sb->id, error->message);
           g_clear_error (&error);

@@ -103,7 +103,7 @@ VcSandboxRecord *vc_sandbox_read_record (const char *dir, const char *id, GError
 gboolean vc_sandbox_reload (VcSandbox *sb, GError **error);
 /* Writes the in-memory record to sandbox.json (vc_sandbox_op_save without an op). */
 gboolean vc_sandbox_save (VcSandbox *sb, GError **error);
-gboolean vc_sandbox_stop_vm_on_purpose (VcSandbox *sb, VcVm *vm, GError **error);
+gboolean vc_sandbox_stop_vm_on_purpose (VcSandbox *sb, VcVm *vm, gboolean quiesced, GError **error);
 void     vc_sandbox_process_pending_after_unlock (VcSandbox *sb);
 void     vc_sandbox_on_vm_event (VcVmEvent event, const char *detail, gpointer user_data);
 void     vc_sandbox_on_fs_event (VcFsEvent event, const char *detail, gpointer user_data);

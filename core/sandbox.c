@@ -232,7 +232,8 @@ vc_sandbox_resume (VcSandbox *sb, GError **error)
 
 /* Stops the VM (attaching if needed) and forgets its saved state. op held. */
 static gboolean
-stop_vm_and_forget (VcSandbox *sb, gboolean tolerate_attach_failure, GError **error)
+stop_vm_and_forget (VcSandbox *sb, gboolean tolerate_attach_failure, gboolean quiesced,
+                    GError **error)
 {
   g_autoptr(GError) local = NULL;
 
@@ -261,7 +262,7 @@ stop_vm_and_forget (VcSandbox *sb, gboolean tolerate_attach_failure, GError **er
     }
   if (vm)
     {
-      if (!vc_sandbox_stop_vm_on_purpose (sb, vm, error))
+      if (!vc_sandbox_stop_vm_on_purpose (sb, vm, quiesced, error))
         {
           g_prefix_error (error, "sandbox %s: stop_vm: ", sb->id);
           return FALSE;
@@ -313,16 +314,21 @@ do_stop (VcSandbox *sb, const char *reason, GError **error)
   g_mutex_lock (&sb->state_mutex);
   VcAgentRef *ref = sb->agent ? vc_agent_ref_acquire (sb->agent) : NULL;
   g_mutex_unlock (&sb->state_mutex);
+  gboolean quiesced = FALSE;
   if (ref)
     {
       g_autoptr(GError) local = NULL;
-      if (ref->ops->destroy_sandbox && !ref->ops->destroy_sandbox (ref->conn, &local))
-        g_debug ("sandbox %s: destroy_sandbox: %s", sb->id, local->message);
+      if (ref->ops->destroy_sandbox)
+        {
+          quiesced = ref->ops->destroy_sandbox (ref->conn, &local);
+          if (!quiesced)
+            g_debug ("sandbox %s: destroy_sandbox: %s", sb->id, local->message);
+        }
       vc_agent_ref_release (ref);
     }
   vc_sandbox_drop_agent (sb);
 
-  if (!stop_vm_and_forget (sb, FALSE, error))
+  if (!stop_vm_and_forget (sb, FALSE, quiesced, error))
     return FALSE;
 
   g_mutex_lock (&sb->state_mutex);
@@ -406,7 +412,7 @@ vc_sandbox_delete (VcSandbox *sb, gboolean force, GError **error)
       /* Stopped: make sure. The VM may still run (a failed stop, a creator
        * killed half way, an fs daemon that died) or be gone already. */
       vc_sandbox_drop_agent (sb);
-      ok = stop_vm_and_forget (sb, TRUE, error) && cleanup_fs_and_forget (sb, error);
+      ok = stop_vm_and_forget (sb, TRUE, FALSE, error) && cleanup_fs_and_forget (sb, error);
       if (!ok)
         {
           g_autoptr(GError) ignored = NULL;
