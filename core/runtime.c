@@ -1,4 +1,4 @@
-/* libvcrun: the runtime (configuration, plugins, state dir) and ID checks. */
+/* libvcrun: the runtime (configuration, plugins, state dir). */
 #include "config.h"
 
 #include "runtime-private.h"
@@ -11,35 +11,6 @@ struct VcRuntime {
   VcRegistry *registry;
   gint        lock_timeout_ms;   /* atomic */
 };
-
-gboolean
-vc_id_validate (const char *id, const char *what, GError **error)
-{
-  gsize len = id ? strlen (id) : 0;
-  const char *problem = NULL;
-
-  if (len == 0)
-    problem = "is empty";
-  else if (len > 128)
-    problem = "is longer than 128 characters";
-  else if (!g_ascii_isalnum (id[0]))
-    problem = "must start with a letter or a digit";
-  else
-    for (gsize i = 1; i < len; i++)
-      if (!g_ascii_isalnum (id[i]) && strchr ("_.+-", id[i]) == NULL)
-        {
-          problem = "may hold only letters, digits and _ . + -";
-          break;
-        }
-
-  if (problem == NULL)
-    return TRUE;
-  /* Show the ID escaped: it may hold control characters. */
-  g_autofree char *shown = id ? g_strescape (len > 140 ? "(too long)" : id, NULL) : NULL;
-  g_set_error (error, VC_ERROR, VC_ERROR_INVALID_ARGUMENT, "invalid %s ID \"%s\": %s",
-               what, shown ? shown : "", problem);
-  return FALSE;
-}
 
 VcRuntime *
 vc_runtime_new_from_config (VcConfig *config, const char *state_dir, GError **error)

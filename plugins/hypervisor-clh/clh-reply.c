@@ -7,8 +7,12 @@
 #include "config.h"
 
 #include "clh-plugin.h"
+#include "../hv-common/json-object.h"
 
 #include <string.h>
+
+/* How deep an answer may nest (the device tree of VmInfo is the deepest). */
+#define CLH_REPLY_MAX_DEPTH 64
 
 /* ---------------------------------------------------------------------------
  * HTTP/1.1 response framing (only the SCM_RIGHTS path parses it by hand). */
@@ -169,15 +173,18 @@ clh_reply_decode (const char *method, const char *endpoint, long status, const c
     }
   if (reply_out == NULL || len == 0)
     return TRUE;
+  /* Every answer the plugin reads is one object; json-glib would take
+   * "8 {}" as 8 and leak the rest, and recurse as deep as it is told. */
+  const char *shape = hv_json_object_problem (body, len, CLH_REPLY_MAX_DEPTH);
   g_autoptr (JsonParser) parser = json_parser_new ();
   g_autoptr (GError) local = NULL;
-  if (!json_parser_load_from_data (parser, body, (gssize) len, &local)
+  if (shape != NULL || !json_parser_load_from_data (parser, body, (gssize) len, &local)
       || json_parser_get_root (parser) == NULL)
     {
       g_autofree char *shown = clh_reply_error_text (body, len);
       g_set_error (error, VC_ERROR, VC_ERROR_PROTOCOL,
                    "Cloud Hypervisor API %s %s: the answer is not JSON (%s): %s", method, endpoint,
-                   local != NULL ? local->message : "empty", shown);
+                   shape != NULL ? shape : local != NULL ? local->message : "empty", shown);
       return FALSE;
     }
   *reply_out = json_node_copy (json_parser_get_root (parser));

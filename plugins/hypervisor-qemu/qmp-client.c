@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "qmp-client.h"
+#include "../hv-common/json-object.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -52,54 +53,6 @@ ms_until (gint64 deadline)
 /* ---------------------------------------------------------------------------
  * Parsing one message. */
 
-/* Checks the shape of a JSON text before json-glib parses it: one bracketed
- * value (json-glib takes "{} {}" silently as its first object, dropping the
- * rest), nested at most QMP_MAX_DEPTH deep so that a hostile "[[[[..." never
- * reaches its recursive parser, with only white space after it. Brackets
- * inside strings do not count. Returns NULL or what is wrong. */
-static const char *
-shape_problem (const char *text, gsize len)
-{
-  guint depth = 0;
-  gboolean in_string = FALSE, escaped = FALSE, closed = FALSE;
-  gsize start = 0;
-  while (start < len && (text[start] == ' ' || text[start] == '\t'))
-    start++;
-  /* A reply or an event is an object: "8 []" would be taken as 8. */
-  if (start == len || text[start] != '{')
-    return "is not a JSON object";
-  for (gsize i = start; i < len; i++)
-    {
-      char c = text[i];
-      if (closed)
-        {
-          if (c != ' ' && c != '\t' && c != '\r' && c != '\n')
-            return "has more than one JSON value";
-          continue;
-        }
-      if (in_string)
-        {
-          if (escaped)
-            escaped = FALSE;
-          else if (c == '\\')
-            escaped = TRUE;
-          else if (c == '"')
-            in_string = FALSE;
-          continue;
-        }
-      if (c == '"')
-        in_string = TRUE;
-      else if (c == '[' || c == '{')
-        {
-          if (++depth > QMP_MAX_DEPTH)
-            return "is nested deeper than " G_STRINGIFY (QMP_MAX_DEPTH) " levels";
-        }
-      else if ((c == ']' || c == '}') && depth > 0 && --depth == 0)
-        closed = TRUE;
-    }
-  return NULL;
-}
-
 JsonObject *
 qmp_parse_message (const char *line, gsize len, GError **error)
 {
@@ -115,7 +68,7 @@ qmp_parse_message (const char *line, gsize len, GError **error)
       g_set_error_literal (error, VC_ERROR, VC_ERROR_PROTOCOL, "QMP message contains a NUL byte");
       return NULL;
     }
-  const char *problem = shape_problem (line, len);
+  const char *problem = hv_json_object_problem (line, len, QMP_MAX_DEPTH);
   if (problem != NULL)
     {
       g_set_error (error, VC_ERROR, VC_ERROR_PROTOCOL, "QMP message %s", problem);
