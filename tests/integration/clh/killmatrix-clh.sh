@@ -131,7 +131,14 @@ out=$(vc start c2 2>&1); st=$?
 after_kill c2 "the VMM killed before start" stopped
 
 # 3. exec: the VMM killed while an exec runs.
-vc run -d --bundle "$B" c3 </dev/null >"$ROOT/c3.out" 2>&1; ok $? "c3 runs detached"
+# The cell is about the kill: a start that fails for another reason is
+# said (diag) and tried once more. One CI run saw it fail, output unknown.
+if ! vc run -d --bundle "$B" c3 </dev/null >"$ROOT/c3.out" 2>&1; then
+    diag "c3's first run -d failed: $(head -c 300 "$ROOT/c3.out"); state: $(vc state c3 2>&1 | head -c 200)"
+    vc delete --force c3 >/dev/null 2>&1
+    vc run -d --bundle "$B" c3 </dev/null >"$ROOT/c3.out" 2>&1
+fi
+ok $? "c3 runs detached $(head -c 300 "$ROOT/c3.out")"
 vc exec c3 sleep 60 </dev/null >"$ROOT/c3.exec" 2>&1 &
 exec_pid=$!
 sleep 2
@@ -142,7 +149,7 @@ wait "$exec_pid"; st=$?
 after_kill c3 "the VMM killed during an exec" stopped
 
 # 4. delete: the VMM killed while delete --force stops it.
-vc run -d --bundle "$B" c4 </dev/null >"$ROOT/c4.out" 2>&1; ok $? "c4 runs detached"
+vc run -d --bundle "$B" c4 </dev/null >"$ROOT/c4.out" 2>&1; ok $? "c4 runs detached $(head -c 300 "$ROOT/c4.out")"
 v=$(vmm_of c4)
 vc delete --force c4 >"$ROOT/c4.del" 2>&1 &
 del_pid=$!

@@ -173,6 +173,11 @@ static void
 test_pause_resume (void)
 {
   g_autoptr (GError) error = NULL;
+  /* libvirt starts QEMU paused and continues it: the RESUMED event of that
+   * start may come as late as now, so resumes are counted as at least one. */
+  g_mutex_lock (&events.lock);
+  events.paused = events.resumed = 0;
+  g_mutex_unlock (&events.lock);
   g_assert_true (plugin.ops->pause_vm (vm, &error));
   g_assert_no_error (error);
   g_assert_cmpint (plugin.ops->get_status (vm, NULL), ==, VC_VM_STATUS_PAUSED);
@@ -185,7 +190,7 @@ test_pause_resume (void)
          && g_cond_wait_until (&events.cond, &events.lock, deadline))
     ;
   g_assert_cmpuint (events.paused, ==, 1);
-  g_assert_cmpuint (events.resumed, ==, 1);
+  g_assert_cmpuint (events.resumed, >=, 1);
   g_mutex_unlock (&events.lock);
 }
 
