@@ -13,6 +13,11 @@ if [ -n "$missing" ]; then
     exit 0
 fi
 ROOT=$(mktemp -d "${TMPDIR:-/tmp}/vcrun-killvm.XXXXXX")
+# Every cell boots cold: the boot cell kills QEMU during a real boot, which a
+# template's restore (on by default) would hide behind its cold fallback.
+sed 's/^\( *fs = "[^"]*";\)$/\1\n  template = false;/' "$CONF" > "$ROOT/cold.conf"
+grep -q 'template = false;' "$ROOT/cold.conf" || { echo "1..0 # SKIP cannot turn templates off in $CONF"; exit 0; }
+CONF=$ROOT/cold.conf
 cleanup() {
     for id in $("$VCRUN" --config "$CONF" --root "$ROOT" list -q 2>/dev/null); do
         timeout 60 "$VCRUN" --config "$CONF" --root "$ROOT" delete --force "$id" >/dev/null 2>&1
