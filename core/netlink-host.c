@@ -297,9 +297,11 @@ vc_nl_ifindex (VcNl *nl, const char *name)
   return ifindex;
 }
 
-int
-vc_nl_tap_create (VcNl *nl, const char *name, guint mtu, gboolean vnet_hdr, int *ifindex,
-                  GError **error)
+/* /dev/net/tun opened and attached to the tap `name` (created if need be)
+ * with flags; -1 with error. where ("" or " in the host's namespace") goes
+ * into the message. */
+static int
+tap_attach (const char *name, short flags, const char *where, GError **error)
 {
   int fd = open ("/dev/net/tun", O_RDWR | O_CLOEXEC);
   if (fd < 0)
@@ -310,16 +312,28 @@ vc_nl_tap_create (VcNl *nl, const char *name, guint mtu, gboolean vnet_hdr, int 
       return -1;
     }
   struct ifreq ifr = { 0 };
-  ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (vnet_hdr ? IFF_VNET_HDR : 0);
+  ifr.ifr_flags = flags;
   g_strlcpy (ifr.ifr_name, name, sizeof ifr.ifr_name);
   if (ioctl (fd, TUNSETIFF, &ifr) < 0)
     {
       int saved = errno;
-      g_set_error (error, VC_ERROR, VC_ERROR_FAILED, "cannot create tap %s: %s", name,
-                   g_strerror (saved));
+      gboolean exists = saved == EBUSY && (flags & IFF_TUN_EXCL);
+      g_set_error (error, VC_ERROR, exists ? VC_ERROR_EXISTS : VC_ERROR_FAILED,
+                   "cannot create tap %s%s: %s", name, where,
+                   exists ? "an interface of that name exists" : g_strerror (saved));
       close (fd);
       return -1;
     }
+  return fd;
+}
+
+int
+vc_nl_tap_create (VcNl *nl, const char *name, guint mtu, gboolean vnet_hdr, int *ifindex,
+                  GError **error)
+{
+  int fd = tap_attach (name, IFF_TAP | IFF_NO_PI | (vnet_hdr ? IFF_VNET_HDR : 0), "", error);
+  if (fd < 0)
+    return -1;
 
   struct rtnl_link *link = NULL;
   int err = rtnl_link_get_kernel (nl->sock, 0, name, &link);
@@ -350,27 +364,11 @@ gboolean
 vc_nl_tap_create_persistent (VcNl *nl, const char *name, guint mtu, gboolean vnet_hdr,
                              GError **error)
 {
-  int fd = open ("/dev/net/tun", O_RDWR | O_CLOEXEC);
-  if (fd < 0)
-    {
-      int saved = errno;
-      g_set_error (error, VC_ERROR, VC_ERROR_FAILED, "cannot open /dev/net/tun: %s",
-                   g_strerror (saved));
-      return FALSE;
-    }
-  struct ifreq ifr = { 0 };
   /* IFF_TUN_EXCL: an existing device of that name is an error, not attached to. */
-  ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_TUN_EXCL | (vnet_hdr ? IFF_VNET_HDR : 0);
-  g_strlcpy (ifr.ifr_name, name, sizeof ifr.ifr_name);
-  if (ioctl (fd, TUNSETIFF, &ifr) < 0)
-    {
-      int saved = errno;
-      g_set_error (error, VC_ERROR, saved == EBUSY ? VC_ERROR_EXISTS : VC_ERROR_FAILED,
-                   "cannot create tap %s in the host's namespace: %s", name,
-                   saved == EBUSY ? "an interface of that name exists" : g_strerror (saved));
-      close (fd);
-      return FALSE;
-    }
+  int fd = tap_attach (name, IFF_TAP | IFF_NO_PI | IFF_TUN_EXCL | (vnet_hdr ? IFF_VNET_HDR : 0),
+                       " in the host's namespace", error);
+  if (fd < 0)
+    return FALSE;
   if (ioctl (fd, TUNSETPERSIST, 1) < 0)
     {
       int saved = errno;
