@@ -5,7 +5,9 @@
 #     and the PVH vmlinux on microvm;
 #  2. `vcrun run` of a container running `true`: cold, from a template (fs-9p:
 #     private memory file; fs-virtiofs: shared memfd), with runc and runsc
-#     (where installed) as peers;
+#     (where installed) as peers, and the floors: bare QEMU booting the same
+#     guest to run `true` from a 9p share, and bare QEMU restoring each
+#     template to running (qemu-restore-floor.py);
 #  3. the PSS of 8 sandboxes running at once, cold against templated.
 # Prints each run, then medians and ratios. A measurement, never pass/fail.
 # -k DIR adds another guest (vmlinux, initrd.img: say the image of
@@ -162,6 +164,45 @@ time.sleep(3600)' "$tmp/agent.sock" >/dev/null 2>&1 &
     elapsed "$t0" "$t1"
 }
 
+# The floor of `vcrun run true` on fs-9p: bare QEMU with the same guest and
+# its 9p device, whose init (a script added to the initramfs instead of the
+# agent) does only what any runtime's guest must: load the 9p modules, mount
+# the share, run `true` in the bundle's rootfs in new pid and mount
+# namespaces, power off. Timed from QEMU's start to its exit.
+floor_initrd() {
+    local dir=$tmp/floor-cpio
+    mkdir -p "$dir"
+    cat > "$dir/bench-run" <<'SCRIPT'
+#!/bin/sh
+mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs dev /dev
+modprobe -a virtio_pci 9pnet_virtio 9p
+mkdir -p /run/share
+mount -t 9p -o trans=virtio,version=9p2000.L kataShared /run/share
+unshare -p -m -f chroot /run/share/rootfs /bin/busybox sh -c '/bin/busybox mount -t proc proc /proc && exec true'
+echo "bench-run: exit $?" > /dev/ttyS0
+poweroff -f
+SCRIPT
+    chmod 0755 "$dir/bench-run"
+    (cd "$dir" && echo bench-run | cpio -o -H newc 2>/dev/null | gzip) > "$tmp/floor.cpio.gz" || return 1
+    cat "$initrd" "$tmp/floor.cpio.gz" > "$tmp/floor-initrd.img"
+}
+bare_run_once() {
+    local log=$tmp/floor-console.log t0 t1
+    rm -f "$log"
+    t0=$(now)
+    timeout -k 5 "$timeout_s" "$qemu" -nodefaults -no-user-config -display none -no-reboot \
+        -machine q35,sata=off,smbus=off,vmport=off -accel "$accel" -cpu "$cpu" -m 256M \
+        -kernel "$guest/vmlinux" -initrd "$tmp/floor-initrd.img" -append "$append rdinit=/bench-run" \
+        -chardev "file,id=console,path=$log" -serial chardev:console \
+        -fsdev "local,id=share,path=$tmp/bundle,security_model=none" \
+        -device virtio-9p-pci,fsdev=share,mount_tag=kataShared,bus=pcie.0,addr=0x3 \
+        </dev/null >"$tmp/qemu.out" 2>&1
+    t1=$(now)
+    grep -q 'bench-run: exit 0' "$log" 2>/dev/null ||
+        { echo "bench: bare QEMU did not run true: $(tail -c 300 "$log" 2>/dev/null)" >&2; return 1; }
+    elapsed "$t0" "$t1"
+}
+
 # ---- 2. vcrun run true and its peers -------------------------------------------------
 vcrun_once() { # CONF ID
     local t0 t1
@@ -219,22 +260,38 @@ echo "== 2. run a container of 'true' (s)"
     echo "bench: template create (fs-9p) failed: $(tail -1 "$tmp/t.err")" >&2
 "$vcrun" --config "$tmp/tmpl-vfs.conf" template create >/dev/null 2>"$tmp/t.err" ||
     echo "bench: template create (fs-virtiofs) failed: $(tail -1 "$tmp/t.err")" >&2
+# The floors: bare QEMU running true (above), and bare QEMU restoring each
+# template with the command line a templated run logs.
+floor_initrd || echo "bench: cannot build the floor's initramfs (cpio?)" >&2
+for f in 9p vfs; do
+    timeout -k 5 "$timeout_s" "$vcrun" --config "$tmp/tmpl-$f.conf" --debug run --bundle "$tmp/bundle" "log-$f" \
+        </dev/null >/dev/null 2>"$tmp/tmpl-$f.log" || echo "bench: templated run (fs-$f) failed: $(tail -1 "$tmp/tmpl-$f.log")" >&2
+done
+restore_once() { # 9p|vfs
+    local dir
+    dir=$(ls -d "$tmp/state-tmpl-$1/.templates/"*/ 2>/dev/null | head -1)
+    rm -rf "$tmp/restore"; mkdir -p "$tmp/restore"
+    timeout -k 5 120 python3 "$(dirname "$0")/qemu-restore-floor.py" "$tmp/tmpl-$1.log" "${dir%/}" "$tmp/restore" \
+        2>"$tmp/restore.err" || { echo "bench: $(tail -1 "$tmp/restore.err")" >&2; return 1; }
+}
 peers=()
 for p in runc runsc; do command -v "$p" >/dev/null && peers+=("$p"); done
-cols=(cold-9p tmpl-9p cold-vfs tmpl-vfs)
+cols=(bare-9p cold-9p restore-9p tmpl-9p cold-vfs restore-vfs tmpl-vfs)
 [ -n "$alt" ] && cols+=(cold-alt)
 cols+=("${peers[@]}")
-printf '%-4s' run; printf ' %-9s' "${cols[@]}"; echo
+printf '%-4s' run; printf ' %-11s' "${cols[@]}"; echo
 for c in "${cols[@]}"; do : > "$tmp/$c.times"; done
 for i in $(seq 1 "$runs"); do
     printf '%-4s' "$i"
     for c in "${cols[@]}"; do
         case $c in
             runc|runsc) v=$(peer_once "$c" "b-$c-$i") ;;
+            bare-9p) v=$(bare_run_once) ;;
+            restore-*) v=$(restore_once "${c#restore-}") ;;
             *) v=$(vcrun_once "$c" "b-$c-$i") ;;
         esac
         [ -n "$v" ] && echo "$v" >> "$tmp/$c.times"
-        printf ' %-9s' "${v:-failed}"
+        printf ' %-11s' "${v:-failed}"
     done
     echo
 done
@@ -242,7 +299,9 @@ declare -A med
 for c in "${cols[@]}"; do med[$c]=$(median < "$tmp/$c.times"); done
 printf 'median:'; for c in "${cols[@]}"; do printf ' %s %s s,' "$c" "${med[$c]}"; done; echo
 echo "ratio cold/templated: fs-9p $(ratio "${med[cold-9p]}" "${med[tmpl-9p]}"), fs-virtiofs $(ratio "${med[cold-vfs]}" "${med[tmpl-vfs]}")"
-echo "vcrun's own share: cold fs-9p over bare PVH q35 $(awk -v a="${med[cold-9p]}" -v b="$m_pvh" 'BEGIN { printf "%+.2f s (%+.0f%%)", a - b, (b > 0 ? 100 * (a - b) / b : 0) }')"
+share() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "nan" || b == "nan") print "-"; else printf "%+.2f s (%+.0f%%)", a - b, (b > 0 ? 100 * (a - b) / b : 0) }'; }
+echo "vcrun's own share, cold fs-9p: over bare QEMU running true $(share "${med[cold-9p]}" "${med[bare-9p]}"); over bare PVH q35 to agent ready $(share "${med[cold-9p]}" "$m_pvh")"
+echo "vcrun's own share, templated: fs-9p over its restore $(share "${med[tmpl-9p]}" "${med[restore-9p]}"), fs-virtiofs over its restore $(share "${med[tmpl-vfs]}" "${med[restore-vfs]}")"
 [ -n "$alt" ] && echo "other guest: cold fs-9p ${med[cold-alt]} s (ratio this guest/other $(ratio "${med[cold-9p]}" "${med[cold-alt]}"))"
 for p in "${peers[@]}"; do
     echo "ratio vcrun/$p: cold fs-9p $(ratio "${med[cold-9p]}" "${med[$p]}"), templated fs-9p $(ratio "${med[tmpl-9p]}" "${med[$p]}")"

@@ -71,16 +71,19 @@ bool msg_fail (char *msg, size_t len, int errno_value, const char *fmt, ...)
 void init_mount_system (void);
 /* Makes sure fds 0, 1, 2 are open (on the console or /dev/null). */
 void init_standard_fds (void);
-/* Loads the modules of the image (/etc/vcrun-modules, else modules.dep):
- * those the agent channel needs at once, the others in a background thread. */
+/* Reads the image's modules (/etc/vcrun-modules, else modules.dep) and loads
+ * those the agent channel needs at once, then in a background thread those
+ * that the VM's virtio devices need. The others wait for modules_require. */
 void modules_load_all (void);
-/* Not init (tests): nothing to load, nobody waits. */
+/* Not init (tests): nothing to load. */
 void modules_none (void);
-/* Waits until every module is loaded (before mounting, vsock, containers). */
-void modules_wait (void);
-/* Waits until module name ("9p") has been loaded (or tried), or all have:
- * what a request needs, without the modules listed after it. */
-void modules_wait_for (const char *name);
+/* Loads module name ("9p") and its dependencies unless done, or waits for
+ * the load under way; a name the image does not have is a no-op. */
+void modules_require (const char *name);
+/* Loads every module of the image not loaded yet. */
+void modules_require_all (void);
+/* Whether the VM has a virtio device of this VIRTIO_ID_*. */
+bool modules_virtio_device_present (unsigned id);
 /* Loads one module by name (and what it depends on). */
 bool modules_load (const char *name, char *const params[], size_t n_params, AgentError *err);
 

@@ -133,7 +133,7 @@ container_create (const Grpc__CreateContainerRequest *req, AgentError *err)
                         req->container_id);
   /* overlay; the OCI mounts' own types (proc, tmpfs, bind...) are built in,
    * and block storages waited for all modules when they were mounted. */
-  modules_wait_for ("overlay");
+  modules_require ("overlay");
 
   pthread_mutex_lock (&agent_lock);
   if (container_find (req->container_id, NULL))

@@ -153,7 +153,7 @@ network_update_interface (const Types__Interface *iface, AgentError *err)
   if (iface->mtu != 0 && (iface->mtu < 68 || iface->mtu > 65535))
     return agent_error (err, VC_TTRPC_CODE_INVALID_ARGUMENT, "MTU %llu is out of range",
                         (unsigned long long) iface->mtu);
-  modules_wait ();
+  modules_require ("virtio_net");
   struct nl_sock *sk = nl_open (err);
   if (sk == NULL)
     return false;
@@ -284,7 +284,7 @@ network_update_routes (const Grpc__Routes *routes, AgentError *err)
 {
   if (routes == NULL)
     return true;
-  modules_wait ();
+  modules_require ("virtio_net");
   struct nl_sock *sk = nl_open (err);
   if (sk == NULL)
     return false;

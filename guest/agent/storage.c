@@ -122,6 +122,7 @@ storage_find_block_device (const char *pci_path, char *dev, size_t dev_len, Agen
   if (!is_pci_path (pci_path))
     return agent_error (err, VC_TTRPC_CODE_INVALID_ARGUMENT, "'%s' is not a PCI path",
                         pci_path ? pci_path : "");
+  modules_require ("virtio_blk");
   int64_t deadline = monotonic_ms () + DEVICE_WAIT_MS;
   while (!pci_path_to_block_device (pci_path, dev, dev_len))
     {
@@ -139,11 +140,14 @@ storage_mount (const Grpc__Storage *st, AgentError *err)
   const char *mp = st->mount_point;
   /* The file system's module, not the ones listed after it (ext4 is last). */
   if (is_driver (st, "9p", NULL) || (st->fstype && strcmp (st->fstype, "9p") == 0))
-    modules_wait_for ("9p");
+    {
+      modules_require ("9pnet_virtio");
+      modules_require ("9p");
+    }
   else if (is_driver (st, "virtio-fs", "virtiofs") || (st->fstype && strcmp (st->fstype, "virtiofs") == 0))
-    modules_wait_for ("virtiofs");
+    modules_require ("virtiofs");
   else if (!is_driver (st, "local", NULL) && !is_driver (st, "ephemeral", "tmpfs"))
-    modules_wait (); /* ext4 on a block device, ... */
+    modules_require_all (); /* ext4 on a block device, ... */
   if (!mp || mp[0] != '/' || strstr (mp, "/../") || strcmp (mp, "/") == 0)
     return agent_error (err, VC_TTRPC_CODE_INVALID_ARGUMENT, "storage: invalid mount point '%s'", mp ? mp : "");
   if (!mkdir_p (mp, 0755, err))

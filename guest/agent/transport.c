@@ -15,6 +15,7 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/virtio_ids.h>
 #include <linux/vm_sockets.h>
 
 static pthread_once_t ready_once = PTHREAD_ONCE_INIT;
@@ -99,6 +100,9 @@ serial_thread (void *data)
           usleep (200000);
           continue;
         }
+      /* The port is open: the agent is ready for a host, which may not have
+       * connected yet (the bare boots of bench/ and tests/ hold none). */
+      agent_announce_ready ();
       /* While no host is connected the port reports hang-up (and reads
        * return 0): wait for one before serving. */
       for (;;)
@@ -111,7 +115,6 @@ serial_thread (void *data)
           usleep (20000);
         }
       agent_debug ("serving on %s", path);
-      agent_announce_ready ();
       server_serve_fd (fd, "virtio-serial");
       /* The host went away: close and reopen the port so that a host that
        * reconnects sees it opened again. */
@@ -163,7 +166,14 @@ accept_loop (int listen_fd, const char *name)
 static void *
 vsock_thread (void *data)
 {
-  modules_wait ();
+  /* Cloud Hypervisor's vsock device comes with the VM; QEMU's agent uses
+   * virtio-serial and has none, so the transport's modules stay unloaded. */
+  if (!modules_virtio_device_present (VIRTIO_ID_VSOCK))
+    {
+      agent_debug ("no virtio-vsock device: serving virtio-serial only");
+      return NULL;
+    }
+  modules_require ("vmw_vsock_virtio_transport");
   int fd = socket (AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0)
     {

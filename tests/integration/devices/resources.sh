@@ -7,6 +7,8 @@
 # --stats` figures move when the container works; and a second container
 # created in the running sandbox (CreateContainer) gets its ext4 volume
 # hot-plugged, and deleting it unplugs the volume (the image is free again).
+# A second VM, booted without a volume, loads virtio_blk and ext4 only when
+# its first volume comes.
 . "$VCRUN_TOP_SRCDIR/tests/integration/daemon/lib.sh"
 
 [ -f "$BUILD/etc/vcrun-uninstalled.conf" ] || skip_all "no uninstalled configuration"
@@ -167,6 +169,39 @@ check "the first container is still running" [ "$(prop "$(container_path r1 r1)"
 out=$(timeout 300 "$VCRUN" --config "$CONF" --root "$TMP/other" run --bundle "$TMP/reader" other2 2>&1 </dev/null); rc=$?
 check "after the delete the image is free: another sandbox reads what c2 wrote ($rc: $out)" \
   [ "$rc" -eq 0 ] && [ "$out" = second-container ]
+
+# ---- the guest loads a module when a request first needs it ----------------------
+# A VM booted without a block device loads only what its devices need (the
+# shared file system's modules, overlay): virtio_blk and ext4 wait for the
+# first volume, hot-plugged into the running sandbox.
+SB2=$(sandbox_path r2)
+out=$(vbus call $NAME $MANAGER org.vcrun.Runtime1.Manager CreateSandbox 'sa{sv}' r2 0 2>&1)
+if [ "$out" = "o \"$SB2\"" ] && vbus call $NAME "$SB2" $S Start >> "$TMP/create.out" 2>&1 \
+   && vbus call $NAME "$SB2" $S CreateContainer ss r2 "$TMP/sleeper" >> "$TMP/create.out" 2>&1 \
+   && vbus call $NAME "$(container_path r2 r2)" $C Start >> "$TMP/create.out" 2>&1; then
+  ok "a second sandbox without a volume runs a container"
+else
+  not_ok "a second sandbox without a volume runs a container: $out $(tail -3 "$TMP/create.out")"
+fi
+mods=$(vcb exec r2 cat /proc/modules 2>&1 | cut -d' ' -f1 | tr '\n' ' ')
+has "$mods" '(^| )(virtiofs|9p) ' && has "$mods" '(^| )overlay '
+check "its guest loaded the shared file system's modules and overlay ($mods)" [ $? -eq 0 ]
+has "$mods" '(^| )overlay ' && ! has "$mods" '(^| )(virtio_blk|ext4) '
+check "... and neither virtio_blk nor ext4 yet" [ $? -eq 0 ]
+if grep -q 'fs = "fs-virtiofs"' "$CONF"; then
+  has "$mods" '(^| )overlay ' && ! has "$mods" '(^| )9p '
+  check "... nor 9p, which no device of this VM needs (fs-virtiofs)" [ $? -eq 0 ]
+fi
+C3=$(vbus call $NAME "$SB2" $S CreateContainer ss c3 "$TMP/writer" 2>&1)
+check "a container with an ext4 volume is created in that sandbox ($C3)" has "$C3" '^o "'
+C3=$(echo "$C3" | sed 's/^o "\(.*\)"$/\1/')
+vbus call $NAME "$C3" $C Start >/dev/null 2>&1
+st=$(vbus call $NAME "$C3" $C Wait 2>&1)
+check "... its hot-plugged volume is mounted on demand and written ($st)" [ "$st" = "i 0" ]
+mods=$(vcb exec r2 cat /proc/modules 2>&1 | cut -d' ' -f1 | tr '\n' ' ')
+has "$mods" '(^| )virtio_blk ' && has "$mods" '(^| )ext4 '
+check "... and the guest has loaded virtio_blk and ext4 for it" [ $? -eq 0 ]
+vcb delete --force r2 >/dev/null 2>&1
 
 vcb delete --force r1 >/dev/null 2>&1
 no_qemu () { ! pgrep -f "qemu-system.*$TMP/state" >/dev/null; }
