@@ -123,6 +123,15 @@ unlink_container (Container *c)
       }
 }
 
+static bool
+spec_mounts_type (const Grpc__Spec *spec, const char *type)
+{
+  for (size_t i = 0; i < spec->n_mounts; i++)
+    if (spec->mounts[i]->type && strcmp (spec->mounts[i]->type, type) == 0)
+      return true;
+  return false;
+}
+
 bool
 container_create (const Grpc__CreateContainerRequest *req, AgentError *err)
 {
@@ -131,9 +140,11 @@ container_create (const Grpc__CreateContainerRequest *req, AgentError *err)
   if (!req->oci || !req->oci->process)
     return agent_error (err, VC_TTRPC_CODE_INVALID_ARGUMENT, "container %s: the OCI spec has no process",
                         req->container_id);
-  /* overlay; the OCI mounts' own types (proc, tmpfs, bind...) are built in,
-   * and block storages waited for all modules when they were mounted. */
-  modules_require ("overlay");
+  /* The OCI mounts are made in the container's child, which must not take
+   * the module lock: load a module file system they name here. The common
+   * types (proc, tmpfs, bind...) are built in; storages load their own. */
+  if (spec_mounts_type (req->oci, "overlay"))
+    modules_require ("overlay");
 
   pthread_mutex_lock (&agent_lock);
   if (container_find (req->container_id, NULL))

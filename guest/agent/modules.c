@@ -234,12 +234,11 @@ modules_virtio_device_present (unsigned id)
 /* What each virtio device the VM booted with needs (virtio_ids.h); the
  * shared file systems first, as CreateSandbox mounts them first. */
 static const struct {
-  unsigned id;
+  unsigned id; /* VIRTIO_ID_* */
   const char *modules[3];
 } device_modules[] = {
   { VIRTIO_ID_9P, { "9pnet_virtio", "9p" } },
   { VIRTIO_ID_FS, { "virtiofs" } },
-  { 0, { "overlay" } }, /* every container's rootfs */
   { VIRTIO_ID_BLOCK, { "virtio_blk", "ext4" } },
   { VIRTIO_ID_NET, { "virtio_net" } },
   { VIRTIO_ID_VSOCK, { "vmw_vsock_virtio_transport" } },
@@ -255,7 +254,7 @@ boot_modules_thread (void *data)
   (void) data;
   int64_t start = monotonic_ms ();
   for (size_t i = 0; i < sizeof device_modules / sizeof device_modules[0]; i++)
-    if (device_modules[i].id == 0 || modules_virtio_device_present (device_modules[i].id))
+    if (modules_virtio_device_present (device_modules[i].id))
       for (size_t j = 0; j < 3 && device_modules[i].modules[j]; j++)
         modules_require (device_modules[i].modules[j]);
   agent_debug ("loaded the modules of the VM's devices in %lld ms", (long long) (monotonic_ms () - start));

@@ -5,7 +5,8 @@
 # node with the config's mode, oomScoreAdj, uid/gid mappings in a user
 # namespace that an exec joins too, createContainer/startContainer hooks run
 # in the container with the state on stdin, host hooks around them, and a
-# signal sent right after start reaching a shell's trap. Skips when the
+# signal sent right after start reaching a shell's trap, an overlay mount
+# (its module loaded on demand). Skips when the
 # guest image or the plugins are missing.
 . "$(dirname "$0")/lib.sh"
 set -u
@@ -124,9 +125,20 @@ vc start oci4 >/dev/null 2>&1; rc=$?
 wait_for 30 eval '[ "$(state_field oci4 status)" = stopped ]'; ok $? "... and the container is stopped"
 vc delete oci4; rc=$?
 expect_eq "... delete succeeds" 0 $rc
-make_bundle "$B" '["true"]'
-vc run --bundle "$B" oci4 </dev/null; rc=$?
+# The run again mounts an overlay (of the guest's /etc and /bin, read-only):
+# the guest loads overlay for that mount, as no device of the VM needs it.
+make_bundle "$B" '["cat", "/ov/vcrun-image"]'
+python3 - "$B/config.json" <<'PY'
+import json, sys
+spec = json.load(open(sys.argv[1]))
+spec["mounts"].append({"destination": "/ov", "type": "overlay", "source": "overlay",
+                       "options": ["ro", "lowerdir=/etc:/bin"]})
+json.dump(spec, open(sys.argv[1], "w"))
+PY
+out=$(vc run --bundle "$B" oci4 </dev/null 2>"$ROOT/c.err"); rc=$?
 expect_eq "... and the ID can be used again" 0 $rc
+expect_match "... by a container with an overlay mount, whose module the guest loads for it" '^kernel=' "$out"
+[ $rc -eq 0 ] || diag "stderr: $(cat "$ROOT/c.err")"
 
 tap_done
 [ "$tap_failed" -eq 0 ]
