@@ -178,7 +178,7 @@ mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs dev /dev
 modprobe -a virtio_pci 9pnet_virtio 9p
 mkdir -p /run/share
 mount -t 9p -o trans=virtio,version=9p2000.L kataShared /run/share
-unshare -p -m -f chroot /run/share/rootfs /bin/busybox sh -c '/bin/busybox mount -t proc proc /proc && exec true'
+unshare -p -m -f --mount-proc=/run/share/rootfs/proc chroot /run/share/rootfs /bin/true
 echo "bench-run: exit $?" > /dev/ttyS0
 poweroff -f
 SCRIPT
