@@ -117,11 +117,12 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "nan") printf "%.2f
 append="console=ttyS0 panic=1 quiet reboot=k i8042.noaux=1 i8042.nomux=1 i8042.nopnp=1 i8042.dumbkbd=1 cryptomgr.notests tsc=reliable no_timer_check"
 tsc_khz=$(cat /sys/devices/system/cpu/cpu0/tsc_freq_khz 2>/dev/null ||
           awk '/^cpu MHz/ { printf "%d", $4 * 1000; exit }' /proc/cpuinfo)
+# As hypervisor-qemu: under TCG the TSC's rate is given, not calibrated.
+tcg_append=; [ "$accel" = tcg ] && tcg_append=" tsc_early_khz=$tsc_khz"
 qemu_once() { # KERNEL MACHINE NAME [INITRD]
-    local log=$tmp/console.log t0 t1 deadline machine serial extra=
+    local log=$tmp/console.log t0 t1 deadline machine serial extra=$tcg_append
     if [ "$2" = microvm ]; then
         machine=microvm,rtc=on; serial=virtio-serial-device,id=vc-serial
-        [ "$accel" = tcg ] && extra=" tsc_early_khz=$tsc_khz"
     else
         machine=q35,sata=off,smbus=off,vmport=off; serial=virtio-serial-pci,id=vc-serial,bus=pcie.0,addr=0x1
     fi
@@ -178,7 +179,7 @@ mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs dev /dev
 modprobe -a virtio_pci 9pnet_virtio 9p
 mkdir -p /run/share
 mount -t 9p -o trans=virtio,version=9p2000.L kataShared /run/share
-unshare -p -m -f --mount-proc=/run/share/rootfs/proc chroot /run/share/rootfs /bin/true
+unshare -p -m -f sh -c 'mount -t proc proc /run/share/rootfs/proc && exec chroot /run/share/rootfs /bin/true'
 echo "bench-run: exit $?" > /dev/ttyS0
 poweroff -f
 SCRIPT
@@ -192,7 +193,7 @@ bare_run_once() {
     t0=$(now)
     timeout -k 5 "$timeout_s" "$qemu" -nodefaults -no-user-config -display none -no-reboot \
         -machine q35,sata=off,smbus=off,vmport=off -accel "$accel" -cpu "$cpu" -m 256M \
-        -kernel "$guest/vmlinux" -initrd "$tmp/floor-initrd.img" -append "$append rdinit=/bench-run" \
+        -kernel "$guest/vmlinux" -initrd "$tmp/floor-initrd.img" -append "$append$tcg_append rdinit=/bench-run" \
         -chardev "file,id=console,path=$log" -serial chardev:console \
         -fsdev "local,id=share,path=$tmp/bundle,security_model=none" \
         -device virtio-9p-pci,fsdev=share,mount_tag=kataShared,bus=pcie.0,addr=0x3 \
