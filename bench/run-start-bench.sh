@@ -53,6 +53,7 @@ accel=$(sed -n 's/.*accel = "\([a-z]*\)".*/\1/p' "$conf" | head -1)
 [ "$accel" = kvm ] || accel=tcg   # what the uninstalled configuration uses here
 cpu=max; [ "$accel" = kvm ] && cpu=host
 
+cpu_seconds=$(cd "$(dirname "$0")" && pwd)/cpu-seconds.py
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vcrun-start-bench.XXXXXX")
 qemu_pid= holder_pid=
 cleanup() {
@@ -191,7 +192,7 @@ bare_run_once() {
     local log=$tmp/floor-console.log t0 t1
     rm -f "$log"
     t0=$(now)
-    timeout -k 5 "$timeout_s" "$qemu" -nodefaults -no-user-config -display none -no-reboot \
+    "$cpu_seconds" "$tmp/last.cpu" timeout -k 5 "$timeout_s" "$qemu" -nodefaults -no-user-config -display none -no-reboot \
         -machine q35,sata=off,smbus=off,vmport=off -accel "$accel" -cpu "$cpu" -m 256M \
         -kernel "$guest/vmlinux" -initrd "$tmp/floor-initrd.img" -append "$append$tcg_append rdinit=/bench-run" \
         -chardev "file,id=console,path=$log" -serial chardev:console \
@@ -208,7 +209,7 @@ bare_run_once() {
 vcrun_once() { # CONF ID
     local t0 t1
     t0=$(now)
-    if ! timeout -k 5 "$timeout_s" "$vcrun" --config "$tmp/$1.conf" run --bundle "$tmp/bundle" "$2" \
+    if ! "$cpu_seconds" "$tmp/last.cpu" timeout -k 5 "$timeout_s" "$vcrun" --config "$tmp/$1.conf" run --bundle "$tmp/bundle" "$2" \
             </dev/null >/dev/null 2>"$tmp/vcrun.err"; then
         echo "bench: vcrun run ($1) failed: $(tail -1 "$tmp/vcrun.err")" >&2
         return 1
@@ -220,7 +221,7 @@ vcrun_once() { # CONF ID
 peer_once() { # RUNTIME ID
     local t0 t1
     t0=$(now)
-    (cd "$tmp/bundle" && timeout 60 "$1" --root "$tmp/$1" run "$2" </dev/null >/dev/null 2>"$tmp/peer.err") ||
+    (cd "$tmp/bundle" && "$cpu_seconds" "$tmp/last.cpu" timeout 60 "$1" --root "$tmp/$1" run "$2" </dev/null >/dev/null 2>"$tmp/peer.err") ||
         { echo "bench: $1 run failed: $(tail -1 "$tmp/peer.err")" >&2; return 1; }
     t1=$(now)
     elapsed "$t0" "$t1"
@@ -272,7 +273,7 @@ restore_once() { # 9p|vfs
     local dir
     dir=$(ls -d "$tmp/state-tmpl-$1/.templates/"*/ 2>/dev/null | head -1)
     rm -rf "$tmp/restore"; mkdir -p "$tmp/restore"
-    timeout -k 5 120 python3 "$(dirname "$0")/qemu-restore-floor.py" "$tmp/tmpl-$1.log" "${dir%/}" "$tmp/restore" \
+    timeout -k 5 120 python3 "$(dirname "$cpu_seconds")/qemu-restore-floor.py" "$tmp/tmpl-$1.log" "${dir%/}" "$tmp/restore" \
         2>"$tmp/restore.err" || { echo "bench: $(tail -1 "$tmp/restore.err")" >&2; return 1; }
 }
 peers=()
@@ -281,10 +282,11 @@ cols=(bare-9p cold-9p restore-9p tmpl-9p cold-vfs restore-vfs tmpl-vfs)
 [ -n "$alt" ] && cols+=(cold-alt)
 cols+=("${peers[@]}")
 printf '%-4s' run; printf ' %-11s' "${cols[@]}"; echo
-for c in "${cols[@]}"; do : > "$tmp/$c.times"; done
+for c in "${cols[@]}"; do : > "$tmp/$c.times"; : > "$tmp/$c.cpu"; done
 for i in $(seq 1 "$runs"); do
     printf '%-4s' "$i"
     for c in "${cols[@]}"; do
+        rm -f "$tmp/last.cpu"
         case $c in
             runc|runsc) v=$(peer_once "$c" "b-$c-$i") ;;
             bare-9p) v=$(bare_run_once) ;;
@@ -292,16 +294,20 @@ for i in $(seq 1 "$runs"); do
             *) v=$(vcrun_once "$c" "b-$c-$i") ;;
         esac
         [ -n "$v" ] && echo "$v" >> "$tmp/$c.times"
+        [ -n "$v" ] && [ -s "$tmp/last.cpu" ] && cat "$tmp/last.cpu" >> "$tmp/$c.cpu"
         printf ' %-11s' "${v:-failed}"
     done
     echo
 done
-declare -A med
-for c in "${cols[@]}"; do med[$c]=$(median < "$tmp/$c.times"); done
+declare -A med cpu
+for c in "${cols[@]}"; do med[$c]=$(median < "$tmp/$c.times"); cpu[$c]=$(median < "$tmp/$c.cpu"); done
 printf 'median:'; for c in "${cols[@]}"; do printf ' %s %s s,' "$c" "${med[$c]}"; done; echo
+# CPU seconds of every process a run started (cpu-seconds.py): the work,
+# apart from waiting for a busy host (the restores are not counted).
+printf 'median CPU:'; for c in "${cols[@]}"; do [ "${cpu[$c]}" != nan ] && printf ' %s %s s,' "$c" "${cpu[$c]}"; done; echo
 echo "ratio cold/templated: fs-9p $(ratio "${med[cold-9p]}" "${med[tmpl-9p]}"), fs-virtiofs $(ratio "${med[cold-vfs]}" "${med[tmpl-vfs]}")"
 share() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "nan" || b == "nan") print "-"; else printf "%+.2f s (%+.0f%%)", a - b, (b > 0 ? 100 * (a - b) / b : 0) }'; }
-echo "vcrun's own share, cold fs-9p: over bare QEMU running true $(share "${med[cold-9p]}" "${med[bare-9p]}"); over bare PVH q35 to agent ready $(share "${med[cold-9p]}" "$m_pvh")"
+echo "vcrun's own share, cold fs-9p: over bare QEMU running true $(share "${med[cold-9p]}" "${med[bare-9p]}"), in CPU $(share "${cpu[cold-9p]}" "${cpu[bare-9p]}"); over bare PVH q35 to agent ready $(share "${med[cold-9p]}" "$m_pvh"), in CPU $(share "${cpu[cold-9p]}" "$c_pvh")"
 echo "vcrun's own share, templated: fs-9p over its restore $(share "${med[tmpl-9p]}" "${med[restore-9p]}"), fs-virtiofs over its restore $(share "${med[tmpl-vfs]}" "${med[restore-vfs]}")"
 [ -n "$alt" ] && echo "other guest: cold fs-9p ${med[cold-alt]} s (ratio this guest/other $(ratio "${med[cold-9p]}" "${med[cold-alt]}"))"
 for p in "${peers[@]}"; do

@@ -231,17 +231,18 @@ modules_virtio_device_present (unsigned id)
   return found;
 }
 
-/* What each virtio device the VM booted with needs (virtio_ids.h); the
- * shared file systems first, as CreateSandbox mounts them first. */
+/* What each virtio device the VM booted with needs (virtio_ids.h): vsock
+ * first (Cloud Hypervisor's agent channel), then the shared file systems,
+ * which CreateSandbox mounts first. */
 static const struct {
   unsigned id; /* VIRTIO_ID_* */
   const char *modules[3];
 } device_modules[] = {
+  { VIRTIO_ID_VSOCK, { "vmw_vsock_virtio_transport" } },
   { VIRTIO_ID_9P, { "9pnet_virtio", "9p" } },
   { VIRTIO_ID_FS, { "virtiofs" } },
   { VIRTIO_ID_BLOCK, { "virtio_blk", "ext4" } },
   { VIRTIO_ID_NET, { "virtio_net" } },
-  { VIRTIO_ID_VSOCK, { "vmw_vsock_virtio_transport" } },
 };
 
 /* Loads what the VM's devices need while the host already talks to the
